@@ -1,0 +1,307 @@
+package transport
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+)
+
+// ClientConfig configures a Client.
+type ClientConfig struct {
+	// DialTimeout bounds connecting (the context may end it sooner).
+	DialTimeout time.Duration
+	// IdleTimeout closes a connection that receives nothing for this long
+	// (0 disables; TCP keepalive still detects dead peers).
+	IdleTimeout time.Duration
+	// WriteTimeout bounds one socket write.
+	WriteTimeout time.Duration
+	// MaxFrameSize bounds an incoming frame.
+	MaxFrameSize int
+	// MaxInflightPerConn bounds concurrently running handlers for
+	// server-initiated requests on one connection.
+	MaxInflightPerConn int
+	// HeaderType is the header encoding of requests we send.
+	HeaderType SerializeType
+	// Logger receives connection-level events; nil discards them.
+	Logger hclog.Logger
+}
+
+// DefaultClientConfig returns defaults close to the official client's.
+func DefaultClientConfig() ClientConfig {
+	return ClientConfig{
+		DialTimeout:        3 * time.Second,
+		WriteTimeout:       30 * time.Second,
+		MaxFrameSize:       DefaultMaxFrameSize,
+		MaxInflightPerConn: 1024,
+		HeaderType:         SerializeJSON,
+	}
+}
+
+// Validate reports the first unusable setting.
+func (c *ClientConfig) Validate() error {
+	switch {
+	case c.DialTimeout <= 0:
+		return fmt.Errorf("transport: DialTimeout %v must be positive", c.DialTimeout)
+	case c.IdleTimeout < 0 || c.WriteTimeout < 0:
+		return errors.New("transport: negative IdleTimeout or WriteTimeout")
+	case c.MaxFrameSize < 1024 || c.MaxFrameSize > 1<<30:
+		return fmt.Errorf("transport: MaxFrameSize %d out of range [1 KiB, 1 GiB]", c.MaxFrameSize)
+	case c.MaxInflightPerConn < 1 || c.MaxInflightPerConn > 1<<20:
+		return fmt.Errorf("transport: MaxInflightPerConn %d out of range [1, 1048576]", c.MaxInflightPerConn)
+	case c.HeaderType != SerializeJSON && c.HeaderType != SerializeRocketMQ:
+		return fmt.Errorf("transport: unknown HeaderType %d", c.HeaderType)
+	}
+	return nil
+}
+
+// Client sends requests to many addresses over one lazily dialled
+// connection per address, correlating responses by opaque. A failed
+// connection is dropped and re-dialled by the next request. It also
+// serves requests the servers send (Handle).
+type Client struct {
+	cfg    ClientConfig
+	ep     endpoint
+	cancel context.CancelFunc
+
+	handlers atomic.Pointer[map[RequestCode]HandlerFunc]
+	hmu      sync.Mutex
+	nextID   atomic.Uint64
+	work     tracker // handlers and async callbacks
+
+	mu      sync.Mutex // guards conns, closed
+	conns   map[string]*dialEntry
+	closed  bool
+	readers sync.WaitGroup
+}
+
+// dialEntry is a connection or a dial in progress.
+type dialEntry struct {
+	done chan struct{} // closed when the dial finished
+	conn *Conn         // set on success
+	err  error         // set on failure
+}
+
+// NewClient validates cfg and builds a client. It dials nothing yet.
+func NewClient(cfg ClientConfig) (*Client, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	logger := cfg.Logger
+	if logger == nil {
+		logger = hclog.NewNullLogger()
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	c := &Client{cfg: cfg, cancel: cancel, conns: make(map[string]*dialEntry)}
+	c.handlers.Store(&map[RequestCode]HandlerFunc{})
+	c.ep = endpoint{
+		logger:       logger,
+		maxFrame:     cfg.MaxFrameSize,
+		maxInflight:  int32(cfg.MaxInflightPerConn),
+		idleTimeout:  cfg.IdleTimeout,
+		writeTimeout: cfg.WriteTimeout,
+		headerType:   cfg.HeaderType,
+		handler:      c.handler,
+		baseCtx:      ctx,
+		work:         &c.work,
+		onClose:      c.connClosed,
+		rejectRemark: "client closing",
+	}
+	return c, nil
+}
+
+// Handle registers h for server-initiated requests with code (e.g.
+// NOTIFY_CONSUMER_IDS_CHANGED, CHECK_TRANSACTION_STATE). A response is
+// sent back when h returns one and the request is not oneway.
+func (c *Client) Handle(code RequestCode, h HandlerFunc) {
+	c.hmu.Lock()
+	defer c.hmu.Unlock()
+	old := *c.handlers.Load()
+	m := make(map[RequestCode]HandlerFunc, len(old)+1)
+	for k, v := range old {
+		m[k] = v
+	}
+	m[code] = h
+	c.handlers.Store(&m)
+}
+
+func (c *Client) handler(code RequestCode) HandlerFunc { return (*c.handlers.Load())[code] }
+
+// Invoke sends req to addr and waits for the response until ctx ends.
+// Errors: ErrTimeout (ctx deadline), ErrConnClosed (dial or connection
+// failure; the request may have been processed), ErrClosed. It sets
+// req.Opaque; do not share req between concurrent calls. A response with
+// a non-zero code is not an error.
+func (c *Client) Invoke(ctx context.Context, addr string, req *Command) (*Command, error) {
+	conn, err := c.conn(ctx, addr)
+	if err != nil {
+		return nil, err
+	}
+	return conn.Request(ctx, req)
+}
+
+// InvokeAsync sends req and returns; cb runs exactly once on its own
+// goroutine with the response or an error (ErrTimeout when ctx's deadline
+// passes first). If InvokeAsync returns an error, cb is not called.
+func (c *Client) InvokeAsync(ctx context.Context, addr string, req *Command, cb func(*Command, error)) error {
+	conn, err := c.conn(ctx, addr)
+	if err != nil {
+		return err
+	}
+	return conn.requestAsync(ctx, req, cb)
+}
+
+// InvokeOneway sends req with the oneway flag; no response is awaited.
+// ctx bounds only the dial.
+func (c *Client) InvokeOneway(ctx context.Context, addr string, req *Command) error {
+	conn, err := c.conn(ctx, addr)
+	if err != nil {
+		return err
+	}
+	return conn.Send(req)
+}
+
+// conn returns the live connection to addr, dialling if needed. Concurrent
+// callers share one dial.
+func (c *Client) conn(ctx context.Context, addr string) (*Conn, error) {
+	for {
+		c.mu.Lock()
+		if c.closed {
+			c.mu.Unlock()
+			return nil, ErrClosed
+		}
+		e := c.conns[addr]
+		if e == nil {
+			e = &dialEntry{done: make(chan struct{})}
+			c.conns[addr] = e
+			c.mu.Unlock()
+			return c.dial(ctx, addr, e)
+		}
+		c.mu.Unlock()
+		select {
+		case <-e.done:
+		case <-ctx.Done():
+			return nil, fmt.Errorf("transport: waiting for connection to %s: %w", addr, waitErr(ctx))
+		}
+		if e.err != nil {
+			return nil, e.err
+		}
+		if !e.conn.closed() {
+			return e.conn, nil
+		}
+		// Closed but not yet removed by its reader: drop it and re-dial.
+		c.mu.Lock()
+		if c.conns[addr] == e {
+			delete(c.conns, addr)
+		}
+		c.mu.Unlock()
+	}
+}
+
+func waitErr(ctx context.Context) error {
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return fmt.Errorf("%w: %w", ErrTimeout, ctx.Err())
+	}
+	return ctx.Err()
+}
+
+func (c *Client) dial(ctx context.Context, addr string, e *dialEntry) (*Conn, error) {
+	d := net.Dialer{Timeout: c.cfg.DialTimeout}
+	dctx, cancel := context.WithCancel(ctx)
+	stop := context.AfterFunc(c.ep.baseCtx, cancel) // Close aborts dials
+	nc, err := d.DialContext(dctx, "tcp", addr)
+	stop()
+	cancel()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	defer close(e.done)
+	if c.closed {
+		if err == nil {
+			_ = nc.Close()
+		}
+		err = ErrClosed
+	}
+	if err != nil {
+		if c.conns[addr] == e {
+			delete(c.conns, addr)
+		}
+		if errors.Is(err, ErrClosed) {
+			e.err = err
+		} else if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+			e.err = fmt.Errorf("transport: dial %s: %w", addr, waitErr(ctx))
+		} else {
+			e.err = fmt.Errorf("%w: dial %s: %v", ErrConnClosed, addr, err)
+		}
+		return nil, e.err
+	}
+	if tc, ok := nc.(*net.TCPConn); ok {
+		_ = tc.SetNoDelay(true)
+	}
+	conn := newConn(c.nextID.Add(1), nc, &c.ep)
+	e.conn = conn
+	c.readers.Add(1)
+	go func() {
+		defer c.readers.Done()
+		conn.readLoop()
+	}()
+	c.ep.logger.Debug("connected", "addr", addr, "conn", conn.id)
+	return conn, nil
+}
+
+func (c *Client) connClosed(conn *Conn) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for addr, e := range c.conns {
+		if e.conn == conn {
+			delete(c.conns, addr)
+		}
+	}
+}
+
+// CloseConn closes the connection to addr if there is one, failing its
+// pending requests with ErrConnClosed (e.g. after a route change).
+func (c *Client) CloseConn(addr string) {
+	c.mu.Lock()
+	e := c.conns[addr]
+	c.mu.Unlock()
+	if e == nil {
+		return
+	}
+	<-e.done
+	if e.conn != nil {
+		e.conn.close(errors.New("closed by client"))
+	}
+}
+
+// Close closes every connection (pending requests fail with errors that
+// match both ErrConnClosed and ErrClosed), cancels handlers and waits for
+// every goroutine the client started, including async callbacks. Later
+// calls fail with ErrClosed. Close is idempotent.
+func (c *Client) Close() error {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return nil
+	}
+	c.closed = true
+	entries := make([]*dialEntry, 0, len(c.conns))
+	for _, e := range c.conns {
+		entries = append(entries, e)
+	}
+	c.mu.Unlock()
+	c.cancel() // aborts dials in progress and cancels handler contexts
+	for _, e := range entries {
+		<-e.done
+		if e.conn != nil {
+			e.conn.close(ErrClosed)
+		}
+	}
+	c.readers.Wait()
+	<-c.work.drain()
+	return nil
+}

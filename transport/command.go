@@ -1,0 +1,132 @@
+package transport
+
+import (
+	"fmt"
+	"strconv"
+)
+
+// SerializeType is the high byte of a frame's header-length word.
+type SerializeType byte
+
+const (
+	// SerializeJSON is the JSON header every client sends and Java brokers answer with.
+	SerializeJSON SerializeType = 0
+	// SerializeRocketMQ is the binary header (§1.2).
+	SerializeRocketMQ SerializeType = 1
+)
+
+func (s SerializeType) String() string {
+	switch s {
+	case SerializeJSON:
+		return "JSON"
+	case SerializeRocketMQ:
+		return "ROCKETMQ"
+	}
+	return "SerializeType(" + strconv.Itoa(int(s)) + ")"
+}
+
+// Flag bits of a command (Java RemotingCommand).
+const (
+	FlagResponse int32 = 1 << 0
+	FlagOneway   int32 = 1 << 1
+)
+
+// DefaultVersion is the version number sent in commands we create: the
+// value the official Go client sends. Nobody gates behaviour on it.
+const DefaultVersion int16 = 317
+
+// DefaultLanguage is the language sent in commands we create.
+const DefaultLanguage = "GO"
+
+// languages maps the binary header's language byte (Java LanguageCode
+// ordinal) to its name.
+var languages = [...]string{"JAVA", "CPP", "DOTNET", "PYTHON", "DELPHI", "ERLANG", "RUBY", "OTHER", "HTTP", "GO", "PHP", "OMS", "RUST", "NODE_JS"}
+
+func languageName(b byte) string {
+	if int(b) < len(languages) {
+		return languages[b]
+	}
+	return "UNKNOWN"
+}
+
+func languageByte(s string) byte {
+	for i, l := range languages {
+		if l == s {
+			return byte(i)
+		}
+	}
+	return 127 // Java LanguageCode.UNKNOWN
+}
+
+// Command is a RocketMQ RemotingCommand: a request or a response.
+//
+// A Command decoded by the server is lent to the handler: it, its Body and
+// its ExtFields map are recycled once the handler returns, so a handler
+// copies what it keeps (strings taken from ExtFields may be kept).
+// Commands returned by Client and Conn.Request belong to the caller.
+type Command struct {
+	Code      int16
+	Language  string
+	Version   int16
+	Opaque    int32
+	Flag      int32
+	Remark    string
+	ExtFields map[string]string
+	Body      []byte
+
+	buf *[]byte // pooled frame buffer Body points into; nil if none
+}
+
+// NewRequest builds a request. ext may be nil.
+func NewRequest(code RequestCode, ext map[string]string, body []byte) *Command {
+	return &Command{Code: int16(code), Language: DefaultLanguage, Version: DefaultVersion, ExtFields: ext, Body: body}
+}
+
+// NewResponse builds a response; the server or client fills in opaque and
+// the response flag when sending it.
+func NewResponse(code ResponseCode, remark string) *Command {
+	return &Command{Code: int16(code), Language: DefaultLanguage, Version: DefaultVersion, Remark: remark}
+}
+
+// IsResponse reports whether flag bit 0 is set.
+func (c *Command) IsResponse() bool { return c.Flag&FlagResponse != 0 }
+
+// IsOneway reports whether flag bit 1 is set (no response expected).
+func (c *Command) IsOneway() bool { return c.Flag&FlagOneway != 0 }
+
+// RequestCode is Code as a request code.
+func (c *Command) RequestCode() RequestCode { return RequestCode(c.Code) }
+
+// ResponseCode is Code as a response code.
+func (c *Command) ResponseCode() ResponseCode { return ResponseCode(c.Code) }
+
+// Ext returns an ext field or "".
+func (c *Command) Ext(key string) string { return c.ExtFields[key] }
+
+// SetExt sets an ext field, creating the map when needed.
+func (c *Command) SetExt(key, value string) {
+	if c.ExtFields == nil {
+		c.ExtFields = make(map[string]string)
+	}
+	c.ExtFields[key] = value
+}
+
+func (c *Command) String() string {
+	kind, code := "request", RequestCode(c.Code).String()
+	if c.IsResponse() {
+		kind, code = "response", ResponseCode(c.Code).String()
+	}
+	return fmt.Sprintf("%s{code=%s opaque=%d flag=%d remark=%q ext=%d body=%dB}",
+		kind, code, c.Opaque, c.Flag, c.Remark, len(c.ExtFields), len(c.Body))
+}
+
+// reset clears c for reuse, keeping the map's storage, and returns its
+// frame buffer to the pool.
+func (c *Command) reset() {
+	m := c.ExtFields
+	clear(m)
+	if c.buf != nil {
+		putBuf(c.buf)
+	}
+	*c = Command{ExtFields: m}
+}

@@ -1,0 +1,420 @@
+package transport
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"runtime/debug"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+)
+
+// HandlerFunc serves one request. It runs on its own goroutine, so a
+// handler may block (a long-poll pull parks here) without delaying other
+// requests of the connection. ctx is cancelled when the connection closes
+// or a shutdown gives up waiting. The returned response is sent with the
+// request's opaque and the response flag set; nil sends nothing, and
+// nothing is sent for oneway requests. req is recycled when the handler
+// returns: keep no reference to it, its Body or its ExtFields map (strings
+// taken from ExtFields may be kept).
+type HandlerFunc func(ctx context.Context, c *Conn, req *Command) *Command
+
+// endpoint is what a Conn shares with its owner (Server or Client).
+type endpoint struct {
+	logger       hclog.Logger
+	maxFrame     int
+	maxInflight  int32
+	idleTimeout  time.Duration
+	writeTimeout time.Duration
+	headerType   SerializeType
+	pooledReads  bool // server: request bodies in pooled buffers
+	handler      func(RequestCode) HandlerFunc
+	baseCtx      context.Context // parent of every conn's handler context
+	work         *tracker        // handler and callback goroutines
+	onClose      func(*Conn)     // after the reader exits
+	rejectRemark string          // answer to requests arriving while draining
+}
+
+// Conn is one TCP connection, server- or client-side. It correlates
+// requests it sends with responses by opaque and serves requests it
+// receives through the owner's handlers.
+type Conn struct {
+	id  uint64
+	nc  net.Conn
+	ep  *endpoint
+	w   connWriter
+	ctx context.Context // handler context; cancelled on close (not a request context)
+
+	cancel   context.CancelFunc
+	opaque   atomic.Int32
+	inflight atomic.Int32
+	value    atomic.Pointer[valueBox]
+	done     chan struct{} // closed by close
+
+	mu       sync.Mutex // guards pending, closeErr
+	pending  map[int32]*call
+	closeErr error // non-nil once closed
+}
+
+type valueBox struct{ v any }
+
+// call is a request awaiting its response. Whoever removes it from
+// Conn.pending completes it, so it completes exactly once.
+type call struct {
+	ch   chan result               // sync waiter (buffered 1)
+	cb   func(*Command, error)     // async callback
+	stop func() bool               // stops the async timeout
+	work *tracker                  // counts the async callback
+	log  func(msg string, a ...any) // for callback panics
+}
+
+type result struct {
+	cmd *Command
+	err error
+}
+
+func newConn(id uint64, nc net.Conn, ep *endpoint) *Conn {
+	ctx, cancel := context.WithCancel(ep.baseCtx)
+	c := &Conn{id: id, nc: nc, ep: ep, ctx: ctx, cancel: cancel, done: make(chan struct{}), pending: make(map[int32]*call)}
+	c.w = connWriter{nc: nc, st: ep.headerType, timeout: ep.writeTimeout, limit: 4 * ep.maxFrame,
+		onError: c.writeFailed, mode: defaultWriterMode, stop: c.done}
+	if c.w.mode == writerChannel {
+		c.w.ch = make(chan *writeFrame, 1024)
+	}
+	return c
+}
+
+// ID is unique among the owner's connections.
+func (c *Conn) ID() uint64 { return c.id }
+
+// RemoteAddr is the peer's address.
+func (c *Conn) RemoteAddr() net.Addr { return c.nc.RemoteAddr() }
+
+// LocalAddr is our end's address.
+func (c *Conn) LocalAddr() net.Addr { return c.nc.LocalAddr() }
+
+// SetValue stores an arbitrary value with the connection (the broker keeps
+// the client id there).
+func (c *Conn) SetValue(v any) { c.value.Store(&valueBox{v: v}) }
+
+// Value returns what SetValue stored, or nil.
+func (c *Conn) Value() any {
+	if b := c.value.Load(); b != nil {
+		return b.v
+	}
+	return nil
+}
+
+// Done is closed when the connection closes.
+func (c *Conn) Done() <-chan struct{} { return c.done }
+
+// Close closes the connection; pending requests fail with ErrConnClosed.
+func (c *Conn) Close() error {
+	c.close(errors.New("closed locally"))
+	return nil
+}
+
+// Request sends a request and waits for its response or ctx. It sets
+// req.Opaque and clears req's flags; do not share req between goroutines.
+func (c *Conn) Request(ctx context.Context, req *Command) (*Command, error) {
+	cl := &call{ch: make(chan result, 1)}
+	op, err := c.register(cl)
+	if err != nil {
+		return nil, err
+	}
+	req.Opaque, req.Flag = op, 0
+	if err := c.w.write(req); err != nil {
+		c.unregister(op)
+		return nil, c.sendErr(err)
+	}
+	select {
+	case r := <-cl.ch:
+		return r.cmd, r.err
+	case <-ctx.Done():
+		if c.unregister(op) {
+			return nil, ctxErr(ctx, req, c)
+		}
+		r := <-cl.ch // completed concurrently
+		return r.cmd, r.err
+	}
+}
+
+// requestAsync registers cb and sends req; cb runs exactly once on its own
+// goroutine unless an error is returned.
+func (c *Conn) requestAsync(ctx context.Context, req *Command, cb func(*Command, error)) error {
+	if !c.ep.work.add() {
+		return ErrClosed
+	}
+	cl := &call{cb: cb, work: c.ep.work, log: c.ep.logger.Error}
+	op, err := c.register(cl)
+	if err != nil {
+		c.ep.work.done()
+		return err
+	}
+	req.Opaque, req.Flag = op, 0
+	cl.stop = context.AfterFunc(ctx, func() {
+		if c.unregister(op) {
+			cl.finish(nil, ctxErr(ctx, req, c))
+		}
+	})
+	if err := c.w.write(req); err != nil {
+		if c.unregister(op) {
+			cl.stop()
+			c.ep.work.done()
+			return c.sendErr(err)
+		}
+		// The close path already completed the call: the callback reports it.
+	}
+	return nil
+}
+
+// Send writes a oneway request (flag bit 1): no response is expected. It
+// sets req.Opaque and req.Flag.
+func (c *Conn) Send(req *Command) error {
+	req.Opaque, req.Flag = c.opaque.Add(1), FlagOneway
+	if err := c.w.write(req); err != nil {
+		return c.sendErr(err)
+	}
+	return nil
+}
+
+func (c *Conn) register(cl *call) (int32, error) {
+	op := c.opaque.Add(1)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closeErr != nil {
+		return 0, c.closeErr
+	}
+	c.pending[op] = cl
+	return op, nil
+}
+
+// unregister removes a pending call; false if someone else completed it.
+func (c *Conn) unregister(op int32) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.pending[op]; !ok {
+		return false
+	}
+	delete(c.pending, op)
+	return true
+}
+
+func (c *Conn) sendErr(err error) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closeErr != nil {
+		return c.closeErr
+	}
+	if errors.Is(err, ErrEncode) {
+		return err
+	}
+	return fmt.Errorf("%w: write: %v", ErrConnClosed, err)
+}
+
+func ctxErr(ctx context.Context, req *Command, c *Conn) error {
+	err := ctx.Err()
+	if errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("%w: %s opaque %d to %s: %w", ErrTimeout, RequestCode(req.Code), req.Opaque, c.nc.RemoteAddr(), err)
+	}
+	return fmt.Errorf("transport: %s to %s: %w", RequestCode(req.Code), c.nc.RemoteAddr(), err)
+}
+
+func (cl *call) finish(cmd *Command, err error) {
+	if cl.ch != nil {
+		cl.ch <- result{cmd, err}
+		return
+	}
+	go func() {
+		defer cl.work.done()
+		defer func() {
+			if p := recover(); p != nil {
+				cl.log("async callback panicked", "panic", p, "stack", string(debug.Stack()))
+			}
+		}()
+		cl.cb(cmd, err)
+	}()
+}
+
+func (c *Conn) writeFailed(err error) {
+	c.close(fmt.Errorf("write: %w", err))
+}
+
+// close closes the socket once, fails pending requests and cancels
+// handler contexts. reason says why, for errors and logs.
+func (c *Conn) close(reason error) {
+	c.mu.Lock()
+	if c.closeErr != nil {
+		c.mu.Unlock()
+		return
+	}
+	c.closeErr = fmt.Errorf("%w: %w", ErrConnClosed, reason)
+	pending := c.pending
+	c.pending = nil
+	c.mu.Unlock()
+	_ = c.nc.Close()
+	c.cancel()
+	close(c.done)
+	for _, cl := range pending {
+		if cl.stop != nil {
+			cl.stop()
+		}
+		cl.finish(nil, c.closeErr)
+	}
+}
+
+func (c *Conn) closed() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.closeErr != nil
+}
+
+// readLoop reads frames until the connection fails, then closes it and
+// runs the owner's close hook. It runs on a goroutine the owner waits for.
+func (c *Conn) readLoop() {
+	var writerDone sync.WaitGroup
+	if c.w.mode == writerChannel {
+		writerDone.Add(1)
+		go func() { defer writerDone.Done(); c.w.runChannelWriter() }()
+	}
+	br := bufio.NewReaderSize(c.nc, 64<<10)
+	fr := NewFrameReader(br, c.ep.maxFrame)
+	fr.pooled = c.ep.pooledReads
+	idle := c.ep.idleTimeout
+	var deadlineSet time.Time
+	var err error
+	for {
+		if idle > 0 {
+			// Refreshing the deadline costs a timer update; doing it when a
+			// sixteenth of the timeout has passed keeps the idle limit
+			// within [15/16, 1] of the configured value.
+			if now := time.Now(); now.Sub(deadlineSet) > idle/16 {
+				if err = c.nc.SetReadDeadline(now.Add(idle)); err != nil {
+					break
+				}
+				deadlineSet = now
+			}
+		}
+		var cmd *Command
+		if c.ep.pooledReads {
+			cmd = getCommand()
+		} else {
+			cmd = &Command{}
+		}
+		if err = fr.ReadFrame(cmd); err != nil {
+			if c.ep.pooledReads {
+				putCommand(cmd)
+			}
+			break
+		}
+		c.dispatch(cmd)
+	}
+	c.logReadEnd(err)
+	c.close(fmt.Errorf("read: %w", err))
+	writerDone.Wait() // the channel writer exits when close closes c.done
+	if c.ep.onClose != nil {
+		c.ep.onClose(c)
+	}
+}
+
+func (c *Conn) logReadEnd(err error) {
+	l := c.ep.logger
+	var ne net.Error
+	switch {
+	case errors.Is(err, ErrFrameTooLarge), errors.Is(err, ErrMalformedFrame):
+		l.Warn("closing connection: bad frame", "remote", c.nc.RemoteAddr(), "conn", c.id, "error", err)
+	case errors.As(err, &ne) && ne.Timeout():
+		l.Info("closing idle connection", "remote", c.nc.RemoteAddr(), "conn", c.id, "idle", c.ep.idleTimeout)
+	case errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed), c.closed():
+		l.Debug("connection closed", "remote", c.nc.RemoteAddr(), "conn", c.id)
+	default:
+		l.Info("connection failed", "remote", c.nc.RemoteAddr(), "conn", c.id, "error", err)
+	}
+}
+
+func (c *Conn) recycle(cmd *Command) {
+	if c.ep.pooledReads {
+		putCommand(cmd)
+	}
+}
+
+func (c *Conn) dispatch(cmd *Command) {
+	if cmd.IsResponse() {
+		c.mu.Lock()
+		cl := c.pending[cmd.Opaque]
+		delete(c.pending, cmd.Opaque)
+		c.mu.Unlock()
+		if cl == nil {
+			c.ep.logger.Debug("dropping response nobody waits for", "remote", c.nc.RemoteAddr(), "opaque", cmd.Opaque, "code", cmd.Code)
+			c.recycle(cmd)
+			return
+		}
+		if cl.stop != nil {
+			cl.stop()
+		}
+		cl.finish(cmd, nil) // the waiter owns cmd now
+		return
+	}
+	if c.inflight.Add(1) > c.ep.maxInflight {
+		c.inflight.Add(-1)
+		c.ep.logger.Warn("too many requests in flight on connection; answering SYSTEM_BUSY",
+			"remote", c.nc.RemoteAddr(), "limit", c.ep.maxInflight)
+		c.replyInline(cmd, RespSystemBusy, fmt.Sprintf("[OVERLOAD] more than %d requests in flight on this connection", c.ep.maxInflight))
+		return
+	}
+	if !c.ep.work.add() {
+		c.inflight.Add(-1)
+		c.replyInline(cmd, RespServiceNotAvailable, c.ep.rejectRemark)
+		return
+	}
+	go c.serve(cmd)
+}
+
+// replyInline answers from the reader goroutine without running a handler.
+func (c *Conn) replyInline(req *Command, code ResponseCode, remark string) {
+	if !req.IsOneway() {
+		c.reply(req, NewResponse(code, remark))
+	}
+	c.recycle(req)
+}
+
+func (c *Conn) reply(req, resp *Command) {
+	resp.Opaque = req.Opaque
+	resp.Flag = (resp.Flag | FlagResponse) &^ FlagOneway
+	if err := c.w.write(resp); err != nil && !errors.Is(err, ErrConnClosed) {
+		c.ep.logger.Warn("cannot send response", "remote", c.nc.RemoteAddr(), "code", resp.Code, "error", err)
+	}
+}
+
+func (c *Conn) serve(req *Command) {
+	defer c.ep.work.done()
+	defer c.inflight.Add(-1)
+	h := c.ep.handler(RequestCode(req.Code))
+	var resp *Command
+	if h == nil {
+		resp = NewResponse(RespRequestCodeNotSupported, fmt.Sprintf("request type %d not supported", req.Code))
+	} else {
+		resp = c.runHandler(h, req)
+	}
+	if resp != nil && !req.IsOneway() {
+		c.reply(req, resp)
+	}
+	c.recycle(req) // after the write: resp may alias req.Body
+}
+
+func (c *Conn) runHandler(h HandlerFunc, req *Command) (resp *Command) {
+	defer func() {
+		if p := recover(); p != nil {
+			c.ep.logger.Error("handler panicked", "code", RequestCode(req.Code), "remote", c.nc.RemoteAddr(),
+				"panic", p, "stack", string(debug.Stack()))
+			resp = NewResponse(RespSystemError, fmt.Sprintf("internal error serving %s", RequestCode(req.Code)))
+		}
+	}()
+	return h(c.ctx, c, req)
+}

@@ -1,0 +1,79 @@
+package transport
+
+import (
+	"strconv"
+)
+
+// extReader decodes typed fields from ext fields and remembers the first
+// failure as a *HeaderError naming the header and the field.
+type extReader struct {
+	header string
+	m      map[string]string
+	err    error
+}
+
+func newExtReader(header string, m map[string]string) *extReader {
+	return &extReader{header: header, m: m}
+}
+
+func (r *extReader) fail(field, value string, cause error) {
+	if r.err == nil {
+		r.err = &HeaderError{Header: r.header, Field: field, Value: value, Err: cause}
+	}
+}
+
+// get returns the raw value; a required field that is absent is an error.
+func (r *extReader) get(field string, required bool) (string, bool) {
+	v, ok := r.m[field]
+	if !ok && required {
+		r.fail(field, "", ErrMissingField)
+	}
+	return v, ok
+}
+
+func (r *extReader) str(field string, required bool) string {
+	v, _ := r.get(field, required)
+	return v
+}
+
+func (r *extReader) int64(field string, required bool) int64 {
+	v, ok := r.get(field, required)
+	if !ok {
+		return 0
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil {
+		r.fail(field, v, ErrBadField)
+	}
+	return n
+}
+
+func (r *extReader) int32(field string, required bool) int32 {
+	v, ok := r.get(field, required)
+	if !ok {
+		return 0
+	}
+	n, err := strconv.ParseInt(v, 10, 32)
+	if err != nil {
+		r.fail(field, v, ErrBadField)
+	}
+	return int32(n)
+}
+
+// bool accepts what Java's Boolean.parseBoolean and Go's ParseBool accept;
+// an empty value is false.
+func (r *extReader) bool(field string, required bool) bool {
+	v, ok := r.get(field, required)
+	if !ok || v == "" {
+		return false
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		r.fail(field, v, ErrBadField)
+	}
+	return b
+}
+
+func i32s(v int32) string { return strconv.FormatInt(int64(v), 10) }
+func i64s(v int64) string { return strconv.FormatInt(v, 10) }
+func bools(v bool) string { return strconv.FormatBool(v) }

@@ -1,0 +1,310 @@
+package transport
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+)
+
+// ServerConfig configures a Server.
+type ServerConfig struct {
+	// Addr is the listen address for Start, e.g. ":10911" or "127.0.0.1:0".
+	Addr string
+	// MaxFrameSize bounds an incoming frame (length word value). A larger
+	// frame closes the connection.
+	MaxFrameSize int
+	// IdleTimeout closes a connection that sends nothing for this long
+	// (0 disables). Clients heartbeat every 30 s; Java uses 120 s.
+	IdleTimeout time.Duration
+	// WriteTimeout bounds one socket write; a peer that stops reading is
+	// disconnected after it.
+	WriteTimeout time.Duration
+	// MaxInflightPerConn bounds concurrently running handlers of one
+	// connection; beyond it requests are answered SYSTEM_BUSY at once
+	// (blocking the reader would let parked pulls delay heartbeats).
+	MaxInflightPerConn int
+	// HeaderType is the header encoding of responses and server requests.
+	HeaderType SerializeType
+	// Logger receives connection-level events; nil discards them.
+	Logger hclog.Logger
+}
+
+// DefaultServerConfig returns production defaults.
+func DefaultServerConfig() ServerConfig {
+	return ServerConfig{
+		Addr:               ":10911",
+		MaxFrameSize:       DefaultMaxFrameSize,
+		IdleTimeout:        120 * time.Second,
+		WriteTimeout:       30 * time.Second,
+		MaxInflightPerConn: 4096,
+		HeaderType:         SerializeJSON,
+	}
+}
+
+// Validate reports the first unusable setting.
+func (c *ServerConfig) Validate() error {
+	switch {
+	case c.MaxFrameSize < 1024 || c.MaxFrameSize > 1<<30:
+		return fmt.Errorf("transport: MaxFrameSize %d out of range [1 KiB, 1 GiB]", c.MaxFrameSize)
+	case c.IdleTimeout < 0:
+		return fmt.Errorf("transport: IdleTimeout %v is negative", c.IdleTimeout)
+	case c.WriteTimeout < 0:
+		return fmt.Errorf("transport: WriteTimeout %v is negative", c.WriteTimeout)
+	case c.MaxInflightPerConn < 1 || c.MaxInflightPerConn > 1<<20:
+		return fmt.Errorf("transport: MaxInflightPerConn %d out of range [1, 1048576]", c.MaxInflightPerConn)
+	case c.HeaderType != SerializeJSON && c.HeaderType != SerializeRocketMQ:
+		return fmt.Errorf("transport: unknown HeaderType %d", c.HeaderType)
+	}
+	return nil
+}
+
+// Server accepts RocketMQ remoting connections and dispatches requests to
+// handlers by code. Unknown codes get REQUEST_CODE_NOT_SUPPORTED.
+type Server struct {
+	cfg    ServerConfig
+	logger hclog.Logger
+	ep     endpoint
+	cancel context.CancelFunc // cancels every handler context
+
+	handlers atomic.Pointer[map[RequestCode]HandlerFunc]
+	hmu      sync.Mutex // serializes Handle
+	onClose  atomic.Pointer[[]func(*Conn)]
+	nextID   atomic.Uint64
+	work     tracker
+
+	mu         sync.Mutex // guards the fields below
+	ln         net.Listener
+	conns      map[*Conn]struct{}
+	shutdown   bool
+	acceptDone chan struct{} // closed when the accept loop returns
+	readers    sync.WaitGroup
+}
+
+// NewServer validates cfg and builds a server; Start or Serve runs it.
+func NewServer(cfg ServerConfig) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	logger := cfg.Logger
+	if logger == nil {
+		logger = hclog.NewNullLogger()
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &Server{cfg: cfg, logger: logger, cancel: cancel, conns: make(map[*Conn]struct{})}
+	s.handlers.Store(&map[RequestCode]HandlerFunc{})
+	s.ep = endpoint{
+		logger:       logger,
+		maxFrame:     cfg.MaxFrameSize,
+		maxInflight:  int32(cfg.MaxInflightPerConn),
+		idleTimeout:  cfg.IdleTimeout,
+		writeTimeout: cfg.WriteTimeout,
+		headerType:   cfg.HeaderType,
+		pooledReads:  true,
+		handler:      s.handler,
+		baseCtx:      ctx,
+		work:         &s.work,
+		onClose:      s.connClosed,
+		rejectRemark: "server shutting down",
+	}
+	return s, nil
+}
+
+// Handle registers h for code, replacing any previous handler. It may be
+// called while serving.
+func (s *Server) Handle(code RequestCode, h HandlerFunc) {
+	s.hmu.Lock()
+	defer s.hmu.Unlock()
+	old := *s.handlers.Load()
+	m := make(map[RequestCode]HandlerFunc, len(old)+1)
+	for k, v := range old {
+		m[k] = v
+	}
+	m[code] = h
+	s.handlers.Store(&m)
+}
+
+func (s *Server) handler(code RequestCode) HandlerFunc { return (*s.handlers.Load())[code] }
+
+// OnConnClose registers f to run after a connection closes (on that
+// connection's reader goroutine; keep it short).
+func (s *Server) OnConnClose(f func(*Conn)) {
+	s.hmu.Lock()
+	defer s.hmu.Unlock()
+	var fs []func(*Conn)
+	if p := s.onClose.Load(); p != nil {
+		fs = append(fs, *p...)
+	}
+	fs = append(fs, f)
+	s.onClose.Store(&fs)
+}
+
+func (s *Server) connClosed(c *Conn) {
+	s.mu.Lock()
+	delete(s.conns, c)
+	s.mu.Unlock()
+	if p := s.onClose.Load(); p != nil {
+		for _, f := range *p {
+			f(c)
+		}
+	}
+}
+
+// Start listens on cfg.Addr and serves in the background until Shutdown.
+func (s *Server) Start() error {
+	ln, err := net.Listen("tcp", s.cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("transport: listen %s: %w", s.cfg.Addr, err)
+	}
+	done, err := s.setListener(ln)
+	if err != nil {
+		_ = ln.Close()
+		return err
+	}
+	go s.acceptLoop(ln, done)
+	return nil
+}
+
+// Serve accepts connections on ln until Shutdown, then returns
+// ErrServerClosed. It takes ownership of ln.
+func (s *Server) Serve(ln net.Listener) error {
+	done, err := s.setListener(ln)
+	if err != nil {
+		_ = ln.Close()
+		return err
+	}
+	return s.acceptLoop(ln, done)
+}
+
+func (s *Server) setListener(ln net.Listener) (chan struct{}, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.shutdown {
+		return nil, ErrServerClosed
+	}
+	if s.ln != nil {
+		return nil, errors.New("transport: server already serving")
+	}
+	s.ln = ln
+	s.acceptDone = make(chan struct{})
+	return s.acceptDone, nil
+}
+
+// Addr is the listening address, or nil before Start/Serve.
+func (s *Server) Addr() net.Addr {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ln == nil {
+		return nil
+	}
+	return s.ln.Addr()
+}
+
+func (s *Server) acceptLoop(ln net.Listener, done chan struct{}) error {
+	defer close(done)
+	var backoff time.Duration
+	for {
+		nc, err := ln.Accept()
+		if err != nil {
+			s.mu.Lock()
+			shut := s.shutdown
+			s.mu.Unlock()
+			if shut {
+				return ErrServerClosed
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() || isTemporary(err) {
+				// Out of file descriptors and the like: back off as net/http does.
+				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+				s.logger.Warn("accept failed; retrying", "error", err, "delay", backoff)
+				t := time.NewTimer(backoff)
+				select {
+				case <-t.C:
+				case <-s.ep.baseCtx.Done():
+					t.Stop()
+				}
+				continue
+			}
+			s.logger.Error("accept failed; server stops accepting", "error", err)
+			return fmt.Errorf("transport: accept: %w", err)
+		}
+		backoff = 0
+		if tc, ok := nc.(*net.TCPConn); ok {
+			_ = tc.SetNoDelay(true)
+		}
+		s.mu.Lock()
+		if s.shutdown {
+			s.mu.Unlock()
+			_ = nc.Close()
+			continue
+		}
+		c := newConn(s.nextID.Add(1), nc, &s.ep)
+		s.conns[c] = struct{}{}
+		s.readers.Add(1)
+		s.mu.Unlock()
+		s.logger.Debug("connection accepted", "remote", nc.RemoteAddr(), "conn", c.id)
+		go func() {
+			defer s.readers.Done()
+			c.readLoop()
+		}()
+	}
+}
+
+func isTemporary(err error) bool {
+	var t interface{ Temporary() bool }
+	return errors.As(err, &t) && t.Temporary()
+}
+
+// Shutdown stops accepting, answers new requests with
+// SERVICE_NOT_AVAILABLE while in-flight handlers finish, then closes every
+// connection. If ctx ends first, handler contexts are cancelled and
+// Shutdown still waits for handlers to return (they must honour ctx),
+// then returns ctx's error.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.shutdown = true
+	ln, acceptDone := s.ln, s.acceptDone
+	s.mu.Unlock()
+	if ln != nil {
+		_ = ln.Close()
+		<-acceptDone
+	}
+	var err error
+	idle := s.work.drain()
+	select {
+	case <-idle:
+	case <-ctx.Done():
+		err = ctx.Err()
+		s.logger.Warn("shutdown deadline passed; cancelling in-flight handlers")
+		s.cancel()
+		<-idle
+	}
+	s.mu.Lock()
+	conns := make([]*Conn, 0, len(s.conns))
+	for c := range s.conns {
+		conns = append(conns, c)
+	}
+	s.mu.Unlock()
+	for _, c := range conns {
+		c.close(ErrServerClosed)
+	}
+	s.readers.Wait()
+	s.cancel()
+	return err
+}
+
+// Conns returns the open connections.
+func (s *Server) Conns() []*Conn {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]*Conn, 0, len(s.conns))
+	for c := range s.conns {
+		out = append(out, c)
+	}
+	return out
+}
