@@ -1,0 +1,193 @@
+package raftlog
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+)
+
+// segment is one CommitLog file, named by the 20-digit physical offset of
+// its first byte.
+type segment struct {
+	base int64
+	path string
+	f    *os.File
+}
+
+func segmentName(base int64) string { return fmt.Sprintf("%020d", base) }
+
+// parseOffsetName parses a 20-digit file name.
+func parseOffsetName(name string) (int64, bool) {
+	if len(name) != 20 {
+		return 0, false
+	}
+	for _, c := range name {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+	}
+	v, err := strconv.ParseInt(name, 10, 64)
+	return v, err == nil
+}
+
+// listOffsetFiles returns the 20-digit-named files of dir sorted by value.
+func listOffsetFiles(dir string) ([]int64, error) {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	var out []int64
+	for _, e := range ents {
+		if v, ok := parseOffsetName(e.Name()); ok && e.Type().IsRegular() {
+			out = append(out, v)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
+	return out, nil
+}
+
+// Index units are 16 bytes: physical offset (8), record size (4), reserved (4).
+const unitSize = 16
+
+// indexFile maps a fixed range of raft indexes [first, first+entries) to
+// record positions. It is memory-mapped; a unit is valid only for indexes
+// in [Log.first, Log.last].
+type indexFile struct {
+	first uint64
+	path  string
+	f     *os.File
+	m     []byte
+}
+
+func openIndexFile(dir string, first uint64, entries int64) (*indexFile, error) {
+	path := filepath.Join(dir, segmentName(int64(first)))
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("raftlog: open index file: %w", err)
+	}
+	size := entries * unitSize
+	st, err := f.Stat()
+	if err == nil && st.Size() != size {
+		err = f.Truncate(size)
+	}
+	var m []byte
+	if err == nil {
+		m, err = mmapFile(f, size)
+	}
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("raftlog: index file %s: %w", path, err)
+	}
+	return &indexFile{first: first, path: path, f: f, m: m}, nil
+}
+
+func (x *indexFile) unit(i uint64) (pos int64, size uint32) {
+	b := x.m[(i-x.first)*unitSize:]
+	return int64(binary.BigEndian.Uint64(b)), binary.BigEndian.Uint32(b[8:])
+}
+
+func (x *indexFile) setUnit(i uint64, pos int64, size uint32) {
+	b := x.m[(i-x.first)*unitSize:]
+	binary.BigEndian.PutUint64(b, uint64(pos))
+	binary.BigEndian.PutUint32(b[8:], size)
+	binary.BigEndian.PutUint32(b[12:], 0)
+}
+
+func (x *indexFile) sync() error { return msync(x.m) }
+
+func (x *indexFile) close() error {
+	err := munmap(x.m)
+	x.m = nil
+	if cerr := x.f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// meta is the small, atomically replaced bookkeeping file Dir/raftlog/meta.
+type meta struct {
+	Version     int   `json:"version"`
+	SegmentSize int64 `json:"segmentSize"`
+	// FirstIndex is the logical first index after a head DeleteRange that
+	// did not remove whole segments (0: the first record on disk).
+	FirstIndex uint64 `json:"firstIndex"`
+	// StartIndex/StartOffset locate the first record written into an empty
+	// log: recovery of the first segment starts scanning there.
+	StartIndex  uint64 `json:"startIndex"`
+	StartOffset int64  `json:"startOffset"`
+	// HintIndex/HintOffset, when HintIndex > 0, place the next append into an
+	// empty log that starts at HintIndex at HintOffset (set from an FSM
+	// snapshot, so replicas agree on physical offsets).
+	HintIndex  uint64 `json:"hintIndex"`
+	HintOffset int64  `json:"hintOffset"`
+}
+
+const metaVersion = 1
+
+type metaFile struct {
+	Meta meta   `json:"meta"`
+	CRC  uint32 `json:"crc"`
+}
+
+func metaCRC(m meta) uint32 {
+	b, _ := json.Marshal(m)
+	return crc32.Checksum(b, castagnoli)
+}
+
+func loadMeta(path string) (meta, bool, error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return meta{}, false, nil
+	}
+	if err != nil {
+		return meta{}, false, fmt.Errorf("raftlog: read meta: %w", err)
+	}
+	var mf metaFile
+	if err := json.Unmarshal(b, &mf); err != nil {
+		return meta{}, false, &CorruptError{Path: path, Reason: "meta file: " + err.Error()}
+	}
+	if metaCRC(mf.Meta) != mf.CRC {
+		return meta{}, false, &CorruptError{Path: path, Reason: "meta file checksum mismatch"}
+	}
+	if mf.Meta.Version != metaVersion {
+		return meta{}, false, fmt.Errorf("raftlog: meta version %d not supported", mf.Meta.Version)
+	}
+	return mf.Meta, true, nil
+}
+
+// storeMeta replaces the meta file atomically and durably.
+func storeMeta(path string, m meta) error {
+	b, err := json.Marshal(metaFile{Meta: m, CRC: metaCRC(m)})
+	if err != nil {
+		return err
+	}
+	tmp := path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return fmt.Errorf("raftlog: write meta: %w", err)
+	}
+	_, err = f.Write(b)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err == nil {
+		err = syncDir(filepath.Dir(path))
+	}
+	if err != nil {
+		return fmt.Errorf("raftlog: write meta: %w", err)
+	}
+	return nil
+}

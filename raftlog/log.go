@@ -1,0 +1,817 @@
+package raftlog
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/raft"
+)
+
+var (
+	_ raft.LogStore          = (*Log)(nil)
+	_ raft.MonotonicLogStore = (*Log)(nil)
+)
+
+// Log is the CommitLog: a raft.LogStore whose records live in segment files
+// named by physical offset. It is safe for concurrent use: mutators
+// (StoreLogs, DeleteRange, retention) are serialized; readers run in
+// parallel with them and with each other.
+type Log struct {
+	cfg     Config
+	logger  hclog.Logger
+	segDir  string // Dir/commitlog
+	idxDir  string // Dir/raftlog/index
+	metaPth string // Dir/raftlog/meta
+
+	// wmu serializes mutators and guards the writer-only fields below.
+	wmu  sync.Mutex
+	meta meta
+	buf  []byte
+	// failed is sticky: after a write or sync error the on-disk state is
+	// unknown (fsyncgate), so the log refuses further appends until reopened.
+	failed error
+
+	// mu guards the state readers see. Writers hold wmu and take mu only to
+	// publish; readers take mu.RLock only to locate a record.
+	mu       sync.RWMutex
+	closed   bool
+	first    uint64
+	last     uint64
+	writePos int64        // physical offset of the next record
+	segs     []*segment   // contiguous by base
+	idxs     []*indexFile // contiguous by first
+
+	cache *cache
+	// usage reports disk usage; tests replace it.
+	usage func(path string) (float64, error)
+
+	dirty     atomic.Bool // appended since the last background flush
+	diskFull  atomic.Bool
+	retBound  atomic.Uint64
+	stopCh    chan struct{}
+	bgWG      sync.WaitGroup
+	closeOnce sync.Once
+}
+
+// Open opens (or creates) the log under cfg.Dir and recovers its tail.
+func Open(cfg Config) (*Log, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	logger := cfg.Logger
+	if logger == nil {
+		logger = hclog.NewNullLogger()
+	}
+	l := &Log{
+		cfg:     cfg,
+		logger:  logger.Named("raftlog"),
+		segDir:  filepath.Join(cfg.Dir, "commitlog"),
+		idxDir:  filepath.Join(cfg.Dir, "raftlog", "index"),
+		metaPth: filepath.Join(cfg.Dir, "raftlog", "meta"),
+		cache:   newCache(cfg.CacheEntries, cfg.CacheBytes),
+		usage:   diskUsage,
+		stopCh:  make(chan struct{}),
+	}
+	for _, d := range []string{l.segDir, l.idxDir} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return nil, fmt.Errorf("raftlog: %w", err)
+		}
+	}
+	if err := l.recover(); err != nil {
+		l.closeFiles()
+		return nil, err
+	}
+	if cfg.Flush == AsyncFlush {
+		l.goBG(l.flushLoop)
+	}
+	if cfg.Retention.CheckInterval > 0 {
+		l.goBG(l.retentionLoop)
+	}
+	return l, nil
+}
+
+func (l *Log) goBG(f func()) {
+	l.bgWG.Add(1)
+	go func() {
+		defer l.bgWG.Done()
+		f()
+	}()
+}
+
+// Close flushes and closes the log. It is idempotent.
+func (l *Log) Close() error {
+	var err error
+	l.closeOnce.Do(func() {
+		close(l.stopCh)
+		l.bgWG.Wait()
+		l.wmu.Lock()
+		defer l.wmu.Unlock()
+		if l.failed == nil {
+			err = l.syncAll()
+		}
+		l.mu.Lock()
+		l.closed = true
+		l.mu.Unlock()
+		if cerr := l.closeFiles(); err == nil {
+			err = cerr
+		}
+	})
+	return err
+}
+
+func (l *Log) closeFiles() error {
+	var errs []error
+	for _, s := range l.segs {
+		errs = append(errs, s.f.Close())
+	}
+	for _, x := range l.idxs {
+		errs = append(errs, x.close())
+	}
+	l.segs, l.idxs = nil, nil
+	return errors.Join(errs...)
+}
+
+// syncAll makes every appended byte durable. Caller holds wmu.
+func (l *Log) syncAll() error {
+	if len(l.segs) > 0 {
+		if err := datasync(l.segs[len(l.segs)-1].f); err != nil {
+			return l.fail(fmt.Errorf("raftlog: sync: %w", err))
+		}
+	}
+	for _, x := range l.idxs {
+		if err := x.sync(); err != nil {
+			return l.fail(fmt.Errorf("raftlog: sync index: %w", err))
+		}
+	}
+	return nil
+}
+
+func (l *Log) fail(err error) error {
+	if l.failed == nil {
+		l.failed = err
+		l.logger.Error("log failed; refusing writes until reopened", "error", err)
+	}
+	return err
+}
+
+// FirstIndex implements raft.LogStore.
+func (l *Log) FirstIndex() (uint64, error) {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	if l.closed {
+		return 0, ErrClosed
+	}
+	return l.first, nil
+}
+
+// LastIndex implements raft.LogStore.
+func (l *Log) LastIndex() (uint64, error) {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	if l.closed {
+		return 0, ErrClosed
+	}
+	return l.last, nil
+}
+
+// IsMonotonic implements raft.MonotonicLogStore: indexes are dense, so raft
+// must empty the store after installing a snapshot rather than leave a gap.
+func (l *Log) IsMonotonic() bool { return true }
+
+// Position locates a record in the CommitLog.
+type Position struct {
+	Offset int64 // physical offset of the record header
+	Size   int64 // record size including the header
+}
+
+// DataOffset is the physical offset of the entry's Data[0].
+func (p Position) DataOffset() int64 { return p.Offset + HeaderSize }
+
+// End is the physical offset just past the record.
+func (p Position) End() int64 { return p.Offset + p.Size }
+
+// locate finds index's record and the segment holding it.
+func (l *Log) locate(index uint64) (Position, *segment, error) {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	if l.closed {
+		return Position{}, nil, ErrClosed
+	}
+	if l.last == 0 || index < l.first || index > l.last {
+		return Position{}, nil, raft.ErrLogNotFound
+	}
+	pos, size := l.unitLocked(index)
+	seg := l.segmentLocked(pos)
+	if seg == nil || pos+int64(size) > seg.base+l.cfg.SegmentSize {
+		return Position{}, nil, &CorruptError{Path: l.idxDir, Offset: pos, Index: index, Reason: "index unit points outside the segments"}
+	}
+	return Position{Offset: pos, Size: int64(size)}, seg, nil
+}
+
+func (l *Log) unitLocked(index uint64) (int64, uint32) {
+	k := index / uint64(l.cfg.IndexFileEntries)
+	i := k - l.idxs[0].first/uint64(l.cfg.IndexFileEntries)
+	return l.idxs[i].unit(index)
+}
+
+func (l *Log) segmentLocked(pos int64) *segment {
+	if len(l.segs) == 0 || pos < l.segs[0].base {
+		return nil
+	}
+	i := (pos - l.segs[0].base) / l.cfg.SegmentSize
+	if i >= int64(len(l.segs)) {
+		return nil
+	}
+	return l.segs[i]
+}
+
+// Position returns where index's record lives. Callers (the FSM) use it to
+// compute the physical offset of each message inside an entry.
+func (l *Log) Position(index uint64) (Position, error) {
+	p, _, err := l.locate(index)
+	return p, err
+}
+
+// GetLog implements raft.LogStore. Recently appended entries come from
+// memory; others are read and checksum-verified. The returned Data and
+// Extensions must not be modified.
+func (l *Log) GetLog(index uint64, out *raft.Log) error {
+	if c := l.cache.get(index); c != nil {
+		*out = *c
+		return nil
+	}
+	p, seg, err := l.locate(index)
+	if err != nil {
+		return err
+	}
+	buf := make([]byte, p.Size)
+	if _, err := seg.f.ReadAt(buf, p.Offset-seg.base); err != nil {
+		return l.readErr(index, p, seg, err, errors.Is(err, io.EOF))
+	}
+	if err := decodeRecord(buf, out); err != nil {
+		return l.readErr(index, p, seg, err, true)
+	}
+	if out.Index != index {
+		return l.readErr(index, p, seg, fmt.Errorf("record holds index %d", out.Index), true)
+	}
+	return nil
+}
+
+// readErr classifies a failed read: the entry may have been deleted or
+// truncated concurrently (not found); otherwise it is corruption or I/O.
+func (l *Log) readErr(index uint64, p Position, seg *segment, err error, corrupt bool) error {
+	l.mu.RLock()
+	closed, gone := l.closed, index < l.first || index > l.last
+	l.mu.RUnlock()
+	switch {
+	case closed:
+		return ErrClosed
+	case gone:
+		return raft.ErrLogNotFound
+	case corrupt:
+		return &CorruptError{Path: seg.path, Offset: p.Offset, Index: index, Reason: err.Error()}
+	}
+	return fmt.Errorf("raftlog: read index %d: %w", index, err)
+}
+
+// ReadAt fills p with CommitLog bytes starting at physical offset off. The
+// whole range must lie inside committed data: within one segment, at or
+// after the first retained record, and before the end of entry limit (the
+// caller's applied index). It returns ErrBeyondLimit otherwise.
+func (l *Log) ReadAt(p []byte, off int64, limit uint64) error {
+	end := off + int64(len(p))
+	l.mu.RLock()
+	if l.closed {
+		l.mu.RUnlock()
+		return ErrClosed
+	}
+	if l.last == 0 || limit < l.first {
+		l.mu.RUnlock()
+		return raft.ErrLogNotFound
+	}
+	if limit > l.last {
+		l.mu.RUnlock()
+		return fmt.Errorf("%w: limit index %d past last index %d", ErrBeyondLimit, limit, l.last)
+	}
+	lpos, lsize := l.unitLocked(limit)
+	fpos, _ := l.unitLocked(l.first)
+	seg := l.segmentLocked(off)
+	l.mu.RUnlock()
+	if end > lpos+int64(lsize) {
+		return fmt.Errorf("%w: [%d,%d) ends past entry %d at %d", ErrBeyondLimit, off, end, limit, lpos+int64(lsize))
+	}
+	if off < fpos || seg == nil {
+		return fmt.Errorf("%w: offset %d is before the first retained record at %d", raft.ErrLogNotFound, off, fpos)
+	}
+	if end > seg.base+l.cfg.SegmentSize {
+		return fmt.Errorf("raftlog: read [%d,%d) crosses a segment boundary", off, end)
+	}
+	if _, err := seg.f.ReadAt(p, off-seg.base); err != nil {
+		l.mu.RLock()
+		closed := l.closed
+		l.mu.RUnlock()
+		if closed {
+			return ErrClosed
+		}
+		return fmt.Errorf("raftlog: read at %d: %w", off, err)
+	}
+	return nil
+}
+
+// StoreLog implements raft.LogStore.
+func (l *Log) StoreLog(log *raft.Log) error { return l.StoreLogs([]*raft.Log{log}) }
+
+// StoreLogs implements raft.LogStore: the batch is encoded into one buffer,
+// written with one write per segment touched (one, unless it crosses a
+// segment boundary) and, under SyncFlush, made durable with one fdatasync.
+// The first append to an empty log may start at any index.
+func (l *Log) StoreLogs(logs []*raft.Log) error {
+	if len(logs) == 0 {
+		return nil
+	}
+	l.wmu.Lock()
+	defer l.wmu.Unlock()
+	if l.isClosed() {
+		return ErrClosed
+	}
+	if l.failed != nil {
+		return l.failed
+	}
+	first := logs[0].Index
+	empty := l.last == 0
+	if first == 0 || (!empty && first != l.last+1) {
+		return fmt.Errorf("%w: got index %d, last is %d", ErrNonContiguous, first, l.last)
+	}
+	hasCommand := false
+	for i, lg := range logs {
+		if lg.Index != first+uint64(i) {
+			return fmt.Errorf("%w: batch index %d at position %d, want %d", ErrNonContiguous, lg.Index, i, first+uint64(i))
+		}
+		if recordSize(lg) > l.cfg.SegmentSize {
+			return fmt.Errorf("%w: index %d is %d bytes, segment size %d", ErrTooLarge, lg.Index, recordSize(lg), l.cfg.SegmentSize)
+		}
+		hasCommand = hasCommand || lg.Type == raft.LogCommand
+	}
+	if hasCommand && l.diskFull.Load() {
+		return ErrDiskFull
+	}
+
+	pos := l.writePos
+	if empty {
+		pos = l.startPosition(first)
+		if segEnd := (pos/l.cfg.SegmentSize + 1) * l.cfg.SegmentSize; pos+recordSize(logs[0]) > segEnd {
+			// Where a replica holding the previous entries would put it,
+			// without creating a segment that holds only a blank marker.
+			pos = segEnd
+		}
+	}
+	if err := l.ensureIndexFiles(first, logs[len(logs)-1].Index); err != nil {
+		return err
+	}
+	seg := l.cfg.SegmentSize
+	buf := l.buf[:0]
+	chunkStart := pos
+	firstPos := int64(-1)
+	for _, lg := range logs {
+		size := recordSize(lg)
+		if pos%seg == 0 && pos != chunkStart {
+			// The previous record filled its segment exactly.
+			if err := l.writeChunk(chunkStart, buf); err != nil {
+				return err
+			}
+			if err := l.seal(chunkStart); err != nil {
+				return err
+			}
+			buf, chunkStart = buf[:0], pos
+		}
+		segEnd := (pos/seg + 1) * seg
+		if pos+size > segEnd {
+			// The record goes to the next segment; mark this one's tail
+			// blank and seal it (data and index durable) first, so recovery
+			// only ever has to scan the last segment.
+			if segEnd-pos >= blankSize {
+				buf = appendBlank(buf, segEnd-pos)
+			}
+			if err := l.writeChunk(chunkStart, buf); err != nil {
+				return err
+			}
+			if err := l.seal(chunkStart); err != nil {
+				return err
+			}
+			buf = buf[:0]
+			pos, chunkStart = segEnd, segEnd
+		}
+		if firstPos < 0 {
+			firstPos = pos
+		}
+		buf = appendRecord(buf, lg, lg.Index-first)
+		l.setUnit(lg.Index, pos, uint32(size))
+		pos += size
+	}
+	if err := l.writeChunk(chunkStart, buf); err != nil {
+		return err
+	}
+	if cap(buf) <= 16<<20 {
+		l.buf = buf[:0]
+	} else {
+		l.buf = nil
+	}
+	if l.cfg.Flush == SyncFlush {
+		if err := datasync(l.segmentFor(chunkStart).f); err != nil {
+			return l.fail(fmt.Errorf("raftlog: fdatasync: %w", err))
+		}
+	} else {
+		l.dirty.Store(true)
+	}
+	if empty {
+		// Recovery must know where the first record of the first segment is.
+		m := l.meta
+		m.StartIndex, m.StartOffset = first, firstPos
+		m.FirstIndex, m.HintIndex, m.HintOffset = 0, 0, 0
+		if err := storeMeta(l.metaPth, m); err != nil {
+			return l.fail(err)
+		}
+		l.meta = m
+	}
+	l.mu.Lock()
+	if empty {
+		l.first = first
+	}
+	l.last = logs[len(logs)-1].Index
+	l.writePos = pos
+	l.mu.Unlock()
+	l.cache.put(logs)
+	return nil
+}
+
+func (l *Log) unitNoLock(index uint64) (int64, uint32) {
+	// Writers hold wmu; idxs only changes under wmu, so no mu needed.
+	return l.unitLocked(index)
+}
+
+// startPosition is where the first record of an empty log goes: a hint
+// from an FSM snapshot when it names this index, else where the previous
+// log ended (0 for a new log).
+func (l *Log) startPosition(first uint64) int64 {
+	if l.meta.HintIndex != 0 {
+		if l.meta.HintIndex == first {
+			return l.meta.HintOffset
+		}
+		l.logger.Warn("physical offset hint is for another index; continuing after the previous log",
+			"hint_index", l.meta.HintIndex, "first", first)
+	}
+	return l.writePos
+}
+
+func appendBlank(buf []byte, n int64) []byte {
+	buf = binary.BigEndian.AppendUint32(buf, blankMagic)
+	return binary.BigEndian.AppendUint32(buf, uint32(n))
+}
+
+func (l *Log) isClosed() bool {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return l.closed
+}
+
+// writeChunk writes buf at physical offset start, creating the segment if
+// needed. Caller holds wmu.
+func (l *Log) writeChunk(start int64, buf []byte) error {
+	if len(buf) == 0 {
+		return nil
+	}
+	s, err := l.ensureSegment(start)
+	if err != nil {
+		return err
+	}
+	if _, err := s.f.WriteAt(buf, start-s.base); err != nil {
+		return l.fail(fmt.Errorf("raftlog: write %s: %w", s.path, err))
+	}
+	return nil
+}
+
+// seal makes the segment holding pos, and every index unit written so
+// far, durable. Called before the first write into the next segment.
+func (l *Log) seal(pos int64) error {
+	s := l.segmentFor(pos)
+	if err := datasync(s.f); err != nil {
+		return l.fail(fmt.Errorf("raftlog: seal %s: %w", s.path, err))
+	}
+	for _, x := range l.idxs {
+		if err := x.sync(); err != nil {
+			return l.fail(fmt.Errorf("raftlog: sync index: %w", err))
+		}
+	}
+	return nil
+}
+
+func (l *Log) segmentFor(pos int64) *segment {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return l.segmentLocked(pos)
+}
+
+// ensureSegment returns the segment holding pos, creating it (and, for an
+// empty log, dropping stale segments) as needed. Caller holds wmu.
+func (l *Log) ensureSegment(pos int64) (*segment, error) {
+	if s := l.segmentFor(pos); s != nil {
+		return s, nil
+	}
+	base := pos / l.cfg.SegmentSize * l.cfg.SegmentSize
+	if n := len(l.segs); n > 0 && l.segs[n-1].base+l.cfg.SegmentSize != base {
+		return nil, l.fail(fmt.Errorf("raftlog: segment %020d would not follow %020d", base, l.segs[n-1].base))
+	}
+	path := filepath.Join(l.segDir, segmentName(base))
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, l.fail(fmt.Errorf("raftlog: create segment: %w", err))
+	}
+	if l.cfg.Preallocate {
+		if err := preallocate(f, l.cfg.SegmentSize); err != nil {
+			f.Close()
+			os.Remove(path)
+			return nil, fmt.Errorf("raftlog: preallocate %s: %w", path, err)
+		}
+	}
+	if err := syncDir(l.segDir); err != nil {
+		f.Close()
+		return nil, l.fail(fmt.Errorf("raftlog: sync dir: %w", err))
+	}
+	s := &segment{base: base, path: path, f: f}
+	l.mu.Lock()
+	l.segs = append(l.segs, s)
+	l.mu.Unlock()
+	return s, nil
+}
+
+// ensureIndexFiles maps index files covering [from, to]. Caller holds wmu.
+func (l *Log) ensureIndexFiles(from, to uint64) error {
+	e := uint64(l.cfg.IndexFileEntries)
+	for k := from / e; k <= to/e; k++ {
+		if n := len(l.idxs); n > 0 {
+			lo, hi := l.idxs[0].first/e, l.idxs[n-1].first/e
+			if k >= lo && k <= hi {
+				continue
+			}
+			if k != hi+1 {
+				return l.fail(fmt.Errorf("raftlog: index file for %d does not follow %d", k*e, l.idxs[n-1].first))
+			}
+		}
+		x, err := openIndexFile(l.idxDir, k*e, l.cfg.IndexFileEntries)
+		if err != nil {
+			return l.fail(err)
+		}
+		l.mu.Lock()
+		l.idxs = append(l.idxs, x)
+		l.mu.Unlock()
+	}
+	return nil
+}
+
+func (l *Log) setUnit(index uint64, pos int64, size uint32) {
+	e := uint64(l.cfg.IndexFileEntries)
+	l.idxs[index/e-l.idxs[0].first/e].setUnit(index, pos, size)
+}
+
+// DeleteRange implements raft.LogStore. Only a prefix (head deletion after a
+// snapshot, or retention) or a suffix (conflict truncation after a leader
+// change) may be deleted; both are crash-safe. Anything else is
+// ErrInvalidRange.
+func (l *Log) DeleteRange(min, max uint64) error {
+	l.wmu.Lock()
+	defer l.wmu.Unlock()
+	if l.isClosed() {
+		return ErrClosed
+	}
+	if l.failed != nil {
+		return l.failed
+	}
+	if min > max {
+		return fmt.Errorf("%w: min %d > max %d", ErrInvalidRange, min, max)
+	}
+	if l.last == 0 || max < l.first || min > l.last {
+		return nil
+	}
+	switch {
+	case min <= l.first && max >= l.last:
+		return l.deleteAll()
+	case min <= l.first:
+		return l.deleteHead(max + 1)
+	case max >= l.last:
+		return l.truncateTail(min)
+	default:
+		return fmt.Errorf("%w: [%d, %d] is inside [%d, %d]", ErrInvalidRange, min, max, l.first, l.last)
+	}
+}
+
+// truncateTail removes [min, last]. Later segments go first (highest
+// first), then the remainder of the segment holding min-1 is zeroed, so a
+// crash at any point leaves a valid prefix of the old log and never a mix
+// of old and new records.
+func (l *Log) truncateTail(min uint64) error {
+	keep := min - 1
+	pos, size := l.unitNoLock(keep)
+	end := pos + int64(size)
+	oldWrite := l.writePos
+	l.cache.truncate(min)
+	l.mu.Lock()
+	l.last = keep
+	l.writePos = end
+	l.mu.Unlock()
+
+	holder := l.segmentFor(pos)
+	var drop []*segment
+	l.mu.Lock()
+	for len(l.segs) > 0 && l.segs[len(l.segs)-1].base > holder.base {
+		drop = append(drop, l.segs[len(l.segs)-1])
+		l.segs = l.segs[:len(l.segs)-1]
+	}
+	l.mu.Unlock()
+	for _, s := range drop {
+		s.f.Close()
+		if err := os.Remove(s.path); err != nil {
+			return l.fail(fmt.Errorf("raftlog: truncate: %w", err))
+		}
+	}
+	if len(drop) > 0 {
+		if err := syncDir(l.segDir); err != nil {
+			return l.fail(fmt.Errorf("raftlog: truncate: %w", err))
+		}
+	}
+	zeroEnd := holder.base + l.cfg.SegmentSize
+	if oldWrite > end && oldWrite <= zeroEnd {
+		zeroEnd = oldWrite
+	}
+	if err := zeroRange(holder.f, end-holder.base, zeroEnd-end); err != nil {
+		return l.fail(fmt.Errorf("raftlog: truncate %s: %w", holder.path, err))
+	}
+	if err := datasync(holder.f); err != nil {
+		return l.fail(fmt.Errorf("raftlog: truncate %s: %w", holder.path, err))
+	}
+	l.logger.Debug("truncated tail", "from_index", min, "offset", end)
+	return nil
+}
+
+// deleteHead makes newFirst the first index and removes whole segments and
+// index files that only hold earlier entries. The new first index is made
+// durable before any file is removed.
+func (l *Log) deleteHead(newFirst uint64) error {
+	m := l.meta
+	m.FirstIndex = newFirst
+	if err := storeMeta(l.metaPth, m); err != nil {
+		return l.fail(err)
+	}
+	l.meta = m
+	l.cache.dropBelow(newFirst)
+	pos, _ := l.unitNoLock(newFirst)
+	e := uint64(l.cfg.IndexFileEntries)
+
+	l.mu.Lock()
+	l.first = newFirst
+	var dropSegs []*segment
+	for len(l.segs) > 1 && l.segs[0].base+l.cfg.SegmentSize <= pos {
+		dropSegs = append(dropSegs, l.segs[0])
+		l.segs = l.segs[1:]
+	}
+	var dropIdx []*indexFile
+	for len(l.idxs) > 1 && l.idxs[0].first+e <= newFirst {
+		dropIdx = append(dropIdx, l.idxs[0])
+		l.idxs = l.idxs[1:]
+	}
+	// Unmap under the write lock: readers touch index memory only under
+	// mu.RLock.
+	for _, x := range dropIdx {
+		x.close()
+	}
+	l.mu.Unlock()
+
+	return l.removeFiles(dropSegs, dropIdx)
+}
+
+func (l *Log) removeFiles(segs []*segment, idxs []*indexFile) error {
+	var errs []error
+	for _, s := range segs {
+		s.f.Close()
+		errs = append(errs, os.Remove(s.path))
+	}
+	for _, x := range idxs {
+		errs = append(errs, os.Remove(x.path))
+	}
+	if len(segs) > 0 {
+		errs = append(errs, syncDir(l.segDir))
+	}
+	if len(idxs) > 0 {
+		errs = append(errs, syncDir(l.idxDir))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("raftlog: remove files: %w", err)
+	}
+	return nil
+}
+
+// deleteAll empties the log (raft does this after installing a snapshot
+// into a monotonic store). The next append may start at any index; it is
+// placed by the hint (SetNextStart) or right after the old log.
+func (l *Log) deleteAll() error {
+	m := l.meta
+	m.FirstIndex = 0
+	m.StartIndex, m.StartOffset = 0, l.writePos
+	if err := storeMeta(l.metaPth, m); err != nil {
+		return l.fail(err)
+	}
+	l.meta = m
+	l.cache.truncate(0)
+	l.mu.Lock()
+	segs, idxs := l.segs, l.idxs
+	l.segs, l.idxs = nil, nil
+	l.first, l.last = 0, 0
+	for _, x := range idxs {
+		x.close()
+	}
+	l.mu.Unlock()
+	return l.removeFiles(segs, idxs)
+}
+
+// SetNextStart records, durably, that when the log is empty and the next
+// append starts at index, its first record goes at physical offset off.
+// The FSM calls it when restoring a snapshot, so that a replica that joined
+// from a snapshot gives every later message the same physical offset as
+// the rest of the group (DESIGN invariant 5).
+func (l *Log) SetNextStart(index uint64, off int64) error {
+	if index == 0 || off < 0 {
+		return fmt.Errorf("raftlog: invalid start %d@%d", index, off)
+	}
+	l.wmu.Lock()
+	defer l.wmu.Unlock()
+	if l.isClosed() {
+		return ErrClosed
+	}
+	m := l.meta
+	m.HintIndex, m.HintOffset = index, off
+	if err := storeMeta(l.metaPth, m); err != nil {
+		return err
+	}
+	l.meta = m
+	return nil
+}
+
+// Sync makes every appended record durable (used under AsyncFlush).
+func (l *Log) Sync() error {
+	l.wmu.Lock()
+	defer l.wmu.Unlock()
+	if l.isClosed() {
+		return ErrClosed
+	}
+	if l.failed != nil {
+		return l.failed
+	}
+	l.dirty.Store(false)
+	return l.syncAll()
+}
+
+func (l *Log) flushLoop() {
+	t := time.NewTicker(l.cfg.FlushInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-l.stopCh:
+			return
+		case <-t.C:
+			if !l.dirty.Load() {
+				continue
+			}
+			if err := l.Sync(); err != nil && !errors.Is(err, ErrClosed) {
+				l.logger.Error("background flush failed", "error", err)
+			}
+		}
+	}
+}
+
+// Stats describes the log for metrics and admin commands.
+type Stats struct {
+	FirstIndex  uint64
+	LastIndex   uint64
+	MinOffset   int64 // physical offset of the first record (0 when empty)
+	WriteOffset int64 // physical offset of the next record
+	Segments    int
+	DiskFull    bool
+}
+
+// Stats returns a snapshot of the log's shape.
+func (l *Log) Stats() Stats {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	s := Stats{FirstIndex: l.first, LastIndex: l.last, WriteOffset: l.writePos, Segments: len(l.segs), DiskFull: l.diskFull.Load()}
+	if !l.closed && l.last != 0 {
+		s.MinOffset, _ = l.unitLocked(l.first)
+	}
+	return s
+}

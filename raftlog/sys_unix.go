@@ -1,0 +1,57 @@
+package raftlog
+
+import (
+	"os"
+
+	"golang.org/x/sys/unix"
+)
+
+// mmapFile maps size bytes of f read-write and shared.
+func mmapFile(f *os.File, size int64) ([]byte, error) {
+	return unix.Mmap(int(f.Fd()), 0, int(size), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+}
+
+func munmap(b []byte) error { return unix.Munmap(b) }
+
+// msync flushes a shared mapping to its file.
+func msync(b []byte) error { return unix.Msync(b, unix.MS_SYNC) }
+
+// diskUsage returns the used fraction (0..1) of the filesystem holding path.
+func diskUsage(path string) (float64, error) {
+	var st unix.Statfs_t
+	if err := unix.Statfs(path, &st); err != nil {
+		return 0, err
+	}
+	total := float64(st.Blocks) * float64(st.Bsize)
+	if total == 0 {
+		return 0, nil
+	}
+	avail := float64(st.Bavail) * float64(st.Bsize)
+	return (total - avail) / total, nil
+}
+
+// syncDir makes directory entries (created, renamed, removed files) durable.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+func writeZeros(f *os.File, off, n int64) error {
+	zeros := make([]byte, min(n, 1<<20))
+	for n > 0 {
+		c := min(n, int64(len(zeros)))
+		if _, err := f.WriteAt(zeros[:c], off); err != nil {
+			return err
+		}
+		off += c
+		n -= c
+	}
+	return nil
+}
