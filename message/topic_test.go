@@ -43,11 +43,11 @@ func TestValidateTopic(t *testing.T) {
 		require.NoError(t, ValidateTopic(ok), ok)
 	}
 	cases := map[string]string{
-		"":                      "blank",
-		"   ":                   "blank",
-		"a b":                   `contains ' '`,
-		"topic.name":            `contains '.'`,
-		"主题":                    "allowed characters",
+		"":                       "blank",
+		"   ":                    "blank",
+		"a b":                    `contains ' '`,
+		"topic.name":             `contains '.'`,
+		"主题":                     "allowed characters",
 		strings.Repeat("x", 128): "longer than the maximum 127",
 	}
 	for in, msg := range cases {

@@ -67,10 +67,10 @@ type valueBox struct{ v any }
 // call is a request awaiting its response. Whoever removes it from
 // Conn.pending completes it, so it completes exactly once.
 type call struct {
-	ch   chan result               // sync waiter (buffered 1)
-	cb   func(*Command, error)     // async callback
-	stop func() bool               // stops the async timeout
-	work *tracker                  // counts the async callback
+	ch   chan result                // sync waiter (buffered 1)
+	cb   func(*Command, error)      // async callback
+	stop func() bool                // stops the async timeout
+	work *tracker                   // counts the async callback
 	log  func(msg string, a ...any) // for callback panics
 }
 

@@ -149,30 +149,36 @@ func (fr *FrameReader) ReadFrame(c *Command) error {
 	if err != nil {
 		return err
 	}
-	var p *[]byte
-	if fr.pooled {
-		p = getBuf(n)
-	} else {
-		b := make([]byte, n)
-		p = &b
+	if !fr.pooled {
+		buf := make([]byte, n) // the caller keeps the Command: exact size, not pooled
+		if _, err := io.ReadFull(fr.r, buf); err != nil {
+			return unexpectedEOF(err)
+		}
+		if err := fr.dec.decodePayload(buf, c); err != nil {
+			c.reset()
+			return err
+		}
+		return nil
 	}
+	p := getBuf(n)
 	if _, err := io.ReadFull(fr.r, *p); err != nil {
-		if fr.pooled {
-			putBuf(p)
-		}
-		if errors.Is(err, io.EOF) {
-			err = io.ErrUnexpectedEOF
-		}
-		return err
+		putBuf(p)
+		return unexpectedEOF(err)
 	}
-	if fr.pooled {
-		c.buf = p
-	}
+	c.buf = p
 	if err := fr.dec.decodePayload(*p, c); err != nil {
 		c.reset()
 		return err
 	}
 	return nil
+}
+
+// unexpectedEOF reports a stream that ends inside a frame as such.
+func unexpectedEOF(err error) error {
+	if errors.Is(err, io.EOF) {
+		return io.ErrUnexpectedEOF
+	}
+	return err
 }
 
 // ReadFrame reads one frame from r into a new Command that owns its memory.

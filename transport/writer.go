@@ -2,6 +2,7 @@ package transport
 
 import (
 	"net"
+	"runtime"
 	"sync"
 	"time"
 )
@@ -64,6 +65,12 @@ func (w *connWriter) write(c *Command) error {
 		return nil
 	}
 	w.flushing = true
+	// Let other runnable goroutines append their frames first, so that
+	// under load one syscall carries many frames. With nothing else to
+	// run, Gosched returns at once.
+	w.mu.Unlock()
+	runtime.Gosched()
+	w.mu.Lock()
 	for len(w.buf) > 0 && w.err == nil {
 		out := w.buf
 		w.buf = w.spare[:0]
