@@ -50,6 +50,7 @@ type Log struct {
 	idxs     []*indexFile // contiguous by first
 
 	cache *cache
+	alloc *allocator // nil unless PreallocZero
 	// usage reports disk usage; tests replace it.
 	usage func(path string) (float64, error)
 
@@ -91,6 +92,13 @@ func Open(cfg Config) (*Log, error) {
 	}
 	if cfg.Flush == AsyncFlush {
 		l.goBG(l.flushLoop)
+	}
+	if cfg.Preallocate == PreallocZero {
+		l.alloc = newAllocator(l.segDir, cfg.SegmentSize)
+		l.goBG(func() {
+			l.alloc.run(l.stopCh, func(err error) { l.logger.Warn("could not prepare the next segment", "error", err) })
+		})
+		l.alloc.wake()
 	}
 	if cfg.Retention.CheckInterval > 0 {
 		l.goBG(l.retentionLoop)
@@ -530,16 +538,9 @@ func (l *Log) ensureSegment(pos int64) (*segment, error) {
 		return nil, l.fail(fmt.Errorf("raftlog: segment %020d would not follow %020d", base, l.segs[n-1].base))
 	}
 	path := filepath.Join(l.segDir, segmentName(base))
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
+	f, err := l.newSegmentFile(path)
 	if err != nil {
-		return nil, l.fail(fmt.Errorf("raftlog: create segment: %w", err))
-	}
-	if l.cfg.Preallocate {
-		if err := preallocate(f, l.cfg.SegmentSize); err != nil {
-			f.Close()
-			os.Remove(path)
-			return nil, fmt.Errorf("raftlog: preallocate %s: %w", path, err)
-		}
+		return nil, err
 	}
 	if err := syncDir(l.segDir); err != nil {
 		f.Close()

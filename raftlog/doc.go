@@ -1,0 +1,104 @@
+// Package raftlog is raftmq's CommitLog, and at the same time the
+// raft.LogStore (and raft.MonotonicLogStore) of the broker group's
+// hashicorp/raft instance: a produced message is stored once, inside a raft
+// entry, in a segment file (DESIGN invariant 1).
+//
+// # Files
+//
+//	<Dir>/commitlog/00000000000000000000   segment: records from physical offset 0
+//	<Dir>/commitlog/00000000001073741824   next segment (named by 20-digit start offset)
+//	<Dir>/commitlog/.prealloc              the next segment, zero-filled ahead of time
+//	<Dir>/raftlog/index/<20-digit index>   dense index: 16-byte units per raft index
+//	<Dir>/raftlog/meta                     first index, start offset, segment size (JSON + CRC)
+//	<Dir>/raftlog/stable.db                raft term and vote (raft-boltdb; no log entries)
+//
+// Every segment is SegmentSize bytes (mappedFileSizeCommitLog). A segment
+// holds whole records back to back:
+//
+//	+--------+--------+--------+------+-------+----------+-------+-------+------------+--------+--------+------+------+
+//	| magic  | size   | crc32c | type | flags | batchOff | index | term  | appendedAt | dataLn | extLen | data | ext  |
+//	| 4      | 4      | 4      | 1    | 1     | 2        | 8     | 8     | 8          | 4      | 4      | ...  | ...  |
+//	+--------+--------+--------+------+-------+----------+-------+-------+------------+--------+--------+------+------+
+//
+// big-endian; the CRC-32C covers everything after the crc field. Data comes
+// first, so an entry's Data[0] is always HeaderSize bytes after the record,
+// and a message inside an entry has physical offset
+// Position(index).DataOffset() + its offset within Data.
+//
+// A record never straddles two segments: when the next record does not fit
+// in the rest of a segment, an 8-byte blank marker (magic, gap length) is
+// written if there is room and the record starts at the next segment. The
+// physical offset of every record is therefore a pure function of the
+// sequence of records and SegmentSize, identical on every replica (DESIGN
+// invariant 5); SegmentSize is recorded in the meta file and cannot change.
+// A replica that starts from a snapshot learns the offset of its first entry
+// from the FSM (SetNextStart).
+//
+// Index units are {physical offset 8, record size 4, reserved 4} at
+// (index - fileFirst) * 16 in memory-mapped files of IndexFileEntries units,
+// so GetLog is one unit read plus one positioned read, O(1).
+//
+// # Writes and durability
+//
+// StoreLogs encodes a batch into one buffer and writes it with one pwrite
+// (two when it crosses into a new segment) and, under SyncFlush, one
+// fdatasync: an entry raft counts toward a commit is on disk. Under
+// AsyncFlush the fdatasync runs every FlushInterval in the background: a
+// process crash loses nothing (the page cache survives), a power loss loses
+// the unflushed tail of that node; only a power loss of a majority within one
+// interval can lose a committed entry.
+//
+// Before the first write into a new segment the previous segment and every
+// index unit are made durable ("sealing"). Hence after a crash only the last
+// segment needs scanning; earlier segments and their units are trusted, and
+// every read still verifies the record's CRC.
+//
+// # Recovery
+//
+// Open scans the last segment from its first record, checking magic, size,
+// CRC, dense indexes and non-decreasing terms. At the first invalid record:
+//   - if no valid record of a later StoreLogs batch follows it, it is a torn
+//     write of the last batch (never acknowledged under SyncFlush): the bytes
+//     are zeroed and the log ends there;
+//   - otherwise a record that was made durable went bad: Open fails with a
+//     *CorruptError naming the file, offset and index, unless Config.Repair
+//     (or AsyncFlush, where later batches can survive a power loss that tore
+//     an earlier one) says to cut the log there. Corruption is never skipped.
+//
+// A last segment with no valid record (a rotation cut short) is removed.
+//
+// # Deletion, compaction and retention
+//
+// DeleteRange accepts a suffix (raft's conflict truncation after a leader
+// change: later segments are removed first, then the rest of the holding
+// segment is zeroed, so a crash leaves a prefix of the old log, never a mix)
+// or a prefix (raft's compaction, or retention: the new first index is made
+// durable in the meta file, then whole segments below it are removed).
+// Anything else returns ErrInvalidRange.
+//
+// The log is the data, so raft's compaction must not delete messages
+// consumers still need: the broker runs raft with TrailingLogs effectively
+// infinite and small, frequent FSM snapshots (DESIGN invariant 7). Messages
+// go away only through retention (RetentionConfig): whole segments older
+// than FileReservedTime at the DeleteWhen hours, early when the disk is
+// fuller than DiskMaxUsedSpaceRatio, oldest-first regardless of age above
+// DiskForceCleanRatio, never the active segment and never past the bound
+// set with SetRetentionBound (the latest snapshot index). Above
+// DiskRejectRatio appends of commands fail with ErrDiskFull.
+//
+// # Reading
+//
+// GetLog serves the most recently appended entries from memory (the leader
+// re-reads each entry once per follower right after appending it) and
+// everything else from the files. ReadAt reads message bytes by physical
+// offset for the broker and FSM, refusing any byte past the end of the
+// caller's limit index (the applied index): uncommitted bytes are never
+// handed to consumers (DESIGN invariant 2).
+//
+// # Concurrency
+//
+// Mutators are serialized by one mutex; readers take a read lock only to
+// locate a record and read files without it. Every background goroutine
+// (AsyncFlush flusher, retention loop, segment preparer) is owned by the
+// Log and stopped by Close.
+package raftlog
