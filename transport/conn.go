@@ -123,6 +123,9 @@ func (c *Conn) Close() error {
 // Request sends a request and waits for its response or ctx. It sets
 // req.Opaque and clears req's flags; do not share req between goroutines.
 func (c *Conn) Request(ctx context.Context, req *Command) (*Command, error) {
+	if ctx.Err() != nil {
+		return nil, ctxErr(ctx, req, c) // do not send what nobody will wait for
+	}
 	cl := &call{ch: make(chan result, 1)}
 	op, err := c.register(cl)
 	if err != nil {
@@ -148,6 +151,9 @@ func (c *Conn) Request(ctx context.Context, req *Command) (*Command, error) {
 // requestAsync registers cb and sends req; cb runs exactly once on its own
 // goroutine unless an error is returned.
 func (c *Conn) requestAsync(ctx context.Context, req *Command, cb func(*Command, error)) error {
+	if ctx.Err() != nil {
+		return ctxErr(ctx, req, c)
+	}
 	if !c.ep.work.add() {
 		return ErrClosed
 	}
