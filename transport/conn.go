@@ -124,7 +124,7 @@ func (c *Conn) Close() error {
 // req.Opaque and clears req's flags; do not share req between goroutines.
 func (c *Conn) Request(ctx context.Context, req *Command) (*Command, error) {
 	if ctx.Err() != nil {
-		return nil, ctxErr(ctx, req, c) // do not send what nobody will wait for
+		return nil, ctxErr(ctx, req.Code, 0, c) // do not send what nobody will wait for
 	}
 	cl := &call{ch: make(chan result, 1)}
 	op, err := c.register(cl)
@@ -141,7 +141,7 @@ func (c *Conn) Request(ctx context.Context, req *Command) (*Command, error) {
 		return r.cmd, r.err
 	case <-ctx.Done():
 		if c.unregister(op) {
-			return nil, ctxErr(ctx, req, c)
+			return nil, ctxErr(ctx, req.Code, op, c)
 		}
 		r := <-cl.ch // completed concurrently
 		return r.cmd, r.err
@@ -152,23 +152,30 @@ func (c *Conn) Request(ctx context.Context, req *Command) (*Command, error) {
 // goroutine unless an error is returned.
 func (c *Conn) requestAsync(ctx context.Context, req *Command, cb func(*Command, error)) error {
 	if ctx.Err() != nil {
-		return ctxErr(ctx, req, c)
+		return ctxErr(ctx, req.Code, 0, c)
 	}
 	if !c.ep.work.add() {
 		return ErrClosed
 	}
 	cl := &call{cb: cb, work: c.ep.work, log: c.ep.logger.Error}
-	op, err := c.register(cl)
-	if err != nil {
+	op := c.opaque.Add(1)
+	req.Opaque, req.Flag = op, 0
+	c.mu.Lock()
+	if c.closeErr != nil {
+		err := c.closeErr
+		c.mu.Unlock()
 		c.ep.work.done()
 		return err
 	}
-	req.Opaque, req.Flag = op, 0
+	c.pending[op] = cl
+	// Set under c.mu: completers read cl.stop after taking cl out of pending.
+	code := req.Code
 	cl.stop = context.AfterFunc(ctx, func() {
 		if c.unregister(op) {
-			cl.finish(nil, ctxErr(ctx, req, c))
+			cl.finish(nil, ctxErr(ctx, code, op, c))
 		}
 	})
+	c.mu.Unlock()
 	if err := c.w.write(req); err != nil {
 		if c.unregister(op) {
 			cl.stop()
@@ -224,12 +231,13 @@ func (c *Conn) sendErr(err error) error {
 	return fmt.Errorf("%w: write: %v", ErrConnClosed, err)
 }
 
-func ctxErr(ctx context.Context, req *Command, c *Conn) error {
+// ctxErr takes values, not req: the caller may reuse req once we return.
+func ctxErr(ctx context.Context, code int16, opaque int32, c *Conn) error {
 	err := ctx.Err()
 	if errors.Is(err, context.DeadlineExceeded) {
-		return fmt.Errorf("%w: %s opaque %d to %s: %w", ErrTimeout, RequestCode(req.Code), req.Opaque, c.nc.RemoteAddr(), err)
+		return fmt.Errorf("%w: %s opaque %d to %s: %w", ErrTimeout, RequestCode(code), opaque, c.nc.RemoteAddr(), err)
 	}
-	return fmt.Errorf("transport: %s to %s: %w", RequestCode(req.Code), c.nc.RemoteAddr(), err)
+	return fmt.Errorf("transport: %s to %s: %w", RequestCode(code), c.nc.RemoteAddr(), err)
 }
 
 func (cl *call) finish(cmd *Command, err error) {
