@@ -30,6 +30,9 @@ type ClientConfig struct {
 	HeaderType SerializeType
 	// Logger receives connection-level events; nil discards them.
 	Logger hclog.Logger
+	// Dial, when set, opens connections instead of a plain TCP dial (the
+	// broker uses it to reach peers through the port it shares with raft).
+	Dial func(ctx context.Context, addr string) (net.Conn, error)
 }
 
 // DefaultClientConfig returns defaults close to the official client's.
@@ -211,10 +214,16 @@ func waitErr(ctx context.Context) error {
 }
 
 func (c *Client) dial(ctx context.Context, addr string, e *dialEntry) (*Conn, error) {
-	d := net.Dialer{Timeout: c.cfg.DialTimeout}
-	dctx, cancel := context.WithCancel(ctx)
+	dctx, cancel := context.WithTimeout(ctx, c.cfg.DialTimeout)
 	stop := context.AfterFunc(c.ep.baseCtx, cancel) // Close aborts dials
-	nc, err := d.DialContext(dctx, "tcp", addr)
+	var nc net.Conn
+	var err error
+	if c.cfg.Dial != nil {
+		nc, err = c.cfg.Dial(dctx, addr)
+	} else {
+		var d net.Dialer
+		nc, err = d.DialContext(dctx, "tcp", addr)
+	}
 	stop()
 	cancel()
 	c.mu.Lock()

@@ -1,0 +1,199 @@
+package fsm
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/raftmq/raftmq/message"
+)
+
+// Entry layout (raft.Log.Data of every LogCommand the broker proposes):
+//
+//	magic 1 (0xE7) | version 1 (1) | count uint32 | count × command
+//	command = type 1 | length uint32 | payload (length bytes)
+//
+// CmdAppend payloads are RocketMQ stored records back to back, exactly as a
+// pull returns them except QUEUEOFFSET and PHYSICALOFFSET, which the FSM
+// assigns and a pull patches in. The physical offset of a record is the
+// entry's raftlog DataOffset plus its offset in Data, so it is the same on
+// every replica. Other payloads are JSON (small, infrequent).
+const (
+	entryMagic   = 0xE7
+	entryVersion = 1
+	entryHeader  = 6
+	cmdHeader    = 5
+)
+
+// CmdType identifies a command inside an entry.
+type CmdType uint8
+
+const (
+	cmdInvalid CmdType = iota
+	// CmdAppend appends messages (one send request: one message or a batch).
+	CmdAppend
+	// CmdOffsets commits consumer offsets.
+	CmdOffsets
+	// CmdTopic creates or updates a topic.
+	CmdTopic
+	// CmdDeleteTopic deletes a topic, its queues and its offsets.
+	CmdDeleteTopic
+	// CmdGroup creates or updates a subscription group.
+	CmdGroup
+	// CmdDeleteGroup deletes a subscription group and its offsets.
+	CmdDeleteGroup
+)
+
+func (t CmdType) String() string {
+	switch t {
+	case CmdAppend:
+		return "append"
+	case CmdOffsets:
+		return "offsets"
+	case CmdTopic:
+		return "topic"
+	case CmdDeleteTopic:
+		return "delete-topic"
+	case CmdGroup:
+		return "group"
+	case CmdDeleteGroup:
+		return "delete-group"
+	}
+	return fmt.Sprintf("CmdType(%d)", uint8(t))
+}
+
+// ErrBadEntry reports an entry that does not decode.
+var ErrBadEntry = errors.New("fsm: malformed entry")
+
+// Command is one decoded command; Payload aliases the entry.
+type Command struct {
+	Type    CmdType
+	Payload []byte
+	// Pos is the payload's offset in the entry's Data.
+	Pos int
+}
+
+// EntryBuilder packs commands into one entry. The zero value is ready.
+type EntryBuilder struct {
+	buf   []byte
+	count uint32
+	last  int // position of the last command's header
+}
+
+// Reset empties the builder, keeping its buffer.
+func (b *EntryBuilder) Reset() {
+	b.buf = b.buf[:0]
+	b.count = 0
+}
+
+// Len is the encoded size so far.
+func (b *EntryBuilder) Len() int {
+	if len(b.buf) == 0 {
+		return entryHeader
+	}
+	return len(b.buf)
+}
+
+// Count is the number of commands added.
+func (b *EntryBuilder) Count() int { return int(b.count) }
+
+// Add appends a command whose payload is p.
+func (b *EntryBuilder) Add(t CmdType, p []byte) {
+	b.begin(t)
+	b.buf = append(b.buf, p...)
+	b.end()
+}
+
+// AddRecords appends a CmdAppend command made of the given records.
+func (b *EntryBuilder) AddRecords(records ...[]byte) {
+	b.begin(CmdAppend)
+	for _, r := range records {
+		b.buf = append(b.buf, r...)
+	}
+	b.end()
+}
+
+// AddJSON appends a command with a JSON payload.
+func (b *EntryBuilder) AddJSON(t CmdType, v any) error {
+	p, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("fsm: encode %v: %w", t, err)
+	}
+	b.Add(t, p)
+	return nil
+}
+
+func (b *EntryBuilder) begin(t CmdType) {
+	if len(b.buf) == 0 {
+		b.buf = append(b.buf, entryMagic, entryVersion, 0, 0, 0, 0)
+	}
+	b.last = len(b.buf)
+	b.buf = append(b.buf, byte(t), 0, 0, 0, 0)
+}
+
+func (b *EntryBuilder) end() {
+	b.count++
+	binary.BigEndian.PutUint32(b.buf[2:], b.count)
+	binary.BigEndian.PutUint32(b.buf[b.last+1:], uint32(len(b.buf)-b.last-cmdHeader))
+}
+
+// Bytes returns the encoded entry (valid until the next Add or Reset).
+func (b *EntryBuilder) Bytes() []byte { return b.buf }
+
+// DecodeEntry splits data into commands without copying.
+func DecodeEntry(data []byte, dst []Command) ([]Command, error) {
+	if len(data) < entryHeader || data[0] != entryMagic {
+		return dst, fmt.Errorf("%w: bad header", ErrBadEntry)
+	}
+	if data[1] != entryVersion {
+		return dst, fmt.Errorf("%w: version %d", ErrBadEntry, data[1])
+	}
+	n := binary.BigEndian.Uint32(data[2:])
+	pos := entryHeader
+	for i := uint32(0); i < n; i++ {
+		if len(data)-pos < cmdHeader {
+			return dst, fmt.Errorf("%w: command %d truncated", ErrBadEntry, i)
+		}
+		t := CmdType(data[pos])
+		l := int(binary.BigEndian.Uint32(data[pos+1:]))
+		pos += cmdHeader
+		if l < 0 || l > len(data)-pos {
+			return dst, fmt.Errorf("%w: command %d length %d", ErrBadEntry, i, l)
+		}
+		if t == cmdInvalid || t > CmdDeleteGroup {
+			return dst, fmt.Errorf("%w: command type %d", ErrBadEntry, t)
+		}
+		dst = append(dst, Command{Type: t, Payload: data[pos : pos+l : pos+l], Pos: pos})
+		pos += l
+	}
+	if pos != len(data) {
+		return dst, fmt.Errorf("%w: %d trailing bytes", ErrBadEntry, len(data)-pos)
+	}
+	return dst, nil
+}
+
+// WalkRecords calls fn for each stored record of a CmdAppend payload with
+// its offset in the payload.
+func WalkRecords(payload []byte, fn func(off int, rec []byte, v *message.RecordView) error) error {
+	for off := 0; off < len(payload); {
+		v, err := message.ParseRecord(payload[off:])
+		if err != nil {
+			return fmt.Errorf("%w: record at %d: %w", ErrBadEntry, off, err)
+		}
+		rec := payload[off : off+int(v.Size)]
+		if err := fn(off, rec, &v); err != nil {
+			return err
+		}
+		off += int(v.Size)
+	}
+	return nil
+}
+
+// OffsetCommit is one consumer offset in a CmdOffsets payload.
+type OffsetCommit struct {
+	Group   string `json:"g"`
+	Topic   string `json:"t"`
+	QueueID int32  `json:"q"`
+	Offset  int64  `json:"o"`
+}

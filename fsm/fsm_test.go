@@ -1,0 +1,257 @@
+package fsm
+
+import (
+	"bytes"
+	"fmt"
+	"net/netip"
+	"testing"
+
+	"github.com/hashicorp/raft"
+	"github.com/raftmq/raftmq/fsm/consumequeue"
+	"github.com/raftmq/raftmq/fsm/indexfile"
+	"github.com/raftmq/raftmq/message"
+	"github.com/raftmq/raftmq/raftlog"
+	"github.com/stretchr/testify/require"
+)
+
+type rig struct {
+	t   *testing.T
+	dir string
+	log *raftlog.Log
+	fsm *FSM
+}
+
+func testFSMConfig(dir string, log *raftlog.Log) Config {
+	c := DefaultConfig(dir, log)
+	c.ConsumeQueueFileEntries = 8
+	c.Index = indexfile.Config{SlotCount: 64, MaxEntries: 50}
+	return c
+}
+
+func newRig(t *testing.T, dir string) *rig {
+	t.Helper()
+	lc := raftlog.DefaultConfig(dir)
+	lc.SegmentSize = 16 << 10
+	lc.IndexFileEntries = 64
+	lc.Retention.CheckInterval = 0
+	l, err := raftlog.Open(lc)
+	require.NoError(t, err)
+	f, err := Open(testFSMConfig(dir, l))
+	require.NoError(t, err)
+	r := &rig{t: t, dir: dir, log: l, fsm: f}
+	t.Cleanup(r.close)
+	return r
+}
+
+func (r *rig) close() {
+	if r.fsm != nil {
+		r.fsm.Close()
+		r.fsm = nil
+	}
+	if r.log != nil {
+		r.log.Close()
+		r.log = nil
+	}
+}
+
+// crash drops the FSM without a final checkpoint (as SIGKILL would).
+func (r *rig) crash() {
+	r.fsm.mu.Lock()
+	for _, q := range r.fsm.queues {
+		q.Close()
+	}
+	r.fsm.mu.Unlock()
+	r.fsm.index.Close()
+	r.fsm = nil
+	r.log.Close()
+	r.log = nil
+}
+
+func (r *rig) reopen() {
+	r.t.Helper()
+	lc := raftlog.DefaultConfig(r.dir)
+	lc.SegmentSize = 16 << 10
+	lc.IndexFileEntries = 64
+	lc.Retention.CheckInterval = 0
+	var err error
+	r.log, err = raftlog.Open(lc)
+	require.NoError(r.t, err)
+	r.fsm, err = Open(testFSMConfig(r.dir, r.log))
+	require.NoError(r.t, err)
+}
+
+func record(t *testing.T, topic string, qid int32, body string, props map[string]string) []byte {
+	t.Helper()
+	m := &message.MessageExt{
+		Message:        message.Message{Topic: topic, Body: []byte(body), Properties: props},
+		QueueID:        qid,
+		BornTimestamp:  1700000000000,
+		BornHost:       netip.MustParseAddrPort("127.0.0.1:5000"),
+		StoreTimestamp: 1700000000100,
+		StoreHost:      netip.MustParseAddrPort("127.0.0.1:10911"),
+	}
+	rec, err := message.AppendRecord(nil, m)
+	require.NoError(t, err)
+	return rec
+}
+
+// propose stores an entry in the log and applies it, as raft would.
+func (r *rig) propose(b *EntryBuilder) *EntryResult {
+	r.t.Helper()
+	last, _ := r.log.LastIndex()
+	l := &raft.Log{Index: last + 1, Term: 1, Type: raft.LogCommand, Data: append([]byte(nil), b.Bytes()...)}
+	require.NoError(r.t, r.log.StoreLogs([]*raft.Log{l}))
+	out := r.fsm.ApplyBatch([]*raft.Log{l})
+	return out[0].(*EntryResult)
+}
+
+func TestFSM_AppendAssignsOffsetsAndServesReads(t *testing.T) {
+	r := newRig(t, t.TempDir())
+	var b EntryBuilder
+	var recs [][]byte
+	for i := 0; i < 3; i++ {
+		rec := record(t, "T", 1, fmt.Sprintf("m%d", i), map[string]string{"TAGS": "A", "KEYS": fmt.Sprintf("k%d shared", i), "UNIQ_KEY": fmt.Sprintf("U%d", i)})
+		recs = append(recs, rec)
+	}
+	b.AddRecords(recs[0], recs[1]) // one batch request
+	b.AddRecords(recs[2])          // another request in the same entry
+	require.NoError(t, b.AddJSON(CmdTopic, TopicCommand{Config: TopicConfig{TopicName: "T", ReadQueueNums: 4, WriteQueueNums: 4, Perm: 6}}))
+	res := r.propose(&b)
+	require.Len(t, res.Results, 3)
+	a0 := res.Results[0].(*AppendResult)
+	a1 := res.Results[1].(*AppendResult)
+	require.Equal(t, int64(0), a0.QueueOffset)
+	require.Len(t, a0.PhysOffsets, 2)
+	require.Equal(t, int64(2), a1.QueueOffset)
+	tc, ok := r.fsm.Topic("T")
+	require.True(t, ok)
+	require.Equal(t, int32(4), tc.WriteQueueNums)
+
+	q := r.fsm.Queue("T", 1)
+	require.Equal(t, int64(3), q.MaxOffset())
+	units, err := q.Range(0, 10, nil)
+	require.NoError(t, err)
+	for i, u := range units {
+		got, err := r.fsm.ReadMessage(nil, u.PhysOffset, u.Size)
+		require.NoError(t, err)
+		want := append([]byte(nil), recs[i]...)
+		require.Equal(t, want, got, "record %d bytes are stored once and read back verbatim", i)
+		require.Equal(t, message.TagsHashCode("A"), u.TagHash)
+	}
+	require.ElementsMatch(t, []int64{units[1].PhysOffset}, r.fsm.QueryIndex("T", "k1", 10, 0, 1<<62))
+	require.Len(t, r.fsm.QueryIndex("T", "shared", 10, 0, 1<<62), 3)
+	require.Equal(t, []int64{units[2].PhysOffset}, r.fsm.QueryIndex("T", "U2", 10, 0, 1<<62))
+}
+
+func TestFSM_CrashReplayIsIdempotent(t *testing.T) {
+	dir := t.TempDir()
+	r := newRig(t, dir)
+	apply := func(n int, from int) {
+		for i := 0; i < n; i++ {
+			var b EntryBuilder
+			b.AddRecords(record(t, "T", int32(i%2), fmt.Sprintf("m%d", from+i), map[string]string{"KEYS": fmt.Sprintf("k%d", from+i)}))
+			require.NoError(t, b.AddJSON(CmdOffsets, []OffsetCommit{{Group: "G", Topic: "T", QueueID: 0, Offset: int64(from + i)}}))
+			r.propose(&b)
+		}
+	}
+	apply(10, 0)
+	_, err := r.fsm.Checkpoint()
+	require.NoError(t, err)
+	apply(10, 10) // after the checkpoint: in the queues, not in the checkpoint
+	r.crash()
+	r.reopen()
+	// Back at the checkpoint...
+	require.Equal(t, int64(5), r.fsm.Queue("T", 0).MaxOffset())
+	// ...and the log replays the rest exactly once.
+	last, _ := r.log.LastIndex()
+	require.NoError(t, r.fsm.ReplayTo(last))
+	require.Equal(t, int64(10), r.fsm.Queue("T", 0).MaxOffset())
+	require.Equal(t, int64(10), r.fsm.Queue("T", 1).MaxOffset())
+	off, ok := r.fsm.ConsumerOffset("G", "T", 0)
+	require.True(t, ok)
+	require.Equal(t, int64(19), off)
+	for i := 0; i < 20; i++ {
+		require.Len(t, r.fsm.QueryIndex("T", fmt.Sprintf("k%d", i), 10, 0, 1<<62), 1, "key k%d indexed once", i)
+	}
+	// Re-applying an already applied entry (raft replays after its snapshot)
+	// changes nothing.
+	var l raft.Log
+	require.NoError(t, r.log.GetLog(last, &l))
+	r.fsm.mu.Lock()
+	r.fsm.skipTo = last
+	r.fsm.mu.Unlock()
+	r.fsm.ApplyBatch([]*raft.Log{&l})
+	require.Equal(t, int64(10), r.fsm.Queue("T", 1).MaxOffset())
+}
+
+func TestFSM_SnapshotRestoreOnEmptyReplica(t *testing.T) {
+	src := newRig(t, t.TempDir())
+	for i := 0; i < 7; i++ {
+		var b EntryBuilder
+		b.AddRecords(record(t, "T", 0, fmt.Sprintf("m%d", i), nil))
+		src.propose(&b)
+	}
+	require.NoError(t, func() error {
+		var b EntryBuilder
+		return b.AddJSON(CmdOffsets, []OffsetCommit{{Group: "G", Topic: "T", QueueID: 0, Offset: 4}})
+	}())
+	snap, err := src.fsm.Snapshot()
+	require.NoError(t, err)
+	sink := &memSink{}
+	require.NoError(t, snap.Persist(sink))
+
+	dst := newRig(t, t.TempDir())
+	require.NoError(t, dst.fsm.Restore(sink.reader()))
+	require.NoError(t, dst.log.DeleteRange(0, 1<<62)) // raft's removeOldLogs
+	q := dst.fsm.Queue("T", 0)
+	require.Equal(t, int64(7), q.MinOffset())
+	require.Equal(t, int64(7), q.MaxOffset())
+
+	// The next entry lands at the same physical offset on both replicas.
+	var b EntryBuilder
+	b.AddRecords(record(t, "T", 0, "after", nil))
+	l := &raft.Log{Index: snap.(*snapshot).st.Index + 1, Term: 1, Type: raft.LogCommand, Data: append([]byte(nil), b.Bytes()...)}
+	require.NoError(t, src.log.StoreLogs([]*raft.Log{l}))
+	require.NoError(t, dst.log.StoreLogs([]*raft.Log{l}))
+	ra := src.fsm.ApplyBatch([]*raft.Log{l})[0].(*EntryResult).Results[0].(*AppendResult)
+	rb := dst.fsm.ApplyBatch([]*raft.Log{l})[0].(*EntryResult).Results[0].(*AppendResult)
+	require.Equal(t, ra, rb)
+	require.Equal(t, int64(7), rb.QueueOffset)
+	u, err := dst.fsm.Queue("T", 0).Get(7)
+	require.NoError(t, err)
+	got, err := dst.fsm.ReadMessage(nil, u.PhysOffset, u.Size)
+	require.NoError(t, err)
+	require.True(t, bytes.Contains(got, []byte("after")))
+	_, err = dst.fsm.Queue("T", 0).Get(6)
+	require.ErrorIs(t, err, consumequeue.ErrOffset)
+}
+
+func TestEntry_DecodeRejectsGarbage(t *testing.T) {
+	var b EntryBuilder
+	b.Add(CmdDeleteTopic, []byte("T"))
+	b.Add(CmdDeleteGroup, []byte("G"))
+	cmds, err := DecodeEntry(b.Bytes(), nil)
+	require.NoError(t, err)
+	require.Len(t, cmds, 2)
+	require.Equal(t, "G", string(cmds[1].Payload))
+	for _, bad := range [][]byte{nil, {0xE7}, append(append([]byte(nil), b.Bytes()...), 1), b.Bytes()[:len(b.Bytes())-1]} {
+		_, err := DecodeEntry(bad, nil)
+		require.ErrorIs(t, err, ErrBadEntry)
+	}
+}
+
+type memSink struct {
+	bytes.Buffer
+	closed bool
+}
+
+func (s *memSink) ID() string    { return "mem" }
+func (s *memSink) Cancel() error { return nil }
+func (s *memSink) Close() error  { s.closed = true; return nil }
+func (s *memSink) reader() *readCloser {
+	return &readCloser{bytes.NewReader(s.Bytes())}
+}
+
+type readCloser struct{ *bytes.Reader }
+
+func (readCloser) Close() error { return nil }
