@@ -64,8 +64,8 @@ type file struct {
 	cfg  Config
 }
 
-func (x *file) u32(off int) uint32     { return binary.BigEndian.Uint32(x.m[off:]) }
-func (x *file) u64(off int) uint64     { return binary.BigEndian.Uint64(x.m[off:]) }
+func (x *file) u32(off int) uint32      { return binary.BigEndian.Uint32(x.m[off:]) }
+func (x *file) u64(off int) uint64      { return binary.BigEndian.Uint64(x.m[off:]) }
 func (x *file) put32(off int, v uint32) { binary.BigEndian.PutUint32(x.m[off:], v) }
 func (x *file) put64(off int, v uint64) { binary.BigEndian.PutUint64(x.m[off:], v) }
 
