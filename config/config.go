@@ -1,0 +1,395 @@
+// Package config loads raftmq configuration from YAML, TOML or RocketMQ
+// broker.conf (Java properties) files, RAFTMQ_* environment variables and
+// flags, using RocketMQ's key names (brokerName, listenPort, dLegerPeers,
+// flushDiskType, ...). Keys are case-insensitive; unknown keys are reported
+// so a typo is not silently ignored (as Java's loader does).
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"reflect"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/go-viper/mapstructure/v2"
+	"github.com/magiconair/properties"
+	"github.com/spf13/viper"
+)
+
+// Peer is one member of a broker group's raft group.
+type Peer struct {
+	ID   string // dLegerSelfId of that member, e.g. "n0"
+	Addr string // raft address host:port
+}
+
+// Broker is a broker node's configuration. mapstructure names are the
+// RocketMQ keys (matched case-insensitively).
+type Broker struct {
+	BrokerClusterName string `mapstructure:"brokerClusterName"`
+	BrokerName        string `mapstructure:"brokerName"`
+	// NamesrvAddr lists NameServers, ';'-separated.
+	NamesrvAddr string `mapstructure:"namesrvAddr"`
+	// BrokerIP1 is the address clients are told to use (and stored as
+	// STOREHOST in messages).
+	BrokerIP1  string `mapstructure:"brokerIP1"`
+	ListenPort int    `mapstructure:"listenPort"`
+
+	StorePathRootDir            string `mapstructure:"storePathRootDir"`
+	FlushDiskType               string `mapstructure:"flushDiskType"`
+	FlushIntervalCommitLog      int    `mapstructure:"flushIntervalCommitLog"` // ms, ASYNC_FLUSH
+	FileReservedTime            int    `mapstructure:"fileReservedTime"`       // hours
+	DeleteWhen                  string `mapstructure:"deleteWhen"`
+	DiskMaxUsedSpaceRatio       int    `mapstructure:"diskMaxUsedSpaceRatio"` // percent
+	MappedFileSizeCommitLog     int64  `mapstructure:"mappedFileSizeCommitLog"`
+	MappedFileSizeConsumeQueue  int64  `mapstructure:"mappedFileSizeConsumeQueue"` // bytes (20 per unit)
+	MaxMessageSize              int    `mapstructure:"maxMessageSize"`
+	MessageDelayLevel           string `mapstructure:"messageDelayLevel"`
+	DefaultTopicQueueNums       int    `mapstructure:"defaultTopicQueueNums"`
+	AutoCreateTopicEnable       bool   `mapstructure:"autoCreateTopicEnable"`
+	AutoCreateSubscriptionGroup bool   `mapstructure:"autoCreateSubscriptionGroup"`
+
+	// DLedger keys (note RocketMQ's "Leger" spelling).
+	EnableDLegerCommitLog bool   `mapstructure:"enableDLegerCommitLog"`
+	DLegerGroup           string `mapstructure:"dLegerGroup"`
+	DLegerPeers           string `mapstructure:"dLegerPeers"`
+	DLegerSelfID          string `mapstructure:"dLegerSelfId"`
+	PreferredLeaderID     string `mapstructure:"preferredLeaderId"`
+
+	// raftmq keys.
+	RaftHeartbeatTimeout   time.Duration `mapstructure:"raftHeartbeatTimeout"`
+	RaftElectionTimeout    time.Duration `mapstructure:"raftElectionTimeout"`
+	RaftLeaderLeaseTimeout time.Duration `mapstructure:"raftLeaderLeaseTimeout"`
+	RaftCommitTimeout      time.Duration `mapstructure:"raftCommitTimeout"`
+	RaftSnapshotThreshold  uint64        `mapstructure:"raftSnapshotThreshold"`
+	RaftSnapshotInterval   time.Duration `mapstructure:"raftSnapshotInterval"`
+	// RegisterInterval is how often the broker re-registers with every
+	// NameServer (RocketMQ: 30 s; shorter here so routes heal faster).
+	RegisterInterval time.Duration `mapstructure:"registerInterval"`
+	// SendBatchMaxMessages/Bytes/Linger bound the group-commit batcher.
+	SendBatchMaxBytes int           `mapstructure:"sendBatchMaxBytes"`
+	SendBatchLinger   time.Duration `mapstructure:"sendBatchLinger"`
+	// ClientExpiry drops clients that stop heartbeating (RocketMQ 120 s).
+	ClientExpiry time.Duration `mapstructure:"clientExpiry"`
+	// MetricsAddr serves Prometheus metrics at /metrics ("" disables).
+	MetricsAddr string `mapstructure:"metricsAddr"`
+	LogLevel    string `mapstructure:"logLevel"`
+}
+
+// DefaultBroker returns RocketMQ's defaults, adjusted for a Raft group:
+// SYNC_FLUSH, raft timeouts in hundreds of milliseconds.
+func DefaultBroker() Broker {
+	home, _ := os.UserHomeDir()
+	return Broker{
+		BrokerClusterName:           "DefaultCluster",
+		BrokerName:                  "broker-a",
+		NamesrvAddr:                 os.Getenv("NAMESRV_ADDR"),
+		BrokerIP1:                   "127.0.0.1",
+		ListenPort:                  10911,
+		StorePathRootDir:            filepath.Join(home, "store"),
+		FlushDiskType:               "SYNC_FLUSH",
+		FlushIntervalCommitLog:      500,
+		FileReservedTime:            72,
+		DeleteWhen:                  "04",
+		DiskMaxUsedSpaceRatio:       75,
+		MappedFileSizeCommitLog:     1 << 30,
+		MappedFileSizeConsumeQueue:  300000 * 20,
+		MaxMessageSize:              4 << 20,
+		MessageDelayLevel:           "1s 5s 10s 30s 1m 2m 3m 4m 5m 6m 7m 8m 9m 10m 20m 30m 1h 2h",
+		DefaultTopicQueueNums:       8,
+		AutoCreateTopicEnable:       true,
+		AutoCreateSubscriptionGroup: true,
+		EnableDLegerCommitLog:       true,
+		DLegerSelfID:                "n0",
+		RaftHeartbeatTimeout:        300 * time.Millisecond,
+		RaftElectionTimeout:         300 * time.Millisecond,
+		RaftLeaderLeaseTimeout:      150 * time.Millisecond,
+		RaftCommitTimeout:           5 * time.Millisecond,
+		RaftSnapshotThreshold:       2048,
+		RaftSnapshotInterval:        10 * time.Second,
+		RegisterInterval:            3 * time.Second,
+		SendBatchMaxBytes:           1 << 20,
+		SendBatchLinger:             0,
+		ClientExpiry:                120 * time.Second,
+		LogLevel:                    "info",
+	}
+}
+
+// Peers parses dLegerPeers ("n0-127.0.0.1:40911;n1-127.0.0.1:40912").
+func (b Broker) Peers() ([]Peer, error) {
+	var out []Peer
+	for _, item := range strings.Split(b.DLegerPeers, ";") {
+		item = strings.TrimSpace(item)
+		if item == "" {
+			continue
+		}
+		id, addr, ok := strings.Cut(item, "-")
+		if !ok || id == "" {
+			return nil, fmt.Errorf("dLegerPeers: %q is not id-host:port", item)
+		}
+		if _, _, err := net.SplitHostPort(addr); err != nil {
+			return nil, fmt.Errorf("dLegerPeers: %q: %w", item, err)
+		}
+		out = append(out, Peer{ID: id, Addr: addr})
+	}
+	return out, nil
+}
+
+// NameServers splits namesrvAddr.
+func (b Broker) NameServers() []string { return splitList(b.NamesrvAddr) }
+
+func splitList(s string) []string {
+	var out []string
+	for _, f := range strings.FieldsFunc(s, func(r rune) bool { return r == ';' || r == ',' }) {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// Group is the raft group name: dLegerGroup, defaulting to brokerName.
+func (b Broker) Group() string {
+	if b.DLegerGroup != "" {
+		return b.DLegerGroup
+	}
+	return b.BrokerName
+}
+
+// Validate reports every problem at once.
+func (b Broker) Validate() error {
+	var errs []error
+	if b.BrokerName == "" {
+		errs = append(errs, errors.New("brokerName is empty"))
+	}
+	if b.DLegerGroup != "" && b.DLegerGroup != b.BrokerName {
+		errs = append(errs, fmt.Errorf("dLegerGroup %q must equal brokerName %q", b.DLegerGroup, b.BrokerName))
+	}
+	if b.ListenPort <= 0 || b.ListenPort > 65535 {
+		errs = append(errs, fmt.Errorf("listenPort %d out of range", b.ListenPort))
+	}
+	if net.ParseIP(b.BrokerIP1) == nil {
+		errs = append(errs, fmt.Errorf("brokerIP1 %q is not an IP address", b.BrokerIP1))
+	}
+	if b.StorePathRootDir == "" {
+		errs = append(errs, errors.New("storePathRootDir is empty"))
+	}
+	if b.FlushDiskType != "SYNC_FLUSH" && b.FlushDiskType != "ASYNC_FLUSH" {
+		errs = append(errs, fmt.Errorf("flushDiskType %q: want SYNC_FLUSH or ASYNC_FLUSH", b.FlushDiskType))
+	}
+	peers, err := b.Peers()
+	if err != nil {
+		errs = append(errs, err)
+	} else {
+		if len(peers) == 0 {
+			errs = append(errs, errors.New("dLegerPeers is empty"))
+		}
+		found := false
+		seen := map[string]bool{}
+		for _, p := range peers {
+			if seen[p.ID] {
+				errs = append(errs, fmt.Errorf("dLegerPeers: id %q appears twice", p.ID))
+			}
+			seen[p.ID] = true
+			found = found || p.ID == b.DLegerSelfID
+		}
+		if !found && len(peers) > 0 {
+			errs = append(errs, fmt.Errorf("dLegerSelfId %q is not in dLegerPeers", b.DLegerSelfID))
+		}
+	}
+	if b.MappedFileSizeCommitLog < 4096 || b.MappedFileSizeCommitLog > 1<<32-1 {
+		errs = append(errs, fmt.Errorf("mappedFileSizeCommitLog %d out of range [4096, 4GiB)", b.MappedFileSizeCommitLog))
+	}
+	if b.MappedFileSizeConsumeQueue < 20*16 || b.MappedFileSizeConsumeQueue%20 != 0 {
+		errs = append(errs, fmt.Errorf("mappedFileSizeConsumeQueue %d must be a multiple of 20 bytes, at least 320", b.MappedFileSizeConsumeQueue))
+	}
+	if b.MaxMessageSize < 1024 || b.MaxMessageSize > 64<<20 {
+		errs = append(errs, fmt.Errorf("maxMessageSize %d out of range [1KiB, 64MiB]", b.MaxMessageSize))
+	}
+	if int64(b.MaxMessageSize)+1024 > b.MappedFileSizeCommitLog {
+		errs = append(errs, fmt.Errorf("maxMessageSize %d does not fit a %d-byte CommitLog segment", b.MaxMessageSize, b.MappedFileSizeCommitLog))
+	}
+	if b.DefaultTopicQueueNums < 1 || b.DefaultTopicQueueNums > 1024 {
+		errs = append(errs, fmt.Errorf("defaultTopicQueueNums %d out of range [1, 1024]", b.DefaultTopicQueueNums))
+	}
+	if b.FileReservedTime < 1 {
+		errs = append(errs, fmt.Errorf("fileReservedTime %d must be at least 1 hour", b.FileReservedTime))
+	}
+	if b.DiskMaxUsedSpaceRatio < 10 || b.DiskMaxUsedSpaceRatio > 95 {
+		errs = append(errs, fmt.Errorf("diskMaxUsedSpaceRatio %d out of range [10, 95]", b.DiskMaxUsedSpaceRatio))
+	}
+	if _, err := ParseDelayLevels(b.MessageDelayLevel); err != nil {
+		errs = append(errs, err)
+	}
+	if b.RaftHeartbeatTimeout < 5*time.Millisecond || b.RaftElectionTimeout < b.RaftHeartbeatTimeout ||
+		b.RaftLeaderLeaseTimeout < 5*time.Millisecond || b.RaftLeaderLeaseTimeout > b.RaftHeartbeatTimeout {
+		errs = append(errs, fmt.Errorf("raft timeouts: want heartbeat >= 5ms, election >= heartbeat, 5ms <= lease <= heartbeat (got %v/%v/%v)",
+			b.RaftHeartbeatTimeout, b.RaftElectionTimeout, b.RaftLeaderLeaseTimeout))
+	}
+	if b.RegisterInterval <= 0 {
+		errs = append(errs, errors.New("registerInterval must be positive"))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("invalid broker config: %w", err)
+	}
+	return nil
+}
+
+// ParseDelayLevels parses messageDelayLevel ("1s 5s 10s 30s 1m ... 2h").
+func ParseDelayLevels(s string) ([]time.Duration, error) {
+	var out []time.Duration
+	for _, f := range strings.Fields(s) {
+		if len(f) < 2 {
+			return nil, fmt.Errorf("messageDelayLevel: bad level %q", f)
+		}
+		n, err := strconv.Atoi(f[:len(f)-1])
+		if err != nil || n <= 0 {
+			return nil, fmt.Errorf("messageDelayLevel: bad level %q", f)
+		}
+		unit := map[byte]time.Duration{'s': time.Second, 'm': time.Minute, 'h': time.Hour, 'd': 24 * time.Hour}[f[len(f)-1]]
+		if unit == 0 {
+			return nil, fmt.Errorf("messageDelayLevel: bad unit in %q (s, m, h or d)", f)
+		}
+		out = append(out, time.Duration(n)*unit)
+	}
+	if len(out) == 0 {
+		return nil, errors.New("messageDelayLevel is empty")
+	}
+	return out, nil
+}
+
+// NameServer is a NameServer's configuration.
+type NameServer struct {
+	ListenPort int `mapstructure:"listenPort"`
+	// BrokerExpiry drops a broker that has not registered for this long
+	// (RocketMQ: 120 s).
+	BrokerExpiry time.Duration `mapstructure:"brokerExpiry"`
+	LogLevel     string        `mapstructure:"logLevel"`
+}
+
+// DefaultNameServer returns the defaults.
+func DefaultNameServer() NameServer {
+	return NameServer{ListenPort: 9876, BrokerExpiry: 10 * time.Second, LogLevel: "info"}
+}
+
+// Validate checks the configuration.
+func (n NameServer) Validate() error {
+	if n.ListenPort <= 0 || n.ListenPort > 65535 {
+		return fmt.Errorf("invalid namesrv config: listenPort %d out of range", n.ListenPort)
+	}
+	if n.BrokerExpiry < time.Second {
+		return fmt.Errorf("invalid namesrv config: brokerExpiry %v shorter than 1s", n.BrokerExpiry)
+	}
+	return nil
+}
+
+// Load reads file (optional) and RAFTMQ_* environment variables over the
+// defaults in out (a *Broker or *NameServer), returning the keys it did not
+// recognise. Files ending in .yaml/.yml/.toml/.json are read as such;
+// anything else (broker.conf, .properties) as Java properties.
+func Load(file string, out any, overrides map[string]any) (unknown []string, err error) {
+	v := viper.NewWithOptions(viper.WithCodecRegistry(codecs()))
+	v.SetEnvPrefix("RAFTMQ")
+	known := knownKeys(out)
+	for k := range known {
+		v.BindEnv(k, "RAFTMQ_"+strings.ToUpper(k))
+	}
+	if file != "" {
+		v.SetConfigFile(file)
+		switch strings.ToLower(filepath.Ext(file)) {
+		case ".yaml", ".yml":
+			v.SetConfigType("yaml")
+		case ".toml":
+			v.SetConfigType("toml")
+		case ".json":
+			v.SetConfigType("json")
+		default:
+			v.SetConfigType("properties")
+		}
+		if err := v.ReadInConfig(); err != nil {
+			return nil, fmt.Errorf("config %s: %w", file, err)
+		}
+	}
+	for k, val := range overrides {
+		v.Set(k, val)
+	}
+	for _, k := range v.AllKeys() {
+		if !known[k] {
+			unknown = append(unknown, k)
+		}
+	}
+	sort.Strings(unknown)
+	dec := func(c *mapstructure.DecoderConfig) {
+		c.DecodeHook = mapstructure.ComposeDecodeHookFunc(
+			millisHook,
+			mapstructure.StringToTimeDurationHookFunc(),
+		)
+		c.WeaklyTypedInput = true
+	}
+	if err := v.Unmarshal(out, dec); err != nil {
+		return unknown, fmt.Errorf("config: %w", err)
+	}
+	return unknown, nil
+}
+
+// millisHook lets plain numbers stand for milliseconds in duration keys.
+func millisHook(from, to reflect.Type, data any) (any, error) {
+	durType := reflect.TypeOf(time.Duration(0))
+	if to != durType || from == durType {
+		return data, nil
+	}
+	switch from.Kind() {
+	case reflect.Int, reflect.Int64:
+		return time.Duration(reflect.ValueOf(data).Int()) * time.Millisecond, nil
+	case reflect.String:
+		if n, err := strconv.ParseInt(data.(string), 10, 64); err == nil {
+			return time.Duration(n) * time.Millisecond, nil
+		}
+	}
+	return data, nil
+}
+
+func knownKeys(out any) map[string]bool {
+	known := map[string]bool{}
+	t := reflect.TypeOf(out).Elem()
+	for i := 0; i < t.NumField(); i++ {
+		if tag := t.Field(i).Tag.Get("mapstructure"); tag != "" {
+			known[strings.ToLower(tag)] = true
+		}
+	}
+	// Old spellings RocketMQ still accepts.
+	return known
+}
+
+func codecs() viper.CodecRegistry {
+	r := viper.NewCodecRegistry()
+	r.RegisterCodec("properties", propertiesCodec{})
+	return r
+}
+
+// propertiesCodec decodes Java properties files (RocketMQ broker.conf).
+type propertiesCodec struct{}
+
+func (propertiesCodec) Encode(map[string]any) ([]byte, error) {
+	return nil, errors.New("config: writing properties is not supported")
+}
+
+func (propertiesCodec) Decode(b []byte, v map[string]any) error {
+	l := &properties.Loader{Encoding: properties.UTF8, DisableExpansion: true}
+	p, err := l.LoadBytes(b)
+	if err != nil {
+		return err
+	}
+	for _, k := range p.Keys() {
+		val, _ := p.Get(k)
+		// RocketMQ 4.5.1 and older spelled these "maped".
+		k = strings.Replace(k, "mapedFileSize", "mappedFileSize", 1)
+		v[k] = strings.TrimSpace(val)
+	}
+	return nil
+}
