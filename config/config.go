@@ -79,6 +79,8 @@ type Broker struct {
 	// MetricsAddr serves Prometheus metrics at /metrics ("" disables).
 	MetricsAddr string `mapstructure:"metricsAddr"`
 	LogLevel    string `mapstructure:"logLevel"`
+	// RaftLogLevel is hashicorp/raft's own log level (chatty at info).
+	RaftLogLevel string `mapstructure:"raftLogLevel"`
 }
 
 // DefaultBroker returns RocketMQ's defaults, adjusted for a Raft group:
@@ -117,6 +119,7 @@ func DefaultBroker() Broker {
 		SendBatchLinger:             0,
 		ClientExpiry:                120 * time.Second,
 		LogLevel:                    "info",
+		RaftLogLevel:                "warn",
 	}
 }
 

@@ -2,7 +2,10 @@ package main
 
 import (
 	"fmt"
+	"os"
+	"strings"
 
+	"github.com/hashicorp/go-hclog"
 	"github.com/spf13/cobra"
 )
 
@@ -16,7 +19,7 @@ func newRootCmd() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newVersionCmd(), newDevCmd())
+	root.AddCommand(newVersionCmd(), newNamesrvCmd(), newBrokerCmd(), newDevCmd())
 	return root
 }
 
@@ -31,22 +34,30 @@ func newVersionCmd() *cobra.Command {
 	}
 }
 
-func newDevCmd() *cobra.Command {
-	var dir string
-	cmd := &cobra.Command{
-		Use:   "dev",
-		Short: "Start a local dev cluster: 1 NameServer + one 3-node broker group",
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			fmt.Fprintf(cmd.OutOrStdout(), `raftmq dev will start, with data under %s:
-  NameServer      127.0.0.1:9876
-  broker-a n0     client 127.0.0.1:10911  raft 127.0.0.1:40911
-  broker-a n1     client 127.0.0.1:10921  raft 127.0.0.1:40912
-  broker-a n2     client 127.0.0.1:10931  raft 127.0.0.1:40913
-The broker group is not built yet (issue 4); nothing was started.
-`, dir)
-			return fmt.Errorf("dev cluster not implemented yet")
-		},
+// newLogger builds the process logger (stderr, text or JSON).
+func newLogger(name, level string, json bool) hclog.Logger {
+	lv := hclog.LevelFromString(level)
+	if lv == hclog.NoLevel {
+		lv = hclog.Info
 	}
-	cmd.Flags().StringVar(&dir, "dir", ".data/dev", "data directory of the dev cluster")
-	return cmd
+	return hclog.New(&hclog.LoggerOptions{
+		Name:       name,
+		Level:      lv,
+		Output:     os.Stderr,
+		JSONFormat: json,
+		TimeFormat: "2006-01-02T15:04:05.000Z07:00",
+	})
+}
+
+// parseSets turns repeated --set key=value flags into config overrides.
+func parseSets(sets []string) (map[string]any, error) {
+	out := map[string]any{}
+	for _, s := range sets {
+		k, v, ok := strings.Cut(s, "=")
+		if !ok || k == "" {
+			return nil, fmt.Errorf("--set %q: want key=value", s)
+		}
+		out[k] = v
+	}
+	return out, nil
 }

@@ -1,0 +1,459 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/raft"
+	"github.com/raftmq/raftmq/config"
+	"github.com/raftmq/raftmq/fsm"
+	"github.com/raftmq/raftmq/message"
+	"github.com/raftmq/raftmq/raftlog"
+	"github.com/raftmq/raftmq/transport"
+)
+
+// Config configures a broker node: the RocketMQ keys plus a logger.
+type Config struct {
+	config.Broker
+	Logger hclog.Logger
+	// RaftLogger, when set, receives hashicorp/raft's own logs (it is
+	// chatty at info level; the command line gives it its own level).
+	RaftLogger hclog.Logger
+}
+
+// DefaultConfig returns the defaults of config.DefaultBroker.
+func DefaultConfig() Config { return Config{Broker: config.DefaultBroker()} }
+
+// Validate checks the configuration.
+func (c Config) Validate() error { return c.Broker.Validate() }
+
+// Broker is one member of a broker group: a raft node whose log is the
+// CommitLog, serving the RocketMQ remoting protocol.
+type Broker struct {
+	cfg        Config
+	logger     hclog.Logger
+	peers      []config.Peer
+	self       config.Peer
+	followerID int64
+	clientAddr string         // advertised client address (brokerIP1:listenPort)
+	storeHost  netip.AddrPort // STOREHOST of messages this node writes as leader
+
+	log    *raftlog.Log
+	stable *raftlog.StableStore
+	snaps  *raft.FileSnapshotStore
+	fsm    *fsm.FSM
+	raft   *raft.Raft
+	trans  *raft.NetworkTransport
+	mux    *mux
+
+	server     *transport.Server // clients
+	peerServer *transport.Server // other members (forwarded requests)
+	peerClient *transport.Client // to other members
+	nsClient   *transport.Client // to NameServers
+
+	prop     *proposer
+	clients  *clientManager
+	locks    *lockManager
+	uniq     *message.UniqKeyGenerator
+	metrics  *metrics
+	delays   []time.Duration
+	flushMod raftlog.FlushMode
+
+	leaderReady atomic.Bool
+	registerNow chan struct{}
+	notifyCh    chan bool
+	stop        chan struct{}
+	stopOnce    sync.Once
+	wg          sync.WaitGroup
+}
+
+// New validates cfg and prepares a broker; Start opens storage and serves.
+func New(cfg Config) (*Broker, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	logger := cfg.Logger
+	if logger == nil {
+		logger = hclog.NewNullLogger()
+	}
+	peers, _ := cfg.Peers()
+	b := &Broker{
+		cfg:         cfg,
+		peers:       peers,
+		clientAddr:  net.JoinHostPort(cfg.BrokerIP1, strconv.Itoa(cfg.ListenPort)),
+		clients:     newClientManager(),
+		locks:       newLockManager(60 * time.Second),
+		registerNow: make(chan struct{}, 1),
+		notifyCh:    make(chan bool, 16),
+		stop:        make(chan struct{}),
+	}
+	for i, p := range peers {
+		if p.ID == cfg.DLegerSelfID {
+			b.self = p
+			b.followerID = int64(i + 1)
+		}
+	}
+	b.logger = logger.With("group", cfg.BrokerName, "node", b.self.ID)
+	ap, err := netip.ParseAddrPort(b.clientAddr)
+	if err != nil {
+		return nil, fmt.Errorf("broker: advertised address %q: %w", b.clientAddr, err)
+	}
+	b.storeHost = ap
+	b.uniq = message.NewUniqKeyGenerator(ap.Addr(), os.Getpid())
+	b.delays, _ = config.ParseDelayLevels(cfg.MessageDelayLevel)
+	b.flushMod, _ = raftlog.ParseFlushMode(cfg.FlushDiskType)
+	b.metrics = newMetrics(b)
+	return b, nil
+}
+
+// Addr is the advertised client address.
+func (b *Broker) Addr() string { return b.clientAddr }
+
+// Start opens the CommitLog and FSM, starts raft and the servers.
+func (b *Broker) Start() (err error) {
+	defer func() {
+		if err != nil {
+			b.closeStorage()
+		}
+	}()
+	root := b.cfg.StorePathRootDir
+	if err := os.MkdirAll(root, 0o755); err != nil {
+		return fmt.Errorf("broker: %w", err)
+	}
+	lc := raftlog.DefaultConfig(root)
+	lc.SegmentSize = b.cfg.MappedFileSizeCommitLog
+	lc.Flush = b.flushMod
+	lc.FlushInterval = time.Duration(b.cfg.FlushIntervalCommitLog) * time.Millisecond
+	lc.Retention.FileReservedTime = time.Duration(b.cfg.FileReservedTime) * time.Hour
+	if lc.Retention.DeleteWhen, err = raftlog.ParseDeleteWhen(b.cfg.DeleteWhen); err != nil {
+		return err
+	}
+	lc.Retention.DiskMaxUsedSpaceRatio = float64(b.cfg.DiskMaxUsedSpaceRatio) / 100
+	lc.Retention.DiskForceCleanRatio = math.Max(lc.Retention.DiskMaxUsedSpaceRatio, 0.85)
+	lc.Retention.DiskRejectRatio = math.Max(lc.Retention.DiskForceCleanRatio, 0.90)
+	lc.Logger = b.logger
+	if b.log, err = raftlog.Open(lc); err != nil {
+		return err
+	}
+	if b.stable, err = raftlog.OpenStableStore(root); err != nil {
+		return err
+	}
+	if b.snaps, err = raft.NewFileSnapshotStoreWithLogger(filepath.Join(root, "raft"), 2, b.logger.Named("snapshot")); err != nil {
+		return fmt.Errorf("broker: snapshot store: %w", err)
+	}
+	fc := fsm.DefaultConfig(root, b.log)
+	fc.ConsumeQueueFileEntries = b.cfg.MappedFileSizeConsumeQueue / 20
+	fc.Logger = b.logger
+	if b.fsm, err = fsm.Open(fc); err != nil {
+		return err
+	}
+	// raft replays only entries after its latest snapshot; anything between
+	// the FSM's checkpoint and that snapshot is replayed here.
+	if metas, err := b.snaps.List(); err == nil && len(metas) > 0 {
+		if err := b.fsm.ReplayTo(metas[0].Index); err != nil {
+			return err
+		}
+		b.log.SetRetentionBound(metas[0].Index)
+	}
+
+	ln, err := net.Listen("tcp", b.self.Addr)
+	if err != nil {
+		return fmt.Errorf("broker: listen on raft address %s: %w", b.self.Addr, err)
+	}
+	b.mux = newMux(ln)
+	adv, err := net.ResolveTCPAddr("tcp", b.self.Addr)
+	if err != nil {
+		return fmt.Errorf("broker: %w", err)
+	}
+	b.trans = raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
+		Stream:  &raftLayer{muxListener: b.mux.raft, advertise: adv},
+		MaxPool: 3,
+		Timeout: 2 * time.Second,
+		Logger:  b.logger.Named("raft-net").With(),
+	})
+
+	rc := raft.DefaultConfig()
+	rc.LocalID = raft.ServerID(b.self.ID)
+	rc.HeartbeatTimeout = b.cfg.RaftHeartbeatTimeout
+	rc.ElectionTimeout = b.cfg.RaftElectionTimeout
+	rc.LeaderLeaseTimeout = b.cfg.RaftLeaderLeaseTimeout
+	rc.CommitTimeout = b.cfg.RaftCommitTimeout
+	rc.MaxAppendEntries = 512
+	// The log is the data: raft must never compact it (retention does,
+	// bounded by the snapshot index). Snapshots stay small and frequent.
+	rc.TrailingLogs = math.MaxUint64
+	rc.SnapshotThreshold = b.cfg.RaftSnapshotThreshold
+	rc.SnapshotInterval = b.cfg.RaftSnapshotInterval
+	rc.NoSnapshotRestoreOnStart = true
+	rc.NotifyCh = b.notifyCh
+	rc.Logger = b.cfg.RaftLogger
+	if rc.Logger == nil {
+		rc.Logger = b.logger.Named("raft")
+	} else {
+		rc.Logger = rc.Logger.With("group", b.cfg.BrokerName, "node", b.self.ID)
+	}
+	has, err := raft.HasExistingState(b.log, b.stable, b.snaps)
+	if err != nil {
+		return fmt.Errorf("broker: %w", err)
+	}
+	if !has {
+		var servers []raft.Server
+		for _, p := range b.peers {
+			servers = append(servers, raft.Server{ID: raft.ServerID(p.ID), Address: raft.ServerAddress(p.Addr)})
+		}
+		if err := raft.BootstrapCluster(rc, b.log, b.stable, b.snaps, b.trans, raft.Configuration{Servers: servers}); err != nil {
+			return fmt.Errorf("broker: bootstrap: %w", err)
+		}
+		b.logger.Info("bootstrapped raft group", "peers", len(servers))
+	}
+	if b.raft, err = raft.NewRaft(rc, b.fsm, b.log, b.stable, b.snaps, b.trans); err != nil {
+		return fmt.Errorf("broker: start raft: %w", err)
+	}
+	b.prop = newProposer(b.raft, b.cfg.SendBatchMaxBytes, b.cfg.SendBatchLinger)
+	b.prop.onEntry = b.metrics.entry
+
+	if b.peerClient, err = b.newClient(func(ctx context.Context, addr string) (net.Conn, error) {
+		return dialMux(ctx, addr, muxPeer)
+	}); err != nil {
+		return err
+	}
+	if b.nsClient, err = b.newClient(nil); err != nil {
+		return err
+	}
+	sc := transport.DefaultServerConfig()
+	sc.Addr = listenAddr(b.cfg.BrokerIP1, b.cfg.ListenPort)
+	sc.MaxFrameSize = b.cfg.MaxMessageSize + 1<<20
+	sc.IdleTimeout = 3 * time.Minute
+	sc.Logger = b.logger.Named("remoting")
+	if b.server, err = transport.NewServer(sc); err != nil {
+		return err
+	}
+	sc.Addr = b.self.Addr
+	sc.IdleTimeout = 0
+	if b.peerServer, err = transport.NewServer(sc); err != nil {
+		return err
+	}
+	for _, s := range []*transport.Server{b.server, b.peerServer} {
+		b.registerHandlers(s)
+	}
+	b.server.OnConnClose(b.connClosed)
+	if err := b.server.Start(); err != nil {
+		return fmt.Errorf("broker: listen on %s: %w", sc.Addr, err)
+	}
+	b.goFunc(func() { b.peerServer.Serve(b.mux.peer) })
+	b.goFunc(b.leadershipLoop)
+	b.goFunc(b.registerLoop)
+	b.goFunc(b.housekeepingLoop)
+	b.metrics.start()
+	b.logger.Info("broker started", "client_addr", b.clientAddr, "raft_addr", b.self.Addr,
+		"store", root, "flush", b.flushMod)
+	return nil
+}
+
+func listenAddr(ip string, port int) string {
+	if a, err := netip.ParseAddr(ip); err == nil && a.IsLoopback() {
+		return net.JoinHostPort(ip, strconv.Itoa(port))
+	}
+	return ":" + strconv.Itoa(port)
+}
+
+func (b *Broker) newClient(dial func(context.Context, string) (net.Conn, error)) (*transport.Client, error) {
+	cc := transport.DefaultClientConfig()
+	cc.Dial = dial
+	cc.MaxFrameSize = b.cfg.MaxMessageSize + 1<<20
+	cc.Logger = b.logger.Named("remoting-client")
+	return transport.NewClient(cc)
+}
+
+func (b *Broker) goFunc(f func()) {
+	b.wg.Add(1)
+	go func() {
+		defer b.wg.Done()
+		f()
+	}()
+}
+
+// Shutdown unregisters from the NameServers, drains requests, stops raft
+// and closes storage (writing a final FSM checkpoint).
+func (b *Broker) Shutdown(ctx context.Context) error {
+	b.stopOnce.Do(func() { close(b.stop) })
+	var errs []error
+	if b.nsClient != nil {
+		b.unregisterAll(ctx)
+	}
+	if b.server != nil {
+		errs = append(errs, b.server.Shutdown(ctx))
+	}
+	if b.peerServer != nil {
+		errs = append(errs, b.peerServer.Shutdown(ctx))
+	}
+	if b.prop != nil {
+		b.prop.shutdown()
+	}
+	if b.raft != nil {
+		errs = append(errs, b.raft.Shutdown().Error())
+	}
+	b.metrics.shutdown(ctx)
+	b.wg.Wait()
+	for _, c := range []*transport.Client{b.peerClient, b.nsClient} {
+		if c != nil {
+			c.Close()
+		}
+	}
+	errs = append(errs, b.closeStorage())
+	if err := errors.Join(errs...); err != nil && !errors.Is(err, transport.ErrServerClosed) {
+		return err
+	}
+	b.logger.Info("broker stopped")
+	return nil
+}
+
+func (b *Broker) closeStorage() error {
+	var errs []error
+	if b.trans != nil {
+		errs = append(errs, b.trans.Close())
+		b.trans = nil
+	}
+	if b.mux != nil {
+		errs = append(errs, b.mux.close())
+		b.mux = nil
+	}
+	if b.fsm != nil {
+		errs = append(errs, b.fsm.Close())
+		b.fsm = nil
+	}
+	if b.log != nil {
+		errs = append(errs, b.log.Close())
+		b.log = nil
+	}
+	if b.stable != nil {
+		errs = append(errs, b.stable.Close())
+		b.stable = nil
+	}
+	return errors.Join(errs...)
+}
+
+// isLeader reports whether this node leads and has applied everything
+// before its term (Barrier done), so its FSM state is current.
+func (b *Broker) isLeader() bool {
+	return b.leaderReady.Load() && b.raft.State() == raft.Leader
+}
+
+// leadershipLoop reacts to leadership changes: a new leader first waits for
+// a Barrier (everything committed before is applied), then registers at
+// once as brokerId 0 instead of waiting for the periodic registration.
+func (b *Broker) leadershipLoop() {
+	for {
+		select {
+		case <-b.stop:
+			return
+		case leader := <-b.notifyCh:
+			if !leader {
+				b.leaderReady.Store(false)
+				b.logger.Info("lost leadership", "term", b.raft.CurrentTerm())
+				b.locks.reset()
+				b.kickRegister()
+				continue
+			}
+			t0 := time.Now()
+			if err := b.raft.Barrier(10 * time.Second).Error(); err != nil {
+				b.logger.Warn("barrier after election failed", "error", err)
+				continue
+			}
+			if b.raft.State() != raft.Leader {
+				continue
+			}
+			b.leaderReady.Store(true)
+			b.logger.Info("became leader", "term", b.raft.CurrentTerm(), "applied", b.fsm.AppliedIndex(),
+				"barrier", time.Since(t0).Round(time.Microsecond))
+			b.metrics.leaderChanges.Inc()
+			b.kickRegister()
+			b.ensureSystemTopics()
+		}
+	}
+}
+
+// ensureSystemTopics creates TBW102 (the auto-create template the official
+// producer falls back to) when auto-creation is on.
+func (b *Broker) ensureSystemTopics() {
+	if !b.cfg.AutoCreateTopicEnable {
+		return
+	}
+	if _, ok := b.fsm.Topic(message.AutoCreateTopicKey); ok {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	tc := fsm.TopicConfig{TopicName: message.AutoCreateTopicKey, ReadQueueNums: int32(b.cfg.DefaultTopicQueueNums),
+		WriteQueueNums: int32(b.cfg.DefaultTopicQueueNums), Perm: transport.PermRead | transport.PermWrite | transport.PermInherit}
+	if _, err := b.proposeTopic(ctx, tc, true); err != nil {
+		b.logger.Warn("could not create the auto-create template topic", "topic", tc.TopicName, "error", err)
+	}
+}
+
+func (b *Broker) kickRegister() {
+	select {
+	case b.registerNow <- struct{}{}:
+	default:
+	}
+}
+
+// housekeepingLoop expires silent clients and writes periodic checkpoints.
+func (b *Broker) housekeepingLoop() {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	lastCheckpoint := time.Now()
+	for {
+		select {
+		case <-b.stop:
+			return
+		case now := <-t.C:
+			for _, g := range b.clients.expire(now, b.cfg.ClientExpiry) {
+				b.notifyGroup(g)
+			}
+			b.locks.expire(now)
+			if now.Sub(lastCheckpoint) >= 10*time.Second {
+				lastCheckpoint = now
+				if _, err := b.fsm.Checkpoint(); err != nil {
+					b.logger.Error("checkpoint failed", "error", err)
+				}
+			}
+		}
+	}
+}
+
+func (b *Broker) connClosed(c *transport.Conn) {
+	for _, g := range b.clients.connClosed(c) {
+		b.notifyGroup(g)
+	}
+}
+
+// notifyGroup tells a consumer group's members to rebalance.
+func (b *Broker) notifyGroup(group string) {
+	for _, c := range b.clients.conns(group) {
+		req := transport.NewRequest(transport.ReqNotifyConsumerIDsChanged, (&transport.ConsumerGroupHeader{ConsumerGroup: group}).Encode(), nil)
+		if err := c.Send(req); err != nil {
+			b.logger.Debug("notify consumer failed", "group", group, "error", err)
+		}
+	}
+}
+
+// Leader returns the raft id of the current leader, or "".
+func (b *Broker) Leader() string {
+	_, id := b.raft.LeaderWithID()
+	return string(id)
+}
+
+// IsLeader reports whether this node is the group's serving leader.
+func (b *Broker) IsLeader() bool { return b.isLeader() }

@@ -1,0 +1,259 @@
+package broker
+
+import (
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/raftmq/raftmq/message"
+	"github.com/raftmq/raftmq/transport"
+)
+
+// clientManager tracks the producers and consumers connected to this node
+// (from heartbeats), so that GET_CONSUMER_LIST_BY_GROUP only lists live
+// clients and a group hears NOTIFY_CONSUMER_IDS_CHANGED when it changes.
+// It is per node and in memory, like RocketMQ's: clients heartbeat every
+// node in their routes.
+type clientManager struct {
+	mu        sync.Mutex
+	consumers map[string]*consumerGroup
+	producers map[string]map[string]*clientConn // group -> client id
+}
+
+type clientConn struct {
+	id       string
+	conn     *transport.Conn
+	lastSeen time.Time
+}
+
+type consumerGroup struct {
+	name             string
+	consumeType      string
+	messageModel     string
+	consumeFromWhere string
+	subs             map[string]*subscription // by topic
+	clients          map[string]*clientConn
+}
+
+// subscription is a tag filter.
+type subscription struct {
+	topic     string
+	subString string
+	all       bool
+	tags      map[string]bool
+	codes     map[int64]bool // TagsHashCode of each tag (the CQ pre-filter)
+	sql       bool
+}
+
+func newSubscription(topic, expr string, tags []string, typ string) *subscription {
+	s := &subscription{topic: topic, subString: expr, tags: map[string]bool{}, codes: map[int64]bool{}}
+	if typ != "" && typ != "TAG" {
+		// SQL92 is not evaluated here: deliver everything, the client
+		// filters nothing for it either, so say so in the pull filter.
+		s.sql, s.all = true, true
+		return s
+	}
+	if len(tags) == 0 {
+		for _, t := range strings.Split(expr, "||") {
+			if t = strings.TrimSpace(t); t != "" {
+				tags = append(tags, t)
+			}
+		}
+	}
+	for _, t := range tags {
+		if t == "*" {
+			s.all = true
+		}
+		s.tags[t] = true
+		// The official Go client's codeSet hashes UTF-8 bytes, Java's
+		// String.hashCode UTF-16 units: hash the tags ourselves.
+		s.codes[message.TagsHashCode(t)] = true
+	}
+	if expr == "" || expr == "*" || len(s.tags) == 0 {
+		s.all = true
+	}
+	return s
+}
+
+// match pre-filters a ConsumeQueue unit by tag hash.
+func (s *subscription) match(tagHash int64) bool {
+	return s == nil || s.all || s.codes[tagHash]
+}
+
+func newClientManager() *clientManager {
+	return &clientManager{consumers: map[string]*consumerGroup{}, producers: map[string]map[string]*clientConn{}}
+}
+
+// heartbeat registers hb's groups on conn and returns the consumer groups
+// whose membership changed (to notify) and whose members are new here.
+func (m *clientManager) heartbeat(conn *transport.Conn, hb *transport.HeartbeatData, now time.Time) (changed []string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, p := range hb.ProducerDataSet {
+		g := m.producers[p.GroupName]
+		if g == nil {
+			g = map[string]*clientConn{}
+			m.producers[p.GroupName] = g
+		}
+		g[hb.ClientID] = &clientConn{id: hb.ClientID, conn: conn, lastSeen: now}
+	}
+	for _, c := range hb.ConsumerDataSet {
+		g := m.consumers[c.GroupName]
+		if g == nil {
+			g = &consumerGroup{name: c.GroupName, clients: map[string]*clientConn{}}
+			m.consumers[c.GroupName] = g
+		}
+		g.consumeType, g.messageModel, g.consumeFromWhere = c.ConsumeType, c.MessageModel, c.ConsumeFromWhere
+		subs := map[string]*subscription{}
+		for _, sd := range c.SubscriptionDataSet {
+			subs[sd.Topic] = newSubscription(sd.Topic, sd.SubString, sd.TagsSet, sd.ExpressionType)
+		}
+		g.subs = subs
+		old := g.clients[hb.ClientID]
+		if old == nil || old.conn != conn {
+			changed = append(changed, c.GroupName)
+		}
+		g.clients[hb.ClientID] = &clientConn{id: hb.ClientID, conn: conn, lastSeen: now}
+	}
+	return changed
+}
+
+// unregister drops a client from groups (UNREGISTER_CLIENT).
+func (m *clientManager) unregister(clientID, producerGroup, consumerGroup string) (changed []string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if g := m.producers[producerGroup]; g != nil {
+		delete(g, clientID)
+	}
+	if g := m.consumers[consumerGroup]; g != nil {
+		if _, ok := g.clients[clientID]; ok {
+			delete(g.clients, clientID)
+			changed = append(changed, consumerGroup)
+		}
+	}
+	return changed
+}
+
+// drop removes every registration matching pred and returns the consumer
+// groups that changed.
+func (m *clientManager) drop(pred func(*clientConn) bool) (changed []string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for name, g := range m.producers {
+		for id, c := range g {
+			if pred(c) {
+				delete(g, id)
+			}
+		}
+		if len(g) == 0 {
+			delete(m.producers, name)
+		}
+	}
+	for name, g := range m.consumers {
+		n := len(g.clients)
+		for id, c := range g.clients {
+			if pred(c) {
+				delete(g.clients, id)
+			}
+		}
+		if len(g.clients) != n {
+			changed = append(changed, name)
+		}
+		if len(g.clients) == 0 {
+			delete(m.consumers, name)
+		}
+	}
+	return changed
+}
+
+func (m *clientManager) connClosed(conn *transport.Conn) []string {
+	return m.drop(func(c *clientConn) bool { return c.conn == conn })
+}
+
+func (m *clientManager) expire(now time.Time, ttl time.Duration) []string {
+	return m.drop(func(c *clientConn) bool { return now.Sub(c.lastSeen) > ttl })
+}
+
+// consumerIDs lists the live members of a group, sorted.
+func (m *clientManager) consumerIDs(group string) []string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	g := m.consumers[group]
+	if g == nil {
+		return nil
+	}
+	out := make([]string, 0, len(g.clients))
+	for id := range g.clients {
+		out = append(out, id)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// conns returns the connections of a group's members.
+func (m *clientManager) conns(group string) []*transport.Conn {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	g := m.consumers[group]
+	if g == nil {
+		return nil
+	}
+	out := make([]*transport.Conn, 0, len(g.clients))
+	for _, c := range g.clients {
+		out = append(out, c.conn)
+	}
+	return out
+}
+
+// subscription returns a group's filter for topic (nil: deliver all).
+func (m *clientManager) subscription(group, topic string) *subscription {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if g := m.consumers[group]; g != nil {
+		return g.subs[topic]
+	}
+	return nil
+}
+
+// groupInfo describes a consumer group for admin commands.
+type groupInfo struct {
+	Name             string   `json:"name"`
+	ConsumeType      string   `json:"consumeType"`
+	MessageModel     string   `json:"messageModel"`
+	ConsumeFromWhere string   `json:"consumeFromWhere"`
+	Clients          []string `json:"clients"`
+	Topics           []string `json:"topics"`
+}
+
+func (m *clientManager) groups() []groupInfo {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []groupInfo
+	for _, g := range m.consumers {
+		gi := groupInfo{Name: g.name, ConsumeType: g.consumeType, MessageModel: g.messageModel, ConsumeFromWhere: g.consumeFromWhere}
+		for id := range g.clients {
+			gi.Clients = append(gi.Clients, id)
+		}
+		for t := range g.subs {
+			gi.Topics = append(gi.Topics, t)
+		}
+		sort.Strings(gi.Clients)
+		sort.Strings(gi.Topics)
+		out = append(out, gi)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+func (m *clientManager) counts() (producers, consumers int) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, g := range m.producers {
+		producers += len(g)
+	}
+	for _, g := range m.consumers {
+		consumers += len(g.clients)
+	}
+	return
+}

@@ -1,0 +1,122 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/hashicorp/raft"
+	"github.com/raftmq/raftmq/raftlog"
+	"github.com/raftmq/raftmq/transport"
+)
+
+var (
+	// ErrNotLeader means this node cannot take writes and could not forward
+	// them (no leader known, or the request was already forwarded once).
+	ErrNotLeader = errors.New("broker: not the leader")
+)
+
+// respond builds a response with a formatted remark.
+func respond(code transport.ResponseCode, format string, a ...any) *transport.Command {
+	return transport.NewResponse(code, fmt.Sprintf(format, a...))
+}
+
+// statusFromErr is the one place internal errors become wire codes. Codes
+// 1 (SYSTEM_ERROR) and 14 (SERVICE_NOT_AVAILABLE) make the official
+// producer retry at once; they are used exactly for outcomes a retry can
+// fix. Remarks name the group and, when known, the leader.
+func (b *Broker) statusFromErr(what string, err error) *transport.Command {
+	_, leader := b.raft.LeaderWithID()
+	where := fmt.Sprintf("broker group %s, node %s", b.cfg.BrokerName, b.self.ID)
+	if leader != "" {
+		where += fmt.Sprintf(", leader %s", leader)
+	} else {
+		where += ", no leader (election in progress)"
+	}
+	switch {
+	case errors.Is(err, errOutcomeUnknown), errors.Is(err, raft.ErrLeadershipLost):
+		// The entry may still commit: the client retries; a duplicate is
+		// possible (at-least-once), a loss is not.
+		return respond(transport.RespSystemError, "%s: leadership changed while committing; outcome unknown, retry (%s): %v", what, where, err)
+	case errors.Is(err, raft.ErrNotLeader), errors.Is(err, ErrNotLeader), errors.Is(err, raft.ErrLeadershipTransferInProgress):
+		return respond(transport.RespServiceNotAvailable, "%s: not the leader, retry (%s)", what, where)
+	case errors.Is(err, raft.ErrEnqueueTimeout), errors.Is(err, context.DeadlineExceeded):
+		return respond(transport.RespServiceNotAvailable, "%s: timed out waiting for the raft group (%s)", what, where)
+	case errors.Is(err, raft.ErrRaftShutdown), errors.Is(err, errShutdown):
+		return respond(transport.RespServiceNotAvailable, "%s: broker is shutting down (%s)", what, where)
+	case errors.Is(err, raftlog.ErrDiskFull):
+		return respond(transport.RespServiceNotAvailable, "%s: service not available now: the broker's disk is full (%s)", what, where)
+	case errors.Is(err, transport.ErrConnClosed), errors.Is(err, transport.ErrTimeout):
+		return respond(transport.RespServiceNotAvailable, "%s: could not reach the leader, retry (%s): %v", what, where, err)
+	}
+	return respond(transport.RespSystemError, "%s: %v (%s)", what, err, where)
+}
+
+// forward sends a client request to the leader over the peer channel and
+// returns its response. A request that was already forwarded is not
+// forwarded again (the leader it reached lost leadership meanwhile).
+func (b *Broker) forward(ctx context.Context, c *transport.Conn, req *transport.Command) *transport.Command {
+	what := transport.RequestCode(req.Code).String()
+	if req.Ext(transport.ExtForwarded) != "" {
+		return b.statusFromErr(what, ErrNotLeader)
+	}
+	addr, id := b.raft.LeaderWithID()
+	if addr == "" || string(id) == b.self.ID {
+		// No leader yet, or we lead but are not ready: let the client retry.
+		return b.statusFromErr(what, ErrNotLeader)
+	}
+	fwd := transport.NewRequest(transport.RequestCode(req.Code), make(map[string]string, len(req.ExtFields)+2), append([]byte(nil), req.Body...))
+	for k, v := range req.ExtFields {
+		fwd.ExtFields[k] = v
+	}
+	fwd.ExtFields[transport.ExtForwarded] = b.self.ID
+	if c != nil && req.Ext(transport.ExtBornHost) == "" {
+		fwd.ExtFields[transport.ExtBornHost] = c.RemoteAddr().String()
+	}
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+	}
+	resp, err := b.peerClient.Invoke(ctx, string(addr), fwd)
+	if err != nil {
+		if errors.Is(err, transport.ErrTimeout) {
+			err = fmt.Errorf("%w: %w", errOutcomeUnknown, err)
+		}
+		return b.statusFromErr(what, err)
+	}
+	b.metrics.forwarded.Inc()
+	out := transport.NewResponse(transport.ResponseCode(resp.Code), resp.Remark)
+	out.ExtFields = resp.ExtFields
+	out.Body = resp.Body
+	return out
+}
+
+// waitLeaderReady gives a fresh leader a moment to finish its Barrier.
+func (b *Broker) waitLeaderReady(ctx context.Context) bool {
+	if b.isLeader() {
+		return true
+	}
+	if b.raft.State() != raft.Leader {
+		return false
+	}
+	t := time.NewTicker(2 * time.Millisecond)
+	defer t.Stop()
+	deadline := time.After(2 * time.Second)
+	for {
+		select {
+		case <-t.C:
+			if b.isLeader() {
+				return true
+			}
+			if b.raft.State() != raft.Leader {
+				return false
+			}
+		case <-deadline:
+			return false
+		case <-ctx.Done():
+			return false
+		}
+	}
+}

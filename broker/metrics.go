@@ -1,0 +1,143 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/raft"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// metrics are the broker's Prometheus metrics, served at /metrics on
+// metricsAddr. Each broker has its own registry (several run in one
+// process in tests and `raftmq dev`).
+type metrics struct {
+	b   *Broker
+	reg *prometheus.Registry
+	srv *http.Server
+
+	putTotal atomic.Uint64
+	getTotal atomic.Uint64
+
+	messagesIn    prometheus.Counter
+	bytesIn       prometheus.Counter
+	messagesOut   prometheus.Counter
+	bytesOut      prometheus.Counter
+	sendLatency   prometheus.Histogram
+	sendErrors    prometheus.Counter
+	entries       prometheus.Counter
+	entryCommands prometheus.Histogram
+	forwarded     prometheus.Counter
+	leaderChanges prometheus.Counter
+	parkedPulls   prometheus.Gauge
+}
+
+func newMetrics(b *Broker) *metrics {
+	m := &metrics{b: b, reg: prometheus.NewRegistry()}
+	f := func(name, help string) prometheus.Counter {
+		c := prometheus.NewCounter(prometheus.CounterOpts{Namespace: "raftmq", Name: name, Help: help})
+		m.reg.MustRegister(c)
+		return c
+	}
+	m.messagesIn = f("messages_in_total", "Messages stored by sends this node led.")
+	m.bytesIn = f("bytes_in_total", "Record bytes stored by sends this node led.")
+	m.messagesOut = f("messages_out_total", "Messages returned by pulls.")
+	m.bytesOut = f("bytes_out_total", "Record bytes returned by pulls.")
+	m.sendErrors = f("send_errors_total", "Sends that failed after validation (raft errors).")
+	m.entries = f("raft_entries_proposed_total", "Raft entries proposed by the group-commit batcher.")
+	m.forwarded = f("forwarded_requests_total", "Client requests this follower forwarded to the leader.")
+	m.leaderChanges = f("leader_elected_total", "Times this node became the serving leader.")
+	m.sendLatency = prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "raftmq", Name: "send_latency_seconds",
+		Help: "Send latency from request to majority commit.", Buckets: prometheus.ExponentialBuckets(0.0002, 2, 14)})
+	m.entryCommands = prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "raftmq", Name: "raft_entry_commands",
+		Help: "Commands (send requests) packed per raft entry.", Buckets: prometheus.ExponentialBuckets(1, 2, 12)})
+	m.parkedPulls = prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "raftmq", Name: "parked_pulls", Help: "Long-poll pulls waiting."})
+	m.reg.MustRegister(m.sendLatency, m.entryCommands, m.parkedPulls)
+	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "raftmq", Name: "is_leader",
+		Help: "1 when this node is its group's serving leader."}, func() float64 {
+		if b.raft != nil && b.isLeader() {
+			return 1
+		}
+		return 0
+	}))
+	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "raftmq", Name: "raft_applied_index",
+		Help: "Last raft index applied by the FSM."}, func() float64 {
+		if f := b.fsm; f != nil {
+			return float64(f.AppliedIndex())
+		}
+		return 0
+	}))
+	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "raftmq", Name: "raft_last_contact_seconds",
+		Help: "Seconds since this follower last heard from the leader (0 on the leader)."}, func() float64 {
+		if b.raft == nil || b.raft.State() == raft.Leader {
+			return 0
+		}
+		return time.Since(b.raft.LastContact()).Seconds()
+	}))
+	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "raftmq", Name: "commitlog_bytes",
+		Help: "Bytes between the CommitLog's first record and its end."}, func() float64 {
+		if l := b.log; l != nil {
+			s := l.Stats()
+			return float64(s.WriteOffset - s.MinOffset)
+		}
+		return 0
+	}))
+	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "raftmq", Name: "disk_full",
+		Help: "1 while sends are refused because the disk is above its hard limit."}, func() float64 {
+		if l := b.log; l != nil && l.DiskFull() {
+			return 1
+		}
+		return 0
+	}))
+	return m
+}
+
+func (m *metrics) entry(cmds, _ int) {
+	m.entries.Inc()
+	m.entryCommands.Observe(float64(cmds))
+}
+
+func (m *metrics) sent(n, bytes int, _ string, d time.Duration) {
+	m.putTotal.Add(uint64(n))
+	m.messagesIn.Add(float64(n))
+	m.bytesIn.Add(float64(bytes))
+	m.sendLatency.Observe(d.Seconds())
+}
+
+func (m *metrics) pulled(n, bytes int) {
+	m.getTotal.Add(uint64(n))
+	m.messagesOut.Add(float64(n))
+	m.bytesOut.Add(float64(bytes))
+}
+
+func (m *metrics) start() {
+	addr := m.b.cfg.MetricsAddr
+	if addr == "" {
+		return
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		m.b.logger.Warn("metrics listener failed", "addr", addr, "error", err)
+		return
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{}))
+	m.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	m.b.goFunc(func() {
+		if err := m.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			m.b.logger.Warn("metrics server stopped", "error", err)
+		}
+	})
+	m.b.logger.Info("serving metrics", "addr", ln.Addr().String())
+}
+
+func (m *metrics) shutdown(ctx context.Context) {
+	if m.srv != nil {
+		m.srv.Shutdown(ctx)
+	}
+}

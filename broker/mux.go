@@ -1,0 +1,180 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/raft"
+)
+
+// The raft port (dLegerPeers address) carries two protocols, told apart by
+// the first byte a dialer writes: raft's own RPCs and the peer channel
+// (RocketMQ remoting between members of a group: requests a follower
+// forwards to the leader). One port per member keeps configuration to
+// RocketMQ's dLegerPeers, and a fault injected on that port cuts both.
+const (
+	muxRaft byte = 'R'
+	muxPeer byte = 'P'
+)
+
+var errMuxClosed = errors.New("broker: listener closed")
+
+// mux accepts connections on the raft port and routes them by first byte.
+type mux struct {
+	ln    net.Listener
+	raft  *muxListener
+	peer  *muxListener
+	done  chan struct{}
+	once  sync.Once
+	wg    sync.WaitGroup
+	dialT time.Duration
+}
+
+func newMux(ln net.Listener) *mux {
+	m := &mux{ln: ln, done: make(chan struct{}), dialT: 2 * time.Second}
+	m.raft = &muxListener{m: m, ch: make(chan net.Conn, 16), closed: make(chan struct{})}
+	m.peer = &muxListener{m: m, ch: make(chan net.Conn, 16), closed: make(chan struct{})}
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		m.acceptLoop()
+	}()
+	return m
+}
+
+func (m *mux) acceptLoop() {
+	for {
+		c, err := m.ln.Accept()
+		if err != nil {
+			select {
+			case <-m.done:
+				return
+			default:
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				continue
+			}
+			return
+		}
+		m.wg.Add(1)
+		go func() {
+			defer m.wg.Done()
+			m.route(c)
+		}()
+	}
+}
+
+func (m *mux) route(c net.Conn) {
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	var b [1]byte
+	if _, err := c.Read(b[:]); err != nil {
+		c.Close()
+		return
+	}
+	c.SetReadDeadline(time.Time{})
+	var l *muxListener
+	switch b[0] {
+	case muxRaft:
+		l = m.raft
+	case muxPeer:
+		l = m.peer
+	default:
+		c.Close()
+		return
+	}
+	select {
+	case l.ch <- c:
+	case <-l.closed:
+		c.Close()
+	case <-m.done:
+		c.Close()
+	}
+}
+
+func (m *mux) close() error {
+	var err error
+	m.once.Do(func() {
+		close(m.done)
+		err = m.ln.Close()
+	})
+	m.wg.Wait()
+	// Connections handed over but never accepted.
+	for _, l := range []*muxListener{m.raft, m.peer} {
+		for {
+			select {
+			case c := <-l.ch:
+				c.Close()
+				continue
+			default:
+			}
+			break
+		}
+	}
+	return err
+}
+
+func dialMux(ctx context.Context, addr string, kind byte) (net.Conn, error) {
+	var d net.Dialer
+	c, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := c.Write([]byte{kind}); err != nil {
+		c.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
+// muxListener is one protocol's view of the port.
+type muxListener struct {
+	m      *mux
+	ch     chan net.Conn
+	once   sync.Once
+	closed chan struct{}
+}
+
+func (l *muxListener) Accept() (net.Conn, error) {
+	select {
+	case c := <-l.ch:
+		return c, nil
+	case <-l.closed:
+		return nil, errMuxClosed
+	case <-l.m.done:
+		return nil, errMuxClosed
+	}
+}
+
+// Close stops this protocol's Accept; the port itself closes with the mux
+// once both users are done.
+func (l *muxListener) Close() error {
+	l.once.Do(func() { close(l.closed) })
+	return nil
+}
+
+func (l *muxListener) Addr() net.Addr { return l.m.ln.Addr() }
+
+// raftLayer is raft's StreamLayer over the mux.
+type raftLayer struct {
+	*muxListener
+	advertise net.Addr
+}
+
+var _ raft.StreamLayer = (*raftLayer)(nil)
+
+func (r *raftLayer) Dial(addr raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	return dialMux(ctx, string(addr), muxRaft)
+}
+
+func (r *raftLayer) Addr() net.Addr {
+	if r.advertise != nil {
+		return r.advertise
+	}
+	return r.muxListener.Addr()
+}

@@ -1,0 +1,157 @@
+package broker
+
+import (
+	"context"
+	"time"
+
+	"github.com/raftmq/raftmq/fsm"
+	"github.com/raftmq/raftmq/fsm/consumequeue"
+	"github.com/raftmq/raftmq/message"
+	"github.com/raftmq/raftmq/transport"
+)
+
+// handleQueryConsumerOffset answers from the replicated offsets (any node).
+// No stored offset is QUERY_NOT_FOUND (22): the client then applies its
+// consumeFromWhere.
+func (b *Broker) handleQueryConsumerOffset(_ context.Context, _ *transport.Conn, req *transport.Command) *transport.Command {
+	var h transport.QueryConsumerOffsetRequestHeader
+	if err := h.Decode(req.ExtFields); err != nil {
+		return respond(transport.RespInvalidParameter, "bad query offset header: %v", err)
+	}
+	off, ok := b.fsm.ConsumerOffset(h.ConsumerGroup, h.Topic, h.QueueID)
+	if !ok {
+		return respond(transport.RespQueryNotFound, "Not found, V3_0_6_SNAPSHOT maybe this group consumer boot first")
+	}
+	r := transport.NewResponse(transport.RespSuccess, "")
+	r.ExtFields = (&transport.OffsetResponseHeader{Offset: off}).Encode()
+	return r
+}
+
+// handleUpdateConsumerOffset commits an offset through raft (on the leader;
+// followers forward), so a failover never rewinds a consumer.
+func (b *Broker) handleUpdateConsumerOffset(ctx context.Context, c *transport.Conn, req *transport.Command) *transport.Command {
+	var h transport.UpdateConsumerOffsetRequestHeader
+	if err := h.Decode(req.ExtFields); err != nil {
+		return respond(transport.RespInvalidParameter, "bad update offset header: %v", err)
+	}
+	if cur, ok := b.fsm.ConsumerOffset(h.ConsumerGroup, h.Topic, h.QueueID); ok && cur == h.CommitOffset {
+		return transport.NewResponse(transport.RespSuccess, "")
+	}
+	if !b.waitLeaderReady(ctx) {
+		return b.forward(ctx, c, req)
+	}
+	if err := b.commitOffsets(ctx, []fsm.OffsetCommit{{Group: h.ConsumerGroup, Topic: h.Topic, QueueID: h.QueueID, Offset: h.CommitOffset}}); err != nil {
+		return b.statusFromErr("update consumer offset", err)
+	}
+	return transport.NewResponse(transport.RespSuccess, "")
+}
+
+func (b *Broker) commitOffsets(ctx context.Context, commits []fsm.OffsetCommit) error {
+	_, err := b.prop.propose(ctx, 64*len(commits), func(eb *fsm.EntryBuilder) error {
+		return eb.AddJSON(fsm.CmdOffsets, commits)
+	})
+	return err
+}
+
+// commitOffsetAsync records the offset a pull carried (sysFlag bit 0), as
+// Java does on the master; followers leave it to UPDATE_CONSUMER_OFFSET.
+func (b *Broker) commitOffsetAsync(group, topic string, qid int32, off int64) {
+	if !b.isLeader() {
+		return
+	}
+	if cur, ok := b.fsm.ConsumerOffset(group, topic, qid); ok && cur >= off {
+		return
+	}
+	b.goFunc(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		b.commitOffsets(ctx, []fsm.OffsetCommit{{Group: group, Topic: topic, QueueID: qid, Offset: off}})
+	})
+}
+
+func offsetResponse(off int64) *transport.Command {
+	r := transport.NewResponse(transport.RespSuccess, "")
+	r.ExtFields = (&transport.OffsetResponseHeader{Offset: off}).Encode()
+	return r
+}
+
+func (b *Broker) queueBounds(topic string, qid int32) (min, max int64) {
+	if q := b.fsm.Queue(topic, qid); q != nil {
+		return q.MinOffset(), q.MaxOffset()
+	}
+	return 0, 0
+}
+
+func (b *Broker) handleGetMaxOffset(_ context.Context, _ *transport.Conn, req *transport.Command) *transport.Command {
+	var h transport.QueueHeader
+	if err := h.Decode(req.ExtFields); err != nil {
+		return respond(transport.RespInvalidParameter, "bad get max offset header: %v", err)
+	}
+	_, max := b.queueBounds(h.Topic, h.QueueID)
+	return offsetResponse(max)
+}
+
+func (b *Broker) handleGetMinOffset(_ context.Context, _ *transport.Conn, req *transport.Command) *transport.Command {
+	var h transport.QueueHeader
+	if err := h.Decode(req.ExtFields); err != nil {
+		return respond(transport.RespInvalidParameter, "bad get min offset header: %v", err)
+	}
+	min, _ := b.queueBounds(h.Topic, h.QueueID)
+	return offsetResponse(min)
+}
+
+// storeTime reads a message's store timestamp.
+func (b *Broker) storeTime(u consumequeue.Unit) (int64, error) {
+	rec, err := b.fsm.ReadMessage(nil, u.PhysOffset, u.Size)
+	if err != nil {
+		return 0, err
+	}
+	v, err := message.ParseRecord(rec)
+	if err != nil {
+		return 0, err
+	}
+	return v.StoreTimestamp, nil
+}
+
+// searchOffset returns the first queue offset whose store time is at or
+// after ts (ms), or the max offset if none.
+func (b *Broker) searchOffset(topic string, qid int32, ts int64) int64 {
+	q := b.fsm.Queue(topic, qid)
+	if q == nil {
+		return 0
+	}
+	return q.Search(func(u consumequeue.Unit) bool {
+		st, err := b.storeTime(u)
+		return err != nil || st >= ts
+	})
+}
+
+func (b *Broker) handleSearchOffset(_ context.Context, _ *transport.Conn, req *transport.Command) *transport.Command {
+	var h transport.SearchOffsetRequestHeader
+	if err := h.Decode(req.ExtFields); err != nil {
+		return respond(transport.RespInvalidParameter, "bad search offset header: %v", err)
+	}
+	return offsetResponse(b.searchOffset(h.Topic, h.QueueID, h.Timestamp))
+}
+
+func (b *Broker) handleEarliestStoreTime(_ context.Context, _ *transport.Conn, req *transport.Command) *transport.Command {
+	var h transport.QueueHeader
+	if err := h.Decode(req.ExtFields); err != nil {
+		return respond(transport.RespInvalidParameter, "bad header: %v", err)
+	}
+	q := b.fsm.Queue(h.Topic, h.QueueID)
+	if q == nil || q.MaxOffset() == q.MinOffset() {
+		return respond(transport.RespSystemError, "no message in queue %s/%d", h.Topic, h.QueueID)
+	}
+	u, err := q.Get(q.MinOffset())
+	if err != nil {
+		return respond(transport.RespSystemError, "earliest message of %s/%d: %v", h.Topic, h.QueueID, err)
+	}
+	ts, err := b.storeTime(u)
+	if err != nil {
+		return respond(transport.RespSystemError, "earliest message of %s/%d: %v", h.Topic, h.QueueID, err)
+	}
+	r := transport.NewResponse(transport.RespSuccess, "")
+	r.ExtFields = (&transport.TimestampResponseHeader{Timestamp: ts}).Encode()
+	return r
+}

@@ -1,0 +1,159 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/hashicorp/raft"
+	"github.com/raftmq/raftmq/fsm/consumequeue"
+	"github.com/raftmq/raftmq/message"
+	"github.com/raftmq/raftmq/raftlog"
+	"github.com/raftmq/raftmq/transport"
+)
+
+const (
+	// maxPullBytes bounds one pull response (Java maxTransferBytesOnMessageInMemory).
+	maxPullBytes = 256 << 10
+	// maxSuspend bounds a long poll below the client's 30 s call timeout.
+	maxSuspend = 25 * time.Second
+)
+
+// handlePull serves PULL_MESSAGE from the applied ConsumeQueues; any member
+// can serve it, since it only reads committed data. With nothing new and
+// the suspend flag set, the request parks until the queue grows or the
+// suspend time ends (long polling).
+func (b *Broker) handlePull(ctx context.Context, c *transport.Conn, req *transport.Command) *transport.Command {
+	var h transport.PullMessageRequestHeader
+	if err := h.Decode(req.ExtFields); err != nil {
+		return respond(transport.RespInvalidParameter, "bad pull request header: %v", err)
+	}
+	tc, ok := b.fsm.Topic(h.Topic)
+	if !ok {
+		return respond(transport.RespTopicNotExist, "topic[%s] not exist, apply first please!", h.Topic)
+	}
+	if tc.Perm&transport.PermRead == 0 {
+		return respond(transport.RespNoPermission, "the topic[%s] pulling message is forbidden", h.Topic)
+	}
+	if h.QueueID < 0 || h.QueueID >= max(tc.ReadQueueNums, tc.WriteQueueNums) {
+		return respond(transport.RespSystemError, "queueId[%d] is illegal, topic:[%s] topicConfig.readQueueNums:[%d] consumer:[%s]",
+			h.QueueID, h.Topic, tc.ReadQueueNums, c.RemoteAddr())
+	}
+	var sub *subscription
+	if h.SysFlag&transport.PullFlagSubscription != 0 && h.Subscription != "" {
+		sub = newSubscription(h.Topic, h.Subscription, nil, h.ExpressionType)
+	} else {
+		sub = b.clients.subscription(h.ConsumerGroup, h.Topic)
+	}
+	if h.SysFlag&transport.PullFlagCommitOffset != 0 && h.CommitOffset >= 0 {
+		b.commitOffsetAsync(h.ConsumerGroup, h.Topic, h.QueueID, h.CommitOffset)
+	}
+	maxMsgs := int(h.MaxMsgNums)
+	if maxMsgs <= 0 || maxMsgs > 512 {
+		maxMsgs = 32
+	}
+
+	resp, found := b.pullOnce(h.Topic, h.QueueID, h.QueueOffset, maxMsgs, sub)
+	if found || h.SysFlag&transport.PullFlagSuspend == 0 || resp.Code != int16(transport.RespPullNotFound) {
+		return resp
+	}
+	// Long poll: park until the queue has a unit at the requested offset.
+	suspend := time.Duration(h.SuspendTimeoutMillis) * time.Millisecond
+	if suspend <= 0 || suspend > maxSuspend {
+		suspend = maxSuspend
+	}
+	wait, err := b.fsm.QueueWait(h.Topic, h.QueueID, h.QueueOffset)
+	if err != nil {
+		return resp
+	}
+	t := time.NewTimer(suspend)
+	defer t.Stop()
+	b.metrics.parkedPulls.Inc()
+	defer b.metrics.parkedPulls.Dec()
+	select {
+	case <-wait:
+	case <-t.C:
+		return resp
+	case <-ctx.Done():
+		return resp
+	case <-b.stop:
+		return resp
+	}
+	resp, _ = b.pullOnce(h.Topic, h.QueueID, h.QueueOffset, maxMsgs, sub)
+	return resp
+}
+
+// pullOnce reads up to maxMsgs messages from offset. found reports whether
+// the body holds messages.
+func (b *Broker) pullOnce(topic string, qid int32, offset int64, maxMsgs int, sub *subscription) (*transport.Command, bool) {
+	q := b.fsm.Queue(topic, qid)
+	var minOff, maxOff int64
+	if q != nil {
+		minOff, maxOff = q.MinOffset(), q.MaxOffset()
+	}
+	rh := transport.PullMessageResponseHeader{MinOffset: minOff, MaxOffset: maxOff}
+	reply := func(code transport.ResponseCode, next int64, remark string) *transport.Command {
+		rh.NextBeginOffset = next
+		r := transport.NewResponse(code, remark)
+		r.ExtFields = rh.Encode()
+		return r
+	}
+	switch {
+	case maxOff == 0 && offset <= 0:
+		return reply(transport.RespPullNotFound, 0, "no message in queue"), false
+	case offset < minOff:
+		return reply(transport.RespPullOffsetMoved, minOff, "offset too small"), false
+	case offset == maxOff:
+		return reply(transport.RespPullNotFound, offset, "no new message"), false
+	case offset > maxOff:
+		next := maxOff
+		if minOff == 0 {
+			next = minOff
+		}
+		return reply(transport.RespPullOffsetMoved, next, "offset overflow"), false
+	}
+	units, err := q.Range(offset, maxMsgs, nil)
+	if err != nil {
+		if errors.Is(err, consumequeue.ErrOffset) {
+			return reply(transport.RespPullOffsetMoved, q.MinOffset(), "offset moved"), false
+		}
+		return respond(transport.RespSystemError, "pull %s/%d@%d: %v", topic, qid, offset, err), false
+	}
+	var body []byte
+	next := offset
+	count := 0
+	for i, u := range units {
+		if len(body) > 0 && len(body)+int(u.Size) > maxPullBytes {
+			break
+		}
+		next = offset + int64(i) + 1
+		if !sub.match(u.TagHash) {
+			continue
+		}
+		start := len(body)
+		body, err = b.fsm.ReadMessage(body, u.PhysOffset, u.Size)
+		if err != nil {
+			if errors.Is(err, raft.ErrLogNotFound) {
+				// Retention removed it: skip ahead to what is left.
+				return reply(transport.RespPullOffsetMoved, q.FirstPhysAtOrAfter(b.log.Stats().MinOffset), "message removed by retention"), false
+			}
+			if errors.Is(err, raftlog.ErrBeyondLimit) {
+				next = offset + int64(i)
+				break
+			}
+			return respond(transport.RespSystemError, "pull %s/%d@%d: read commitlog at %d: %v", topic, qid, offset+int64(i), u.PhysOffset, err), false
+		}
+		rec := body[start:]
+		message.SetRecordQueueOffset(rec, offset+int64(i))
+		message.SetRecordPhysOffset(rec, u.PhysOffset)
+		count++
+	}
+	if count == 0 {
+		// Everything filtered out: the client pulls again from next at once.
+		return reply(transport.RespPullRetryImmediately, next, "no matched message"), false
+	}
+	b.metrics.pulled(count, len(body))
+	r := reply(transport.RespSuccess, next, "")
+	r.Body = body
+	return r, true
+}

@@ -1,0 +1,97 @@
+package broker
+
+import (
+	"context"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/raftmq/raftmq/transport"
+)
+
+// registerLoop registers with every NameServer every RegisterInterval and
+// at once when leadership or topics change.
+func (b *Broker) registerLoop() {
+	t := time.NewTicker(b.cfg.RegisterInterval)
+	defer t.Stop()
+	b.registerAll()
+	for {
+		select {
+		case <-b.stop:
+			return
+		case <-t.C:
+		case <-b.registerNow:
+		}
+		b.registerAll()
+	}
+}
+
+func (b *Broker) registerRequest() *transport.Command {
+	leader := b.isLeader()
+	id := b.followerID
+	if leader {
+		id = 0
+	}
+	h := transport.RegisterBrokerRequestHeader{
+		BrokerName:  b.cfg.BrokerName,
+		BrokerAddr:  b.clientAddr,
+		ClusterName: b.cfg.BrokerClusterName,
+		BrokerID:    id,
+	}
+	ext := h.Encode()
+	ext[transport.ExtRaftLeader] = strconv.FormatBool(leader)
+	ext[transport.ExtRaftTerm] = strconv.FormatUint(b.raft.CurrentTerm(), 10)
+	ext[transport.ExtRaftNodeID] = b.self.ID
+	body, _ := transport.EncodeBody(transport.RegisterBrokerBody{
+		TopicConfigSerializeWrapper: b.topicWrapper(),
+		FilterServerList:            []string{},
+	})
+	return transport.NewRequest(transport.ReqRegisterBroker, ext, body)
+}
+
+func (b *Broker) topicWrapper() transport.TopicConfigWrapper {
+	w := transport.TopicConfigWrapper{TopicConfigTable: map[string]transport.TopicConfig{},
+		DataVersion: transport.DataVersion{Timestamp: time.Now().UnixMilli(), Counter: int64(b.fsm.AppliedIndex())}}
+	for _, tc := range b.fsm.Topics() {
+		w.TopicConfigTable[tc.TopicName] = toWireTopic(tc)
+	}
+	return w
+}
+
+// registerAll registers with every NameServer concurrently.
+func (b *Broker) registerAll() {
+	var wg sync.WaitGroup
+	for _, ns := range b.cfg.NameServers() {
+		wg.Add(1)
+		go func(ns string) {
+			defer wg.Done()
+			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+			defer cancel()
+			resp, err := b.nsClient.Invoke(ctx, ns, b.registerRequest())
+			if err != nil {
+				b.logger.Debug("register with name server failed", "namesrv", ns, "error", err)
+				return
+			}
+			if resp.Code != int16(transport.RespSuccess) {
+				b.logger.Warn("name server refused registration", "namesrv", ns, "code", resp.Code, "remark", resp.Remark)
+			}
+		}(ns)
+	}
+	wg.Wait()
+}
+
+func (b *Broker) unregisterAll(ctx context.Context) {
+	var wg sync.WaitGroup
+	for _, ns := range b.cfg.NameServers() {
+		wg.Add(1)
+		go func(ns string) {
+			defer wg.Done()
+			h := transport.UnregisterBrokerRequestHeader{BrokerName: b.cfg.BrokerName, BrokerAddr: b.clientAddr,
+				ClusterName: b.cfg.BrokerClusterName, BrokerID: b.followerID}
+			c, cancel := context.WithTimeout(ctx, time.Second)
+			defer cancel()
+			b.nsClient.Invoke(c, ns, transport.NewRequest(transport.ReqUnregisterBroker, h.Encode(), nil))
+		}(ns)
+	}
+	wg.Wait()
+}

@@ -1,0 +1,217 @@
+package broker
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/raftmq/raftmq/fsm"
+	"github.com/raftmq/raftmq/message"
+	"github.com/raftmq/raftmq/raftlog"
+	"github.com/raftmq/raftmq/transport"
+)
+
+// handleSend serves SEND_MESSAGE, SEND_MESSAGE_V2 and SEND_BATCH_MESSAGE.
+// The reply is sent only after the entry holding the message(s) is
+// committed by a majority (and fdatasynced under SYNC_FLUSH) and applied.
+func (b *Broker) handleSend(ctx context.Context, c *transport.Conn, req *transport.Command) *transport.Command {
+	start := time.Now()
+	code := transport.RequestCode(req.Code)
+	var h transport.SendMessageRequestHeader
+	if err := h.DecodeFor(code, req.ExtFields); err != nil {
+		return respond(transport.RespMessageIllegal, "bad send request header: %v", err)
+	}
+	if !b.waitLeaderReady(ctx) {
+		return b.forward(ctx, c, req)
+	}
+	if err := message.ValidateSendTopic(h.Topic); err != nil {
+		return respond(transport.RespMessageIllegal, "%v", err)
+	}
+	if len(req.Body) > b.cfg.MaxMessageSize {
+		return respond(transport.RespMessageIllegal, "the message body size over max value, MAX: %d (got %d bytes)", b.cfg.MaxMessageSize, len(req.Body))
+	}
+	if len(req.Body) == 0 {
+		return respond(transport.RespMessageIllegal, "the message body is empty")
+	}
+	if h.SysFlag&message.SysFlagTransactionMask != 0 {
+		return respond(transport.RespMessageIllegal, "transactional messages are not supported by raftmq yet (topic %s)", h.Topic)
+	}
+	batch := code == transport.ReqSendBatchMessage
+	if batch && message.IsRetryTopic(h.Topic) {
+		return respond(transport.RespMessageIllegal, "batch request does not support retry group %s", h.Topic)
+	}
+	if b.log.Stats().DiskFull {
+		return b.statusFromErr("send", raftlog.ErrDiskFull)
+	}
+	tc, resp := b.topicForSend(ctx, &h)
+	if resp != nil {
+		return resp
+	}
+	if tc.Perm&transport.PermWrite == 0 {
+		return respond(transport.RespNoPermission, "the topic[%s] sending message is forbidden", h.Topic)
+	}
+	if h.QueueID < 0 || h.QueueID >= tc.WriteQueueNums {
+		return respond(transport.RespSystemError, "queueId[%d] is illegal, topic:[%s] topicConfig.writeQueueNums:[%d]", h.QueueID, h.Topic, tc.WriteQueueNums)
+	}
+
+	born := b.bornHost(c, req)
+	now := time.Now().UnixMilli()
+	var records [][]byte
+	var uniq []string
+	size := 0
+	add := func(flag int32, body, props []byte, sysFlag int32) error {
+		u, ok := message.LookupProperty(props, message.PropertyUniqKey)
+		if !ok || len(u) == 0 {
+			// Batched messages come without one; every stored message gets
+			// an id so it can be queried and deduplicated.
+			key := b.uniq.Next()
+			var err error
+			if props, err = message.AppendProperty(append([]byte(nil), props...), message.PropertyUniqKey, key); err != nil {
+				return err
+			}
+			u = []byte(key)
+		}
+		m := &message.MessageExt{
+			Message:        message.Message{Topic: h.Topic, Flag: flag, Body: body},
+			QueueID:        h.QueueID,
+			SysFlag:        sysFlag,
+			BornTimestamp:  h.BornTimestamp,
+			BornHost:       born,
+			StoreTimestamp: now,
+			StoreHost:      b.storeHost,
+			ReconsumeTimes: h.ReconsumeTimes,
+		}
+		rec, err := message.AppendRecordWithProperties(nil, m, props)
+		if err != nil {
+			return err
+		}
+		records = append(records, rec)
+		uniq = append(uniq, string(u))
+		size += len(rec)
+		return nil
+	}
+	if batch {
+		items, err := message.DecodeBatch(req.Body)
+		if err != nil {
+			return respond(transport.RespMessageIllegal, "bad batch body: %v", err)
+		}
+		for i := range items {
+			if err := add(items[i].Flag, items[i].Body, items[i].Properties, h.SysFlag&^message.SysFlagCompressed); err != nil {
+				return respond(transport.RespMessageIllegal, "batch message %d: %v", i, err)
+			}
+		}
+	} else if err := add(h.Flag, req.Body, []byte(h.Properties), h.SysFlag); err != nil {
+		return respond(transport.RespMessageIllegal, "%v", err)
+	}
+
+	pr, err := b.prop.propose(ctx, size, func(eb *fsm.EntryBuilder) error {
+		eb.AddRecords(records...)
+		return nil
+	})
+	if err != nil {
+		b.metrics.sendErrors.Inc()
+		return b.statusFromErr("send", err)
+	}
+	ar, ok := pr.res.(*fsm.AppendResult)
+	if !ok || len(ar.PhysOffsets) != len(records) {
+		return respond(transport.RespSystemError, "send: unexpected apply result %T", pr.res)
+	}
+	ids := make([]string, len(ar.PhysOffsets))
+	for i, p := range ar.PhysOffsets {
+		ids[i] = message.EncodeOffsetMsgID(b.storeHost, p)
+	}
+	rh := transport.SendMessageResponseHeader{
+		MsgID:       strings.Join(ids, ","),
+		QueueID:     ar.QueueID,
+		QueueOffset: ar.QueueOffset,
+		MsgRegion:   "DefaultRegion",
+		TraceOn:     true,
+	}
+	if !batch {
+		rh.TransactionID = uniq[0]
+	}
+	b.metrics.sent(len(records), size, h.Topic, time.Since(start))
+	out := transport.NewResponse(transport.RespSuccess, "")
+	out.ExtFields = rh.Encode()
+	return out
+}
+
+func (b *Broker) bornHost(c *transport.Conn, req *transport.Command) netip.AddrPort {
+	if s := req.Ext(transport.ExtBornHost); s != "" {
+		if ap, err := netip.ParseAddrPort(s); err == nil {
+			return ap
+		}
+	}
+	if c != nil {
+		if ap, err := netip.ParseAddrPort(c.RemoteAddr().String()); err == nil {
+			return ap
+		}
+	}
+	return netip.AddrPortFrom(netip.IPv4Unspecified(), 0)
+}
+
+// topicForSend returns the topic's config, creating it from the template
+// when auto-creation is on (the official producer sends to a topic the
+// NameServer does not know yet using TBW102's route).
+func (b *Broker) topicForSend(ctx context.Context, h *transport.SendMessageRequestHeader) (fsm.TopicConfig, *transport.Command) {
+	if tc, ok := b.fsm.Topic(h.Topic); ok {
+		return tc, nil
+	}
+	retry := message.IsRetryTopic(h.Topic) || message.IsDLQTopic(h.Topic)
+	if !b.cfg.AutoCreateTopicEnable && !retry {
+		return fsm.TopicConfig{}, respond(transport.RespTopicNotExist,
+			"topic[%s] not exist, apply first please! (autoCreateTopicEnable=false; create it with: raftmq admin updateTopic -t %s)", h.Topic, h.Topic)
+	}
+	n := int32(b.cfg.DefaultTopicQueueNums)
+	if h.DefaultTopicQueueNums > 0 && h.DefaultTopicQueueNums < n {
+		n = h.DefaultTopicQueueNums
+	}
+	if retry {
+		n = 1
+	}
+	n = max(n, h.QueueID+1)
+	tc := fsm.TopicConfig{TopicName: h.Topic, ReadQueueNums: n, WriteQueueNums: n,
+		Perm: transport.PermRead | transport.PermWrite, TopicFilterType: "SINGLE_TAG"}
+	got, err := b.proposeTopic(ctx, tc, true)
+	if err != nil {
+		return fsm.TopicConfig{}, b.statusFromErr("create topic "+h.Topic, err)
+	}
+	b.logger.Info("auto-created topic", "topic", h.Topic, "queues", got.WriteQueueNums)
+	return got, nil
+}
+
+// proposeTopic creates (createOnly) or updates a topic through raft and
+// re-registers with the NameServers.
+func (b *Broker) proposeTopic(ctx context.Context, tc fsm.TopicConfig, createOnly bool) (fsm.TopicConfig, error) {
+	pr, err := b.prop.propose(ctx, 256, func(eb *fsm.EntryBuilder) error {
+		return eb.AddJSON(fsm.CmdTopic, fsm.TopicCommand{Config: tc, CreateOnly: createOnly})
+	})
+	if err != nil {
+		return fsm.TopicConfig{}, err
+	}
+	got, ok := pr.res.(*fsm.TopicConfig)
+	if !ok {
+		return fsm.TopicConfig{}, fmt.Errorf("broker: unexpected topic result %T", pr.res)
+	}
+	b.kickRegister()
+	return *got, nil
+}
+
+func toWireTopic(tc fsm.TopicConfig) transport.TopicConfig {
+	return transport.TopicConfig{TopicName: tc.TopicName, ReadQueueNums: tc.ReadQueueNums, WriteQueueNums: tc.WriteQueueNums,
+		Perm: tc.Perm, TopicFilterType: orDefault(tc.TopicFilterType, "SINGLE_TAG"), TopicSysFlag: tc.TopicSysFlag, Order: tc.Order, Attributes: tc.Attributes}
+}
+
+func fromWireTopic(tc transport.TopicConfig) fsm.TopicConfig {
+	return fsm.TopicConfig{TopicName: tc.TopicName, ReadQueueNums: tc.ReadQueueNums, WriteQueueNums: tc.WriteQueueNums,
+		Perm: tc.Perm, TopicFilterType: tc.TopicFilterType, TopicSysFlag: tc.TopicSysFlag, Order: tc.Order, Attributes: tc.Attributes}
+}
+
+func orDefault(s, d string) string {
+	if s == "" {
+		return d
+	}
+	return s
+}

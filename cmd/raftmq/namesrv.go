@@ -1,0 +1,67 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os/signal"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/raftmq/raftmq/config"
+	"github.com/raftmq/raftmq/namesrv"
+	"github.com/spf13/cobra"
+)
+
+func newNamesrvCmd() *cobra.Command {
+	var file, host string
+	var sets []string
+	var jsonLogs bool
+	cmd := &cobra.Command{
+		Use:   "namesrv",
+		Short: "Run a NameServer (brokers register, clients ask for routes)",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg := config.DefaultNameServer()
+			over, err := parseSets(sets)
+			if err != nil {
+				return err
+			}
+			if cmd.Flags().Changed("port") {
+				p, _ := cmd.Flags().GetInt("port")
+				over["listenPort"] = p
+			}
+			unknown, err := config.Load(file, &cfg, over)
+			if err != nil {
+				return err
+			}
+			logger := newLogger("namesrv", cfg.LogLevel, jsonLogs)
+			for _, k := range unknown {
+				logger.Warn("unknown configuration key ignored", "key", k)
+			}
+			if err := cfg.Validate(); err != nil {
+				return err
+			}
+			ns, err := namesrv.New(namesrv.Config{Addr: net.JoinHostPort(host, strconv.Itoa(cfg.ListenPort)), BrokerExpiry: cfg.BrokerExpiry, Logger: logger})
+			if err != nil {
+				return err
+			}
+			if err := ns.Start(); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "The Name Server boot success. serializeType=JSON address=%s\n", ns.Addr())
+			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
+			defer stop()
+			<-ctx.Done()
+			sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			return ns.Shutdown(sctx)
+		},
+	}
+	cmd.Flags().StringVarP(&file, "config", "c", "", "config file (YAML, TOML or properties)")
+	cmd.Flags().IntP("port", "p", 9876, "listen port")
+	cmd.Flags().StringVar(&host, "host", "", "listen host (default all interfaces)")
+	cmd.Flags().StringArrayVar(&sets, "set", nil, "override a config key (key=value), repeatable")
+	cmd.Flags().BoolVar(&jsonLogs, "log-json", false, "log as JSON")
+	return cmd
+}

@@ -1,0 +1,68 @@
+package transport
+
+// Extension fields raftmq adds to RocketMQ requests. Peers that do not know
+// them ignore them.
+const (
+	// ExtRaftTerm, ExtRaftLeader and ExtRaftNodeID ride on REGISTER_BROKER:
+	// the NameServer advertises the member leading in the highest term as
+	// brokerId 0.
+	ExtRaftTerm   = "raftTerm"
+	ExtRaftLeader = "raftLeader"
+	ExtRaftNodeID = "raftNodeId"
+	// ExtForwarded marks a request a follower forwarded to its leader, which
+	// must not forward it again.
+	ExtForwarded = "raftmqForwarded"
+	// ExtBornHost carries the original client's address on a forwarded send.
+	ExtBornHost = "raftmqBornHost"
+)
+
+// raftmq's own request codes (outside RocketMQ's ranges).
+const (
+	// ReqTransferLeader asks a broker group's leader to hand leadership to
+	// the member named by the "target" ext field ("" = any up-to-date one).
+	ReqTransferLeader RequestCode = 9001
+	// ReqGetGroupStatus returns a member's raft and storage status (JSON).
+	ReqGetGroupStatus RequestCode = 9002
+)
+
+// QueueOffsetStats is one queue's extent (GET_TOPIC_STATS_INFO) and, for
+// consumer stats, the group's committed offset.
+type QueueOffsetStats struct {
+	Topic          string `json:"topic"`
+	BrokerName     string `json:"brokerName"`
+	QueueID        int32  `json:"queueId"`
+	MinOffset      int64  `json:"minOffset"`
+	MaxOffset      int64  `json:"maxOffset"`
+	ConsumerOffset int64  `json:"consumerOffset"` // -1: none committed
+	LastTimestamp  int64  `json:"lastTimestamp,omitempty"`
+}
+
+// OffsetStats is raftmq's body for GET_TOPIC_STATS_INFO and
+// GET_CONSUME_STATS: a list of queues (Java keys a map by MessageQueue
+// objects, which is not valid JSON).
+type OffsetStats struct {
+	Queues []QueueOffsetStats `json:"queues"`
+}
+
+// GroupStatus is a broker group member's raft and storage status
+// (ReqGetGroupStatus).
+type GroupStatus struct {
+	BrokerName   string            `json:"brokerName"`
+	NodeID       string            `json:"nodeId"`
+	ClientAddr   string            `json:"clientAddr"`
+	RaftAddr     string            `json:"raftAddr"`
+	State        string            `json:"state"`
+	Leader       string            `json:"leader"`
+	Term         uint64            `json:"term"`
+	FirstIndex   uint64            `json:"firstIndex"`
+	LastIndex    uint64            `json:"lastIndex"`
+	CommitIndex  uint64            `json:"commitIndex"`
+	AppliedIndex uint64            `json:"appliedIndex"`
+	MinOffset    int64             `json:"commitLogMinOffset"`
+	WriteOffset  int64             `json:"commitLogMaxOffset"`
+	Segments     int               `json:"segments"`
+	DiskFull     bool              `json:"diskFull"`
+	FlushDisk    string            `json:"flushDiskType"`
+	Peers        map[string]string `json:"peers"`
+	Messages     uint64            `json:"messagesApplied"`
+}
