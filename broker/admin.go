@@ -459,7 +459,7 @@ func (b *Broker) status() transport.GroupStatus {
 	ci, _ := strconv.ParseUint(b.raft.Stats()["commit_index"], 10, 64)
 	st := transport.GroupStatus{
 		BrokerName: b.cfg.BrokerName, NodeID: b.self.ID, ClientAddr: b.clientAddr, RaftAddr: b.self.Addr,
-		State: b.raft.State().String(), Leader: string(leader), Term: b.raft.CurrentTerm(),
+		State: b.raft.State().String(), Serving: b.isLeader(), Leader: string(leader), Term: b.raft.CurrentTerm(),
 		FirstIndex: ls.FirstIndex, LastIndex: ls.LastIndex, CommitIndex: ci, AppliedIndex: b.fsm.AppliedIndex(),
 		MinOffset: ls.MinOffset, WriteOffset: ls.WriteOffset, Segments: ls.Segments, DiskFull: ls.DiskFull,
 		FlushDisk: b.flushMod.String(), Peers: map[string]string{}, Messages: b.fsm.Messages.Load(),

@@ -46,8 +46,9 @@ type Broker struct {
 	peers      []config.Peer
 	self       config.Peer
 	followerID int64
-	clientAddr string         // advertised client address (brokerIP1:listenPort)
-	storeHost  netip.AddrPort // STOREHOST of messages this node writes as leader
+	dialAddrs  map[string]string // peer id -> where to dial it (raftDialAddrs)
+	clientAddr string            // advertised client address (brokerIP1:listenPort)
+	storeHost  netip.AddrPort    // STOREHOST of messages this node writes as leader
 
 	log    *raftlog.Log
 	stable *raftlog.StableStore
@@ -88,10 +89,16 @@ func New(cfg Config) (*Broker, error) {
 		logger = hclog.NewNullLogger()
 	}
 	peers, _ := cfg.Peers()
+	dial, _ := cfg.DialAddrs()
+	advPort := cfg.ListenPort
+	if cfg.AdvertisedListenPort > 0 {
+		advPort = cfg.AdvertisedListenPort
+	}
 	b := &Broker{
 		cfg:         cfg,
 		peers:       peers,
-		clientAddr:  net.JoinHostPort(cfg.BrokerIP1, strconv.Itoa(cfg.ListenPort)),
+		dialAddrs:   dial,
+		clientAddr:  net.JoinHostPort(cfg.BrokerIP1, strconv.Itoa(advPort)),
 		clients:     newClientManager(),
 		locks:       newLockManager(60 * time.Second),
 		registerNow: make(chan struct{}, 1),
@@ -167,9 +174,13 @@ func (b *Broker) Start() (err error) {
 		b.log.SetRetentionBound(metas[0].Index)
 	}
 
-	ln, err := net.Listen("tcp", b.self.Addr)
+	bind := b.self.Addr
+	if b.cfg.RaftBindAddr != "" {
+		bind = b.cfg.RaftBindAddr
+	}
+	ln, err := net.Listen("tcp", bind)
 	if err != nil {
-		return fmt.Errorf("broker: listen on raft address %s: %w", b.self.Addr, err)
+		return fmt.Errorf("broker: listen on raft address %s: %w", bind, err)
 	}
 	b.mux = newMux(ln)
 	adv, err := net.ResolveTCPAddr("tcp", b.self.Addr)
@@ -177,10 +188,11 @@ func (b *Broker) Start() (err error) {
 		return fmt.Errorf("broker: %w", err)
 	}
 	b.trans = raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
-		Stream:  &raftLayer{muxListener: b.mux.raft, advertise: adv},
-		MaxPool: 3,
-		Timeout: 2 * time.Second,
-		Logger:  b.logger.Named("raft-net").With(),
+		Stream:                &raftLayer{muxListener: b.mux.raft, advertise: adv},
+		ServerAddressProvider: b,
+		MaxPool:               3,
+		Timeout:               2 * time.Second,
+		Logger:                b.logger.Named("raft-net").With(),
 	})
 
 	rc := raft.DefaultConfig()
@@ -224,7 +236,7 @@ func (b *Broker) Start() (err error) {
 	b.prop.onEntry = b.metrics.entry
 
 	if b.peerClient, err = b.newClient(func(ctx context.Context, addr string) (net.Conn, error) {
-		return dialMux(ctx, addr, muxPeer)
+		return dialMux(ctx, b.dialAddr(addr), muxPeer)
 	}); err != nil {
 		return err
 	}
@@ -239,7 +251,7 @@ func (b *Broker) Start() (err error) {
 	if b.server, err = transport.NewServer(sc); err != nil {
 		return err
 	}
-	sc.Addr = b.self.Addr
+	sc.Addr = bind
 	sc.IdleTimeout = 0
 	if b.peerServer, err = transport.NewServer(sc); err != nil {
 		return err
@@ -259,6 +271,31 @@ func (b *Broker) Start() (err error) {
 	b.logger.Info("broker started", "client_addr", b.clientAddr, "raft_addr", b.self.Addr,
 		"store", root, "flush", b.flushMod)
 	return nil
+}
+
+// ServerAddr implements raft.ServerAddressProvider: where to dial a peer.
+func (b *Broker) ServerAddr(id raft.ServerID) (raft.ServerAddress, error) {
+	if a, ok := b.dialAddrs[string(id)]; ok {
+		return raft.ServerAddress(a), nil
+	}
+	for _, p := range b.peers {
+		if p.ID == string(id) {
+			return raft.ServerAddress(p.Addr), nil
+		}
+	}
+	return "", fmt.Errorf("broker: unknown peer %q", id)
+}
+
+// dialAddr maps a peer's advertised raft address to where to dial it.
+func (b *Broker) dialAddr(addr string) string {
+	for _, p := range b.peers {
+		if p.Addr == addr {
+			if a, ok := b.dialAddrs[p.ID]; ok {
+				return a
+			}
+		}
+	}
+	return addr
 }
 
 func listenAddr(ip string, port int) string {

@@ -81,6 +81,33 @@ type Broker struct {
 	LogLevel    string `mapstructure:"logLevel"`
 	// RaftLogLevel is hashicorp/raft's own log level (chatty at info).
 	RaftLogLevel string `mapstructure:"raftLogLevel"`
+	// RaftBindAddr is where this node listens for raft and peer traffic
+	// (default: its own dLegerPeers address). Set it when the peers reach
+	// this node through a NAT or proxy at its dLegerPeers address.
+	RaftBindAddr string `mapstructure:"raftBindAddr"`
+	// RaftDialAddrs overrides where this node dials given peers
+	// ("n1-10.0.0.2:40912;n2-..."); peers not listed are dialled at their
+	// dLegerPeers address.
+	RaftDialAddrs string `mapstructure:"raftDialAddrs"`
+	// AdvertisedListenPort is the client port advertised to NameServers
+	// and written as STOREHOST (default listenPort), for brokers behind a
+	// port-forwarding proxy.
+	AdvertisedListenPort int `mapstructure:"advertisedListenPort"`
+}
+
+// DialAddrs parses raftDialAddrs.
+func (b Broker) DialAddrs() (map[string]string, error) {
+	out := map[string]string{}
+	c := b
+	c.DLegerPeers = b.RaftDialAddrs
+	peers, err := c.Peers()
+	if err != nil {
+		return nil, fmt.Errorf("raftDialAddrs: %w", err)
+	}
+	for _, p := range peers {
+		out[p.ID] = p.Addr
+	}
+	return out, nil
 }
 
 // DefaultBroker returns RocketMQ's defaults, adjusted for a Raft group:
@@ -233,6 +260,12 @@ func (b Broker) Validate() error {
 		b.RaftLeaderLeaseTimeout < 5*time.Millisecond || b.RaftLeaderLeaseTimeout > b.RaftHeartbeatTimeout {
 		errs = append(errs, fmt.Errorf("raft timeouts: want heartbeat >= 5ms, election >= heartbeat, 5ms <= lease <= heartbeat (got %v/%v/%v)",
 			b.RaftHeartbeatTimeout, b.RaftElectionTimeout, b.RaftLeaderLeaseTimeout))
+	}
+	if _, err := b.DialAddrs(); err != nil {
+		errs = append(errs, err)
+	}
+	if b.AdvertisedListenPort < 0 || b.AdvertisedListenPort > 65535 {
+		errs = append(errs, fmt.Errorf("advertisedListenPort %d out of range", b.AdvertisedListenPort))
 	}
 	if b.RegisterInterval <= 0 {
 		errs = append(errs, errors.New("registerInterval must be positive"))

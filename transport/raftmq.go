@@ -52,6 +52,7 @@ type GroupStatus struct {
 	ClientAddr   string            `json:"clientAddr"`
 	RaftAddr     string            `json:"raftAddr"`
 	State        string            `json:"state"`
+	Serving      bool              `json:"serving"` // leader with its Barrier done
 	Leader       string            `json:"leader"`
 	Term         uint64            `json:"term"`
 	FirstIndex   uint64            `json:"firstIndex"`

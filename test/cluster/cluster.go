@@ -1,0 +1,596 @@
+package cluster
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/raftmq/raftmq/transport"
+)
+
+// Options shape a test cluster.
+type Options struct {
+	NameServers int // default 1
+	Groups      int // broker groups, default 1
+	Replicas    int // members per group, default 3
+	// Flush is flushDiskType (default SYNC_FLUSH).
+	Flush string
+	// SegmentSize is mappedFileSizeCommitLog (default 8 MiB).
+	SegmentSize int64
+	// Config adds or overrides broker keys for every node.
+	Config map[string]string
+	// LogLevel of the processes (default "info").
+	LogLevel string
+}
+
+// Cluster is a set of real raftmq processes on 127.0.0.1.
+type Cluster struct {
+	t       testing.TB
+	dir     string
+	bin     string
+	opts    Options
+	ns      []*Process
+	nsAddrs []string
+	groups  []*Group
+	control *transport.Client
+}
+
+// Process is one raftmq process.
+type Process struct {
+	Name    string
+	dir     string
+	args    []string
+	logPath string
+
+	mu  sync.Mutex
+	cmd *exec.Cmd
+	// exited is closed when the running process exits.
+	exited chan struct{}
+}
+
+// Group is one broker group (one raft group).
+type Group struct {
+	c     *Cluster
+	Name  string
+	Nodes []*Node
+}
+
+// Node is one member of a group.
+type Node struct {
+	*Process
+	ID         string
+	Group      *Group
+	clientReal string // where the broker listens for clients
+	clientPx   *Proxy // what clients are told (the advertised address)
+	raftAddr   string // where it listens for raft and peer traffic
+	dialPx     map[string]*Proxy
+	Dir        string
+}
+
+var (
+	buildOnce sync.Once
+	builtBin  string
+	buildErr  error
+)
+
+// Binary returns the raftmq binary under test: $RAFTMQ_BIN, or one built
+// once per test process from this checkout.
+func Binary(t testing.TB) string {
+	t.Helper()
+	if b := os.Getenv("RAFTMQ_BIN"); b != "" {
+		return b
+	}
+	buildOnce.Do(func() {
+		_, file, _, _ := runtime.Caller(0)
+		root := filepath.Join(filepath.Dir(file), "..", "..")
+		dir, err := os.MkdirTemp("", "raftmq-bin")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		builtBin = filepath.Join(dir, "raftmq")
+		out, err := exec.Command("go", "build", "-C", root, "-o", builtBin, "./cmd/raftmq").CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return builtBin
+}
+
+// FreePort returns a free 127.0.0.1 port.
+func FreePort(t testing.TB) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// Start starts NameServers and broker groups and waits until every group
+// has a serving leader registered with the NameServers. Everything is
+// stopped at the end of the test; logs are printed if it failed.
+func Start(t testing.TB, opts Options) *Cluster {
+	t.Helper()
+	if opts.NameServers == 0 {
+		opts.NameServers = 1
+	}
+	if opts.Groups == 0 {
+		opts.Groups = 1
+	}
+	if opts.Replicas == 0 {
+		opts.Replicas = 3
+	}
+	if opts.SegmentSize == 0 {
+		opts.SegmentSize = 8 << 20
+	}
+	if opts.Flush == "" {
+		opts.Flush = "SYNC_FLUSH"
+	}
+	if opts.LogLevel == "" {
+		opts.LogLevel = "info"
+	}
+	cc := transport.DefaultClientConfig()
+	cc.DialTimeout = time.Second
+	control, err := transport.NewClient(cc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &Cluster{t: t, dir: t.TempDir(), bin: Binary(t), opts: opts, control: control}
+	t.Cleanup(c.Close)
+	for i := 0; i < opts.NameServers; i++ {
+		port := FreePort(t)
+		p := &Process{Name: fmt.Sprintf("ns%d", i), dir: filepath.Join(c.dir, fmt.Sprintf("ns%d", i)),
+			args: []string{"namesrv", "--host", "127.0.0.1", "-p", strconv.Itoa(port), "--set", "brokerExpiry=10s", "--set", "logLevel=" + opts.LogLevel}}
+		c.ns = append(c.ns, p)
+		if err := c.startProcess(p); err != nil {
+			t.Fatal(err)
+		}
+		waitPort(t, fmt.Sprintf("127.0.0.1:%d", port), 10*time.Second)
+		c.nsAddrs = append(c.nsAddrs, fmt.Sprintf("127.0.0.1:%d", port))
+	}
+	for gi := 0; gi < opts.Groups; gi++ {
+		g := &Group{c: c, Name: fmt.Sprintf("broker-%c", 'a'+gi)}
+		c.groups = append(c.groups, g)
+		for i := 0; i < opts.Replicas; i++ {
+			n := &Node{ID: fmt.Sprintf("n%d", i), Group: g, dialPx: map[string]*Proxy{}}
+			n.clientReal = fmt.Sprintf("127.0.0.1:%d", FreePort(t))
+			n.raftAddr = fmt.Sprintf("127.0.0.1:%d", FreePort(t))
+			if n.clientPx, err = NewProxy(n.clientReal); err != nil {
+				t.Fatal(err)
+			}
+			g.Nodes = append(g.Nodes, n)
+		}
+		for _, n := range g.Nodes {
+			for _, m := range g.Nodes {
+				if m != n {
+					px, err := NewProxy(m.raftAddr)
+					if err != nil {
+						t.Fatal(err)
+					}
+					n.dialPx[m.ID] = px
+				}
+			}
+		}
+		for _, n := range g.Nodes {
+			n.Dir = filepath.Join(c.dir, g.Name, n.ID)
+			n.Process = &Process{Name: g.Name + "/" + n.ID, dir: n.Dir}
+			if err := os.MkdirAll(n.Dir, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			conf := filepath.Join(n.Dir, "broker.conf")
+			if err := os.WriteFile(conf, []byte(c.brokerConf(g, n)), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			n.args = []string{"broker", "--config", conf}
+			if err := c.startProcess(n.Process); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	for _, g := range c.groups {
+		g.WaitLeader(t, 20*time.Second)
+	}
+	for _, g := range c.groups {
+		c.waitRoute(t, g, 20*time.Second)
+	}
+	return c
+}
+
+func (c *Cluster) brokerConf(g *Group, n *Node) string {
+	var peers, dial []string
+	for _, m := range g.Nodes {
+		peers = append(peers, m.ID+"-"+m.raftAddr)
+		if px, ok := n.dialPx[m.ID]; ok {
+			dial = append(dial, m.ID+"-"+px.Addr())
+		}
+	}
+	_, cport, _ := net.SplitHostPort(n.clientReal)
+	_, aport, _ := net.SplitHostPort(n.clientPx.Addr())
+	kv := map[string]string{
+		"brokerClusterName":       "TestCluster",
+		"brokerName":              g.Name,
+		"brokerIP1":               "127.0.0.1",
+		"listenPort":              cport,
+		"advertisedListenPort":    aport,
+		"namesrvAddr":             strings.Join(c.nsAddrs, ";"),
+		"storePathRootDir":        n.Dir,
+		"dLegerPeers":             strings.Join(peers, ";"),
+		"dLegerSelfId":            n.ID,
+		"raftDialAddrs":           strings.Join(dial, ";"),
+		"flushDiskType":           c.opts.Flush,
+		"mappedFileSizeCommitLog": strconv.FormatInt(c.opts.SegmentSize, 10),
+		"registerInterval":        "1s",
+		"logLevel":                c.opts.LogLevel,
+	}
+	for k, v := range c.opts.Config {
+		kv[k] = v
+	}
+	keys := make([]string, 0, len(kv))
+	for k := range kv {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var b strings.Builder
+	for _, k := range keys {
+		fmt.Fprintf(&b, "%s=%s\n", k, kv[k])
+	}
+	return b.String()
+}
+
+func (c *Cluster) startProcess(p *Process) error {
+	if err := os.MkdirAll(p.dir, 0o755); err != nil {
+		return err
+	}
+	p.logPath = filepath.Join(p.dir, "process.log")
+	f, err := os.OpenFile(p.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(f, "==== start %s %v at %s\n", c.bin, p.args, time.Now().Format(time.RFC3339Nano))
+	cmd := exec.Command(c.bin, p.args...)
+	cmd.Stdout, cmd.Stderr = f, f
+	cmd.Dir = p.dir
+	if err := cmd.Start(); err != nil {
+		f.Close()
+		return fmt.Errorf("start %s: %w", p.Name, err)
+	}
+	exited := make(chan struct{})
+	go func() {
+		cmd.Wait()
+		f.Close()
+		close(exited)
+	}()
+	p.mu.Lock()
+	p.cmd, p.exited = cmd, exited
+	p.mu.Unlock()
+	return nil
+}
+
+// Running reports whether the process is up.
+func (p *Process) Running() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cmd == nil {
+		return false
+	}
+	select {
+	case <-p.exited:
+		return false
+	default:
+		return true
+	}
+}
+
+// PID is the running process's id (0 when stopped).
+func (p *Process) PID() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cmd == nil || p.cmd.Process == nil {
+		return 0
+	}
+	return p.cmd.Process.Pid
+}
+
+func (p *Process) signal(sig syscall.Signal, wait time.Duration) error {
+	p.mu.Lock()
+	cmd, exited := p.cmd, p.exited
+	p.mu.Unlock()
+	if cmd == nil {
+		return nil
+	}
+	select {
+	case <-exited:
+		return nil
+	default:
+	}
+	if err := cmd.Process.Signal(sig); err != nil && !errors.Is(err, os.ErrProcessDone) {
+		return err
+	}
+	select {
+	case <-exited:
+		return nil
+	case <-time.After(wait):
+		cmd.Process.Kill()
+		<-exited
+		return fmt.Errorf("%s did not exit within %v after %v; killed", p.Name, wait, sig)
+	}
+}
+
+// LogTail returns the last n lines of the process log.
+func (p *Process) LogTail(n int) string {
+	f, err := os.Open(p.logPath)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	var lines []string
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		lines = append(lines, sc.Text())
+		if len(lines) > n {
+			lines = lines[1:]
+		}
+	}
+	return strings.Join(lines, "\n")
+}
+
+// NamesrvAddr is the ';'-separated NameServer list.
+func (c *Cluster) NamesrvAddr() string { return strings.Join(c.nsAddrs, ";") }
+
+// NameServers lists NameServer addresses.
+func (c *Cluster) NameServers() []string { return append([]string(nil), c.nsAddrs...) }
+
+// Group returns the i-th broker group.
+func (c *Cluster) Group(i int) *Group { return c.groups[i] }
+
+// Groups lists the broker groups.
+func (c *Cluster) Groups() []*Group { return c.groups }
+
+// Dir is the cluster's scratch directory.
+func (c *Cluster) Dir() string { return c.dir }
+
+// Close kills every process and proxy; on failure it prints their logs.
+func (c *Cluster) Close() {
+	if c.t.Failed() {
+		for _, p := range c.processes() {
+			c.t.Logf("---- log of %s (last 60 lines) ----\n%s", p.Name, p.LogTail(60))
+		}
+	}
+	for _, p := range c.processes() {
+		p.signal(syscall.SIGKILL, 10*time.Second)
+	}
+	for _, g := range c.groups {
+		for _, n := range g.Nodes {
+			n.clientPx.Close()
+			for _, px := range n.dialPx {
+				px.Close()
+			}
+		}
+	}
+	c.control.Close()
+}
+
+func (c *Cluster) processes() []*Process {
+	out := append([]*Process(nil), c.ns...)
+	for _, g := range c.groups {
+		for _, n := range g.Nodes {
+			out = append(out, n.Process)
+		}
+	}
+	return out
+}
+
+// ClientAddr is the address clients reach the node at (through its proxy).
+func (n *Node) ClientAddr() string { return n.clientPx.Addr() }
+
+// RaftAddr is the node's raft/peer address.
+func (n *Node) RaftAddr() string { return n.raftAddr }
+
+// Kill sends SIGKILL and waits for the process to exit.
+func (n *Node) Kill() { n.signal(syscall.SIGKILL, 10*time.Second) }
+
+// Stop sends SIGTERM and waits for a clean exit.
+func (n *Node) Stop() error { return n.signal(syscall.SIGTERM, 20*time.Second) }
+
+// Restart starts the node again on the same data dir and ports.
+func (n *Node) Restart(t testing.TB) {
+	t.Helper()
+	if n.Running() {
+		t.Fatalf("%s is still running", n.Name)
+	}
+	if err := n.Group.c.startProcess(n.Process); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Partition cuts the node off from its peers and its clients.
+func (n *Node) Partition() {
+	n.clientPx.Block()
+	for _, px := range n.dialPx {
+		px.Block()
+	}
+	for _, m := range n.Group.Nodes {
+		if px, ok := m.dialPx[n.ID]; ok {
+			px.Block()
+		}
+	}
+}
+
+// Heal undoes every partition in the group.
+func (g *Group) Heal() {
+	for _, n := range g.Nodes {
+		n.clientPx.Unblock()
+		for _, px := range n.dialPx {
+			px.Unblock()
+		}
+	}
+}
+
+// Node returns a member by id.
+func (g *Group) Node(id string) *Node {
+	for _, n := range g.Nodes {
+		if n.ID == id {
+			return n
+		}
+	}
+	return nil
+}
+
+// Status asks a node for its raft and storage status (directly, not
+// through its proxy, so it works during partitions).
+func (g *Group) Status(n *Node) (*transport.GroupStatus, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	resp, err := g.c.control.Invoke(ctx, n.clientReal, transport.NewRequest(transport.ReqGetGroupStatus, nil, nil))
+	if err != nil {
+		return nil, err
+	}
+	if resp.Code != 0 {
+		return nil, fmt.Errorf("status of %s: code %d %s", n.ID, resp.Code, resp.Remark)
+	}
+	var st transport.GroupStatus
+	if err := transport.DecodeBody(resp.Body, &st); err != nil {
+		return nil, err
+	}
+	return &st, nil
+}
+
+// Leader returns the serving leader, or nil.
+func (g *Group) Leader() *Node {
+	for _, n := range g.Nodes {
+		if !n.Running() {
+			continue
+		}
+		if st, err := g.Status(n); err == nil && st.Serving {
+			return n
+		}
+	}
+	return nil
+}
+
+// WaitLeader waits until a member serves as leader and returns it.
+func (g *Group) WaitLeader(t testing.TB, timeout time.Duration) *Node {
+	t.Helper()
+	var leader *Node
+	Eventually(t, timeout, func() error {
+		if leader = g.Leader(); leader == nil {
+			return fmt.Errorf("group %s has no serving leader", g.Name)
+		}
+		return nil
+	})
+	return leader
+}
+
+// WaitNewLeader waits for a serving leader other than old.
+func (g *Group) WaitNewLeader(t testing.TB, old *Node, timeout time.Duration) *Node {
+	t.Helper()
+	var leader *Node
+	Eventually(t, timeout, func() error {
+		leader = g.Leader()
+		if leader == nil || leader == old {
+			return fmt.Errorf("group %s has no new serving leader", g.Name)
+		}
+		return nil
+	})
+	return leader
+}
+
+// WaitCaughtUp waits until every running member has the same last and
+// applied index.
+func (g *Group) WaitCaughtUp(t testing.TB, timeout time.Duration) {
+	t.Helper()
+	Eventually(t, timeout, func() error {
+		var ref *transport.GroupStatus
+		for _, n := range g.Nodes {
+			if !n.Running() {
+				continue
+			}
+			st, err := g.Status(n)
+			if err != nil {
+				return err
+			}
+			if st.AppliedIndex < st.LastIndex {
+				return fmt.Errorf("%s applied %d of %d", n.ID, st.AppliedIndex, st.LastIndex)
+			}
+			if ref == nil {
+				ref = st
+			} else if st.LastIndex != ref.LastIndex || st.AppliedIndex != ref.AppliedIndex {
+				return fmt.Errorf("%s at %d/%d, %s at %d/%d", ref.NodeID, ref.LastIndex, ref.AppliedIndex, n.ID, st.LastIndex, st.AppliedIndex)
+			}
+		}
+		return nil
+	})
+}
+
+// waitRoute waits until the NameServers advertise the group's leader.
+func (c *Cluster) waitRoute(t testing.TB, g *Group, timeout time.Duration) {
+	t.Helper()
+	Eventually(t, timeout, func() error {
+		leader := g.Leader()
+		if leader == nil {
+			return errors.New("no leader")
+		}
+		for _, ns := range c.nsAddrs {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			resp, err := c.control.Invoke(ctx, ns, transport.NewRequest(transport.ReqGetBrokerClusterInfo, nil, nil))
+			cancel()
+			if err != nil {
+				return err
+			}
+			var ci transport.ClusterInfo
+			if err := transport.DecodeBody(resp.Body, &ci); err != nil {
+				return err
+			}
+			if ci.BrokerAddrTable[g.Name].BrokerAddrs[0] != leader.ClientAddr() {
+				return fmt.Errorf("namesrv %s: %s leader not advertised yet", ns, g.Name)
+			}
+		}
+		return nil
+	})
+}
+
+// Eventually retries fn every 20 ms until it returns nil or timeout passes.
+func Eventually(t testing.TB, timeout time.Duration, fn func() error) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		err := fn()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not within %v: %v", timeout, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func waitPort(t testing.TB, addr string, timeout time.Duration) {
+	t.Helper()
+	Eventually(t, timeout, func() error {
+		c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
+		if err != nil {
+			return err
+		}
+		return c.Close()
+	})
+}
