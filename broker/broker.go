@@ -64,6 +64,7 @@ type Broker struct {
 	nsClient   *transport.Client // to NameServers
 
 	prop     *proposer
+	pending  *byteBudget
 	clients  *clientManager
 	locks    *lockManager
 	uniq     *message.UniqKeyGenerator
@@ -233,6 +234,7 @@ func (b *Broker) Start() (err error) {
 		return fmt.Errorf("broker: start raft: %w", err)
 	}
 	b.prop = newProposer(b.raft, b.cfg.SendBatchMaxBytes, b.cfg.SendBatchLinger)
+	b.pending = newByteBudget(b.cfg.SendMaxPendingBytes)
 	b.prop.onEntry = b.metrics.entry
 
 	if b.peerClient, err = b.newClient(func(ctx context.Context, addr string) (net.Conn, error) {
@@ -247,6 +249,9 @@ func (b *Broker) Start() (err error) {
 	sc.Addr = listenAddr(b.cfg.BrokerIP1, b.cfg.ListenPort)
 	sc.MaxFrameSize = b.cfg.MaxMessageSize + 1<<20
 	sc.IdleTimeout = 3 * time.Minute
+	// Sends wait on raft, so many are in flight per connection (async and
+	// oneway producers); memory is bounded by the pending-bytes budget.
+	sc.MaxInflightPerConn = 1 << 16
 	sc.Logger = b.logger.Named("remoting")
 	if b.server, err = transport.NewServer(sc); err != nil {
 		return err
@@ -411,12 +416,13 @@ func (b *Broker) leadershipLoop() {
 			if b.raft.State() != raft.Leader {
 				continue
 			}
+			// System topics exist before the NameServers advertise us.
+			b.ensureSystemTopics()
 			b.leaderReady.Store(true)
 			b.logger.Info("became leader", "term", b.raft.CurrentTerm(), "applied", b.fsm.AppliedIndex(),
 				"barrier", time.Since(t0).Round(time.Microsecond))
 			b.metrics.leaderChanges.Inc()
 			b.kickRegister()
-			b.ensureSystemTopics()
 		}
 	}
 }

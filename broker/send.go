@@ -106,6 +106,12 @@ func (b *Broker) handleSend(ctx context.Context, c *transport.Conn, req *transpo
 		return respond(transport.RespMessageIllegal, "%v", err)
 	}
 
+	wait := time.Duration(b.cfg.WaitTimeMillsInSendQueue) * time.Millisecond
+	if !b.pending.acquire(ctx, int64(size), wait) {
+		return respond(transport.RespSystemBusy, "[TIMEOUT_CLEAN_QUEUE]broker busy: %d bytes of messages already wait for commit (sendMaxPendingBytes), waited %v; retry later",
+			b.pending.limit, wait)
+	}
+	defer b.pending.release(int64(size))
 	pr, err := b.prop.propose(ctx, size, func(eb *fsm.EntryBuilder) error {
 		eb.AddRecords(records...)
 		return nil

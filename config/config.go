@@ -74,6 +74,11 @@ type Broker struct {
 	// SendBatchMaxMessages/Bytes/Linger bound the group-commit batcher.
 	SendBatchMaxBytes int           `mapstructure:"sendBatchMaxBytes"`
 	SendBatchLinger   time.Duration `mapstructure:"sendBatchLinger"`
+	// SendMaxPendingBytes bounds the message bytes waiting for commit; a
+	// send that cannot get room within WaitTimeMillsInSendQueue is answered
+	// SYSTEM_BUSY (flow control, like RocketMQ's send queue).
+	SendMaxPendingBytes      int64 `mapstructure:"sendMaxPendingBytes"`
+	WaitTimeMillsInSendQueue int   `mapstructure:"waitTimeMillsInSendQueue"`
 	// ClientExpiry drops clients that stop heartbeating (RocketMQ 120 s).
 	ClientExpiry time.Duration `mapstructure:"clientExpiry"`
 	// MetricsAddr serves Prometheus metrics at /metrics ("" disables).
@@ -143,6 +148,8 @@ func DefaultBroker() Broker {
 		RaftSnapshotInterval:        10 * time.Second,
 		RegisterInterval:            3 * time.Second,
 		SendBatchMaxBytes:           1 << 20,
+		SendMaxPendingBytes:         256 << 20,
+		WaitTimeMillsInSendQueue:    1000,
 		SendBatchLinger:             0,
 		ClientExpiry:                120 * time.Second,
 		LogLevel:                    "info",

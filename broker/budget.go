@@ -1,0 +1,59 @@
+package broker
+
+import (
+	"context"
+	"sync"
+	"time"
+)
+
+// byteBudget bounds the bytes of in-flight sends. acquire waits (FIFO is
+// not needed: waiters retry on every release) up to a deadline.
+type byteBudget struct {
+	limit int64
+	mu    sync.Mutex
+	used  int64
+	freed chan struct{} // closed and replaced on every release
+}
+
+func newByteBudget(limit int64) *byteBudget {
+	return &byteBudget{limit: limit, freed: make(chan struct{})}
+}
+
+// acquire reserves n bytes, waiting up to wait. A single request larger
+// than the limit is admitted alone.
+func (b *byteBudget) acquire(ctx context.Context, n int64, wait time.Duration) bool {
+	var timer *time.Timer
+	for {
+		b.mu.Lock()
+		if b.used == 0 || b.used+n <= b.limit {
+			b.used += n
+			b.mu.Unlock()
+			if timer != nil {
+				timer.Stop()
+			}
+			return true
+		}
+		ch := b.freed
+		b.mu.Unlock()
+		if timer == nil {
+			timer = time.NewTimer(wait)
+			defer timer.Stop()
+		}
+		select {
+		case <-ch:
+		case <-timer.C:
+			return false
+		case <-ctx.Done():
+			return false
+		}
+	}
+}
+
+func (b *byteBudget) release(n int64) {
+	b.mu.Lock()
+	b.used -= n
+	ch := b.freed
+	b.freed = make(chan struct{})
+	b.mu.Unlock()
+	close(ch)
+}
