@@ -233,7 +233,7 @@ func (b *Broker) Start() (err error) {
 	if b.raft, err = raft.NewRaft(rc, b.fsm, b.log, b.stable, b.snaps, b.trans); err != nil {
 		return fmt.Errorf("broker: start raft: %w", err)
 	}
-	b.prop = newProposer(b.raft, b.cfg.SendBatchMaxBytes, b.cfg.SendBatchLinger)
+	b.prop = newProposer(b.raft, b.cfg.SendBatchMaxBytes)
 	b.pending = newByteBudget(b.cfg.SendMaxPendingBytes)
 	b.prop.onEntry = b.metrics.entry
 

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"sync"
-	"time"
 
 	"github.com/hashicorp/raft"
 	"github.com/raftmq/raftmq/fsm"
@@ -16,6 +15,9 @@ type proposal struct {
 	// add appends exactly one command to the entry.
 	add  func(*fsm.EntryBuilder) error
 	size int
+	// turn is signalled when this proposal's goroutine must become the
+	// applier for the pending queue.
+	turn chan struct{}
 	done chan proposalResult
 }
 
@@ -25,175 +27,149 @@ type proposalResult struct {
 	err   error
 }
 
-// proposer is the group-commit batcher and the one path into raft.Apply:
-// concurrent proposals are packed into one entry (bounded by bytes), and
-// several entries stay in flight so raft can also batch them per fsync.
+// proposer is the group-commit batcher and the one path into raft.Apply.
+// It uses no goroutine of its own (flat combining): the first caller to
+// find no active applier becomes it, packs every pending proposal (bounded
+// by bytes) into one entry, hands raft the entry, passes the applier role
+// to the next waiting caller, and then waits for its entry's commit and
+// hands every member its result. Concurrent sends therefore share entries
+// and fsyncs, and a lone send pays no extra goroutine hand-offs.
 type proposer struct {
 	r        *raft.Raft
-	in       chan *proposal
-	inflight chan *pendingEntry
 	maxBytes int
-	linger   time.Duration
-	timeout  time.Duration
-	stop     chan struct{}
-	wg       sync.WaitGroup
-	b        fsm.EntryBuilder
-	// metrics hooks
+
+	mu      sync.Mutex
+	pending []*proposal
+	active  bool
+	closed  bool
+
+	// onEntry observes each proposed entry (metrics).
 	onEntry func(cmds, bytes int)
 }
 
-type pendingEntry struct {
-	fut   raft.ApplyFuture
-	batch []*proposal
-}
-
-func newProposer(r *raft.Raft, maxBytes int, linger time.Duration) *proposer {
-	p := &proposer{
-		r:        r,
-		in:       make(chan *proposal, 16384),
-		inflight: make(chan *pendingEntry, 64),
-		maxBytes: maxBytes,
-		linger:   linger,
-		timeout:  5 * time.Second,
-		stop:     make(chan struct{}),
-	}
-	p.wg.Add(2)
-	go func() { defer p.wg.Done(); p.loop() }()
-	go func() { defer p.wg.Done(); p.resolve() }()
-	return p
+func newProposer(r *raft.Raft, maxBytes int) *proposer {
+	return &proposer{r: r, maxBytes: maxBytes}
 }
 
 var errShutdown = errors.New("broker: shutting down")
 
-// propose submits one command and waits for its result.
-func (p *proposer) propose(ctx context.Context, size int, add func(*fsm.EntryBuilder) error) (proposalResult, error) {
-	pr := &proposal{add: add, size: size, done: make(chan proposalResult, 1)}
-	select {
-	case p.in <- pr:
-	case <-ctx.Done():
-		return proposalResult{}, ctx.Err()
-	case <-p.stop:
-		return proposalResult{}, errShutdown
-	}
-	select {
-	case r := <-pr.done:
-		return r, r.err
-	case <-ctx.Done():
-		// The entry may still commit; the caller reports an unknown outcome.
-		return proposalResult{}, fmt.Errorf("%w: %w", errOutcomeUnknown, ctx.Err())
-	}
-}
-
 // errOutcomeUnknown: the command may or may not have been committed.
 var errOutcomeUnknown = errors.New("broker: outcome unknown")
 
-func (p *proposer) loop() {
-	defer close(p.inflight)
+// propose submits one command and waits for its result.
+func (p *proposer) propose(ctx context.Context, size int, add func(*fsm.EntryBuilder) error) (proposalResult, error) {
+	pr := &proposal{add: add, size: size, turn: make(chan struct{}, 1), done: make(chan proposalResult, 1)}
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return proposalResult{}, errShutdown
+	}
+	p.pending = append(p.pending, pr)
+	lead := !p.active
+	p.active = true
+	p.mu.Unlock()
+	if lead {
+		p.apply()
+	}
 	for {
-		var first *proposal
 		select {
-		case first = <-p.in:
-		case <-p.stop:
-			p.failQueued()
+		case r := <-pr.done:
+			return r, r.err
+		case <-pr.turn:
+			p.apply()
+		case <-ctx.Done():
+			// Keep the applier role flowing if it reaches us now; the entry
+			// may still commit, so the caller reports an unknown outcome.
+			go p.abandon(pr)
+			return proposalResult{}, fmt.Errorf("%w: %w", errOutcomeUnknown, ctx.Err())
+		}
+	}
+}
+
+// abandon serves the applier role on behalf of a caller that stopped
+// waiting, until its proposal is resolved.
+func (p *proposer) abandon(pr *proposal) {
+	for {
+		select {
+		case <-pr.done:
 			return
+		case <-pr.turn:
+			p.apply()
 		}
-		batch := []*proposal{first}
-		size := first.size
-		var lingerC <-chan time.Time
-		var lingerT *time.Timer
-		if p.linger > 0 {
-			lingerT = time.NewTimer(p.linger)
-			lingerC = lingerT.C
-		}
-	drain:
-		for size < p.maxBytes && len(batch) < 8192 {
-			select {
-			case pr := <-p.in:
-				batch = append(batch, pr)
-				size += pr.size
-			default:
-				if lingerC == nil {
-					break drain
-				}
-				select {
-				case pr := <-p.in:
-					batch = append(batch, pr)
-					size += pr.size
-				case <-lingerC:
-					break drain
-				}
-			}
-		}
-		if lingerT != nil {
-			lingerT.Stop()
-		}
-		p.b.Reset()
-		kept := batch[:0]
-		for _, pr := range batch {
-			if err := pr.add(&p.b); err != nil {
-				pr.done <- proposalResult{err: err}
-				continue
-			}
-			kept = append(kept, pr)
-		}
-		if len(kept) == 0 {
+	}
+}
+
+// apply runs one applier turn: take pending proposals, propose them as one
+// entry, pass the role on, then resolve the entry.
+func (p *proposer) apply() {
+	p.mu.Lock()
+	n, size := 0, 0
+	for n < len(p.pending) && (n == 0 || size+p.pending[n].size <= p.maxBytes) {
+		size += p.pending[n].size
+		n++
+	}
+	batch := append([]*proposal(nil), p.pending[:n]...)
+	p.pending = p.pending[n:]
+	if len(p.pending) == 0 {
+		p.pending = nil
+	}
+	p.mu.Unlock()
+
+	var b fsm.EntryBuilder
+	kept := batch[:0]
+	for _, pr := range batch {
+		if err := pr.add(&b); err != nil {
+			pr.done <- proposalResult{err: err}
 			continue
 		}
-		data := append([]byte(nil), p.b.Bytes()...)
+		kept = append(kept, pr)
+	}
+	var fut raft.ApplyFuture
+	if len(kept) > 0 {
 		if p.onEntry != nil {
-			p.onEntry(len(kept), len(data))
+			p.onEntry(len(kept), b.Len())
 		}
-		fut := p.r.Apply(data, p.timeout)
-		select {
-		case p.inflight <- &pendingEntry{fut: fut, batch: kept}:
-		case <-p.stop:
-			for _, pr := range kept {
-				pr.done <- proposalResult{err: errShutdown}
-			}
-			p.failQueued()
-			return
+		fut = p.r.Apply(b.Bytes(), 0)
+	}
+
+	// Pass the role on before waiting for the commit, so the next entry
+	// reaches raft while this one replicates.
+	p.mu.Lock()
+	if len(p.pending) > 0 {
+		p.pending[0].turn <- struct{}{}
+	} else {
+		p.active = false
+	}
+	p.mu.Unlock()
+
+	if fut == nil {
+		return
+	}
+	if err := fut.Error(); err != nil {
+		for _, pr := range kept {
+			pr.done <- proposalResult{err: err}
 		}
+		return
+	}
+	idx := fut.Index()
+	er, _ := fut.Response().(*fsm.EntryResult)
+	for i, pr := range kept {
+		r := proposalResult{index: idx}
+		switch {
+		case er == nil:
+			r.err = fmt.Errorf("broker: entry %d produced no result", idx)
+		case er.Err != nil:
+			r.err = er.Err
+		case i < len(er.Results):
+			r.res = er.Results[i]
+		}
+		pr.done <- r
 	}
 }
 
-func (p *proposer) failQueued() {
-	for {
-		select {
-		case pr := <-p.in:
-			pr.done <- proposalResult{err: errShutdown}
-		default:
-			return
-		}
-	}
-}
-
-func (p *proposer) resolve() {
-	for pe := range p.inflight {
-		err := pe.fut.Error()
-		if err != nil {
-			for _, pr := range pe.batch {
-				pr.done <- proposalResult{err: err}
-			}
-			continue
-		}
-		idx := pe.fut.Index()
-		er, _ := pe.fut.Response().(*fsm.EntryResult)
-		for i, pr := range pe.batch {
-			r := proposalResult{index: idx}
-			switch {
-			case er == nil:
-				r.err = fmt.Errorf("broker: entry %d produced no result", idx)
-			case er.Err != nil:
-				r.err = er.Err
-			case i < len(er.Results):
-				r.res = er.Results[i]
-			}
-			pr.done <- r
-		}
-	}
-}
-
+// shutdown refuses new proposals; raft's shutdown fails those in flight.
 func (p *proposer) shutdown() {
-	close(p.stop)
-	p.wg.Wait()
+	p.mu.Lock()
+	p.closed = true
+	p.mu.Unlock()
 }
