@@ -1,0 +1,303 @@
+package broker
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/raftmq/raftmq/message"
+	"github.com/raftmq/raftmq/transport"
+	"github.com/stretchr/testify/require"
+)
+
+// In-process groups for broker logic under -race; process-level tests
+// (SIGKILL, restarts) live in test/cluster.
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+type group struct {
+	t       *testing.T
+	brokers []*Broker
+	client  *transport.Client
+}
+
+func startGroup(t *testing.T, n int, mutate func(*Config)) *group {
+	t.Helper()
+	var peers []string
+	for i := 0; i < n; i++ {
+		peers = append(peers, fmt.Sprintf("n%d-127.0.0.1:%d", i, freePort(t)))
+	}
+	g := &group{t: t}
+	for i := 0; i < n; i++ {
+		cfg := DefaultConfig()
+		cfg.ListenPort = freePort(t)
+		cfg.StorePathRootDir = t.TempDir()
+		cfg.DLegerPeers = strings.Join(peers, ";")
+		cfg.DLegerSelfID = fmt.Sprintf("n%d", i)
+		cfg.MappedFileSizeCommitLog = 4 << 20
+		cfg.MaxMessageSize = 64 << 10
+		cfg.Logger = hclog.New(&hclog.LoggerOptions{Level: hclog.Warn, Output: testWriter{t}})
+		if mutate != nil {
+			mutate(&cfg)
+		}
+		b, err := New(cfg)
+		require.NoError(t, err)
+		require.NoError(t, b.Start())
+		g.brokers = append(g.brokers, b)
+	}
+	c, err := transport.NewClient(transport.DefaultClientConfig())
+	require.NoError(t, err)
+	g.client = c
+	t.Cleanup(func() {
+		c.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		for _, b := range g.brokers {
+			b.Shutdown(ctx)
+		}
+	})
+	return g
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimSpace(string(p)))
+	return len(p), nil
+}
+
+func (g *group) leader() *Broker {
+	g.t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) {
+		for _, b := range g.brokers {
+			if b.IsLeader() {
+				return b
+			}
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	g.t.Fatal("no leader")
+	return nil
+}
+
+func (g *group) follower() *Broker {
+	l := g.leader()
+	for _, b := range g.brokers {
+		if b != l {
+			return b
+		}
+	}
+	return nil
+}
+
+func (g *group) call(addr string, req *transport.Command) *transport.Command {
+	g.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	r, err := g.client.Invoke(ctx, addr, req)
+	require.NoError(g.t, err)
+	return r
+}
+
+func sendReq(topic string, qid int32, body []byte, props map[string]string) *transport.Command {
+	if props == nil {
+		props = map[string]string{}
+	}
+	if _, ok := props[message.PropertyUniqKey]; !ok {
+		props[message.PropertyUniqKey] = message.NewUniqKey()
+	}
+	p, _ := message.EncodeProperties(props)
+	h := transport.SendMessageRequestHeader{ProducerGroup: "PG", Topic: topic, DefaultTopic: "TBW102", DefaultTopicQueueNums: 4,
+		QueueID: qid, BornTimestamp: time.Now().UnixMilli(), Properties: p}
+	return transport.NewRequest(transport.ReqSendMessage, h.Encode(), body)
+}
+
+func pull(g *group, addr, topic string, qid int32, off int64) (*transport.Command, transport.PullMessageResponseHeader) {
+	h := transport.PullMessageRequestHeader{ConsumerGroup: "G", Topic: topic, QueueID: qid, QueueOffset: off, MaxMsgNums: 64}
+	r := g.call(addr, transport.NewRequest(transport.ReqPullMessage, h.Encode(), nil))
+	var rh transport.PullMessageResponseHeader
+	require.NoError(g.t, rh.Decode(r.ExtFields))
+	return r, rh
+}
+
+func TestBroker_SendPullOffsetsAndForwarding(t *testing.T) {
+	g := startGroup(t, 3, nil)
+	l, f := g.leader(), g.follower()
+	// Through the leader and through a follower (forwarded to the leader).
+	for i := 0; i < 20; i++ {
+		addr := l.Addr()
+		if i%2 == 1 {
+			addr = f.Addr()
+		}
+		r := g.call(addr, sendReq("T", 1, []byte(fmt.Sprintf("m%d", i)), map[string]string{"TAGS": "A", "KEYS": fmt.Sprint(i)}))
+		require.Equal(t, int16(0), r.Code, r.Remark)
+		var sh transport.SendMessageResponseHeader
+		require.NoError(t, sh.Decode(r.ExtFields))
+		require.Equal(t, int64(i), sh.QueueOffset, "dense queue offsets in acknowledgement order")
+		require.Equal(t, int32(1), sh.QueueID)
+		host, _, err := message.DecodeOffsetMsgID(sh.MsgID)
+		require.NoError(t, err)
+		require.Equal(t, l.Addr(), host.String(), "store host is the leader")
+	}
+	// Any member serves the committed messages, in order.
+	for _, b := range g.brokers {
+		require.Eventually(t, func() bool {
+			_, rh := pull(g, b.Addr(), "T", 1, 0)
+			return rh.MaxOffset == 20
+		}, 10*time.Second, 10*time.Millisecond)
+		r, rh := pull(g, b.Addr(), "T", 1, 0)
+		require.Equal(t, int16(0), r.Code, r.Remark)
+		msgs, err := message.DecodeRecords(r.Body)
+		require.NoError(t, err)
+		require.Len(t, msgs, 20)
+		for i, m := range msgs {
+			require.Equal(t, fmt.Sprintf("m%d", i), string(m.Body))
+			require.Equal(t, int64(i), m.QueueOffset)
+			require.Equal(t, "A", m.Tags())
+		}
+		require.Equal(t, int64(20), rh.NextBeginOffset)
+		// Offset at the end: nothing new; beyond: moved back.
+		r, rh = pull(g, b.Addr(), "T", 1, 20)
+		require.Equal(t, int16(transport.RespPullNotFound), r.Code)
+		require.Equal(t, int64(20), rh.NextBeginOffset)
+		r, rh = pull(g, b.Addr(), "T", 1, 99)
+		require.Equal(t, int16(transport.RespPullOffsetMoved), r.Code)
+	}
+
+	// Consumer offsets go through raft and are readable on every member.
+	uh := transport.UpdateConsumerOffsetRequestHeader{ConsumerGroup: "G", Topic: "T", QueueID: 1, CommitOffset: 7}
+	require.Equal(t, int16(0), g.call(f.Addr(), transport.NewRequest(transport.ReqUpdateConsumerOffset, uh.Encode(), nil)).Code)
+	for _, b := range g.brokers {
+		require.Eventually(t, func() bool {
+			qh := transport.QueryConsumerOffsetRequestHeader{ConsumerGroup: "G", Topic: "T", QueueID: 1}
+			r := g.call(b.Addr(), transport.NewRequest(transport.ReqQueryConsumerOffset, qh.Encode(), nil))
+			var oh transport.OffsetResponseHeader
+			return r.Code == 0 && oh.Decode(r.ExtFields) == nil && oh.Offset == 7
+		}, 10*time.Second, 10*time.Millisecond)
+	}
+	qh := transport.QueryConsumerOffsetRequestHeader{ConsumerGroup: "Unknown", Topic: "T", QueueID: 1}
+	require.Equal(t, int16(transport.RespQueryNotFound), g.call(l.Addr(), transport.NewRequest(transport.ReqQueryConsumerOffset, qh.Encode(), nil)).Code)
+
+	mh := transport.QueueHeader{Topic: "T", QueueID: 1}
+	r := g.call(f.Addr(), transport.NewRequest(transport.ReqGetMaxOffset, mh.Encode(), nil))
+	var oh transport.OffsetResponseHeader
+	require.NoError(t, oh.Decode(r.ExtFields))
+	require.Equal(t, int64(20), oh.Offset)
+}
+
+func TestBroker_TagFilterAndLongPoll(t *testing.T) {
+	g := startGroup(t, 1, nil)
+	l := g.leader()
+	require.Equal(t, int16(0), g.call(l.Addr(), sendReq("F", 0, []byte("a"), map[string]string{"TAGS": "A"})).Code)
+	require.Equal(t, int16(0), g.call(l.Addr(), sendReq("F", 0, []byte("b"), map[string]string{"TAGS": "B"})).Code)
+	h := transport.PullMessageRequestHeader{ConsumerGroup: "G", Topic: "F", QueueOffset: 0, MaxMsgNums: 32,
+		SysFlag: transport.PullFlagSubscription, Subscription: "B", ExpressionType: "TAG"}
+	r := g.call(l.Addr(), transport.NewRequest(transport.ReqPullMessage, h.Encode(), nil))
+	msgs, err := message.DecodeRecords(r.Body)
+	require.NoError(t, err)
+	require.Len(t, msgs, 1)
+	require.Equal(t, "b", string(msgs[0].Body))
+
+	// A parked pull wakes when a message arrives.
+	h = transport.PullMessageRequestHeader{ConsumerGroup: "G", Topic: "F", QueueOffset: 2, MaxMsgNums: 32,
+		SysFlag: transport.PullFlagSuspend, SuspendTimeoutMillis: 10000}
+	got := make(chan *transport.Command, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		defer cancel()
+		r, err := g.client.Invoke(ctx, l.Addr(), transport.NewRequest(transport.ReqPullMessage, h.Encode(), nil))
+		if err == nil {
+			got <- r
+		}
+		close(got)
+	}()
+	time.Sleep(200 * time.Millisecond)
+	start := time.Now()
+	require.Equal(t, int16(0), g.call(l.Addr(), sendReq("F", 0, []byte("c"), nil)).Code)
+	r = <-got
+	require.NotNil(t, r)
+	require.Equal(t, int16(0), r.Code, r.Remark)
+	require.Less(t, time.Since(start), 5*time.Second)
+	msgs, err = message.DecodeRecords(r.Body)
+	require.NoError(t, err)
+	require.Equal(t, "c", string(msgs[0].Body))
+}
+
+func TestBroker_BadInputGetsClearCodes(t *testing.T) {
+	g := startGroup(t, 1, func(c *Config) { c.AutoCreateTopicEnable = false })
+	l := g.leader()
+	r := g.call(l.Addr(), sendReq("NoSuchTopic", 0, []byte("x"), nil))
+	require.Equal(t, int16(transport.RespTopicNotExist), r.Code)
+	require.Contains(t, r.Remark, "not exist")
+
+	ch := transport.CreateTopicRequestHeader{Topic: "Made", ReadQueueNums: 2, WriteQueueNums: 2, Perm: 6}
+	require.Equal(t, int16(0), g.call(l.Addr(), transport.NewRequest(transport.ReqUpdateAndCreateTopic, ch.Encode(), nil)).Code)
+	r = g.call(l.Addr(), sendReq("Made", 0, bytes.Repeat([]byte("x"), 65<<10), nil))
+	require.Equal(t, int16(transport.RespMessageIllegal), r.Code)
+	require.Contains(t, r.Remark, "body size over max value")
+	r = g.call(l.Addr(), sendReq("Made", 5, []byte("x"), nil))
+	require.Equal(t, int16(transport.RespSystemError), r.Code)
+	require.Contains(t, r.Remark, "queueId[5] is illegal")
+	r = g.call(l.Addr(), sendReq("bad topic!", 0, []byte("x"), nil))
+	require.Equal(t, int16(transport.RespMessageIllegal), r.Code)
+	require.Equal(t, int16(0), g.call(l.Addr(), sendReq("Made", 1, []byte("ok"), nil)).Code)
+	r = g.call(l.Addr(), transport.NewRequest(transport.RequestCode(4242), nil, nil))
+	require.Equal(t, int16(transport.RespRequestCodeNotSupported), r.Code)
+	bad := transport.NewRequest(transport.ReqSendMessage, map[string]string{"topic": "Made"}, []byte("x"))
+	require.Equal(t, int16(transport.RespMessageIllegal), g.call(l.Addr(), bad).Code)
+}
+
+func TestBroker_ConcurrentSendsShareEntries(t *testing.T) {
+	g := startGroup(t, 3, nil)
+	l := g.leader()
+	const workers, per = 32, 40
+	var wg sync.WaitGroup
+	errs := make(chan error, workers)
+	offsets := make(chan int64, workers*per)
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			for i := 0; i < per; i++ {
+				ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+				r, err := g.client.Invoke(ctx, l.Addr(), sendReq("C", 0, []byte(fmt.Sprintf("%d-%d", w, i)), nil))
+				cancel()
+				if err != nil || r.Code != 0 {
+					errs <- fmt.Errorf("send: %v %v", err, r)
+					return
+				}
+				var sh transport.SendMessageResponseHeader
+				sh.Decode(r.ExtFields)
+				offsets <- sh.QueueOffset
+			}
+		}(w)
+	}
+	wg.Wait()
+	close(errs)
+	close(offsets)
+	for err := range errs {
+		require.NoError(t, err)
+	}
+	seen := map[int64]bool{}
+	for o := range offsets {
+		require.False(t, seen[o], "queue offset %d acknowledged twice", o)
+		seen[o] = true
+	}
+	require.Len(t, seen, workers*per)
+	for o := int64(0); o < workers*per; o++ {
+		require.True(t, seen[o], "offset %d missing: offsets must be dense", o)
+	}
+}
