@@ -296,14 +296,21 @@ func (b *Broker) handleSendBack(ctx context.Context, c *transport.Conn, req *tra
 	if props[message.PropertyOriginMessageID] == "" {
 		props[message.PropertyOriginMessageID] = orDefault(h.OriginMsgID, m.MsgID())
 	}
+	props[message.PropertyUniqKey] = b.uniq.Next()
+	qid := int32(0)
 	if delay > 0 {
-		props[message.PropertyDelayLevel] = strconv.Itoa(int(min(delay, int32(len(b.delays)))))
+		// Redelivered after the level's delay, through the schedule queue.
+		level := min(delay, int32(len(b.delays)))
+		props[message.PropertyDelayLevel] = strconv.Itoa(int(level))
+		props[message.PropertyRealTopic] = topic
+		props[message.PropertyRealQueueID] = "0"
+		topic, qid = message.ScheduleTopic, level-1
 	} else {
 		delete(props, message.PropertyDelayLevel)
 	}
-	props[message.PropertyUniqKey] = b.uniq.Next()
 	nm := &message.MessageExt{
 		Message:        message.Message{Topic: topic, Flag: m.Flag, Body: m.Body, Properties: props},
+		QueueID:        qid,
 		SysFlag:        m.SysFlag,
 		BornTimestamp:  m.BornTimestamp,
 		BornHost:       m.BornHost,

@@ -272,6 +272,7 @@ func (b *Broker) Start() (err error) {
 	b.goFunc(b.leadershipLoop)
 	b.goFunc(b.registerLoop)
 	b.goFunc(b.housekeepingLoop)
+	b.goFunc(b.scheduleLoop)
 	b.metrics.start()
 	b.logger.Info("broker started", "client_addr", b.clientAddr, "raft_addr", b.self.Addr,
 		"store", root, "flush", b.flushMod)
@@ -430,18 +431,22 @@ func (b *Broker) leadershipLoop() {
 // ensureSystemTopics creates TBW102 (the auto-create template the official
 // producer falls back to) when auto-creation is on.
 func (b *Broker) ensureSystemTopics() {
-	if !b.cfg.AutoCreateTopicEnable {
-		return
-	}
-	if _, ok := b.fsm.Topic(message.AutoCreateTopicKey); ok {
-		return
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	tc := fsm.TopicConfig{TopicName: message.AutoCreateTopicKey, ReadQueueNums: int32(b.cfg.DefaultTopicQueueNums),
-		WriteQueueNums: int32(b.cfg.DefaultTopicQueueNums), Perm: transport.PermRead | transport.PermWrite | transport.PermInherit}
-	if _, err := b.proposeTopic(ctx, tc, true); err != nil {
-		b.logger.Warn("could not create the auto-create template topic", "topic", tc.TopicName, "error", err)
+	var want []fsm.TopicConfig
+	if b.cfg.AutoCreateTopicEnable {
+		want = append(want, fsm.TopicConfig{TopicName: message.AutoCreateTopicKey, ReadQueueNums: int32(b.cfg.DefaultTopicQueueNums),
+			WriteQueueNums: int32(b.cfg.DefaultTopicQueueNums), Perm: transport.PermRead | transport.PermWrite | transport.PermInherit})
+	}
+	want = append(want, fsm.TopicConfig{TopicName: message.ScheduleTopic, ReadQueueNums: int32(len(b.delays)),
+		WriteQueueNums: int32(len(b.delays)), Perm: transport.PermRead | transport.PermWrite})
+	for _, tc := range want {
+		if _, ok := b.fsm.Topic(tc.TopicName); ok {
+			continue
+		}
+		if _, err := b.proposeTopic(ctx, tc, true); err != nil {
+			b.logger.Warn("could not create system topic", "topic", tc.TopicName, "error", err)
+		}
 	}
 }
 

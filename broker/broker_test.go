@@ -301,3 +301,43 @@ func TestBroker_ConcurrentSendsShareEntries(t *testing.T) {
 		require.True(t, seen[o], "offset %d missing: offsets must be dense", o)
 	}
 }
+
+func TestBroker_DelayLevels(t *testing.T) {
+	g := startGroup(t, 3, func(c *Config) { c.MessageDelayLevel = "1s 2s" })
+	l := g.leader()
+	sent := time.Now()
+	require.Equal(t, int16(0), g.call(g.follower().Addr(), sendReq("D", 1, []byte("later"), map[string]string{"DELAY": "1", "KEYS": "k"})).Code)
+	require.Equal(t, int16(0), g.call(l.Addr(), sendReq("D", 1, []byte("now"), nil)).Code)
+	r, _ := pull(g, l.Addr(), "D", 1, 0)
+	msgs, err := message.DecodeRecords(r.Body)
+	require.NoError(t, err)
+	require.Len(t, msgs, 1, "the delayed message is not visible before its time")
+	require.Equal(t, "now", string(msgs[0].Body))
+	var m *message.MessageExt
+	require.Eventually(t, func() bool {
+		r, _ := pull(g, l.Addr(), "D", 1, 1)
+		if r.Code != 0 {
+			return false
+		}
+		msgs, err := message.DecodeRecords(r.Body)
+		if err != nil || len(msgs) != 1 {
+			return false
+		}
+		m = msgs[0]
+		return true
+	}, 10*time.Second, 20*time.Millisecond)
+	require.GreaterOrEqual(t, time.Since(sent), time.Second)
+	require.Equal(t, "later", string(m.Body))
+	require.Equal(t, "k", m.GetProperty("KEYS"))
+	require.Empty(t, m.GetProperty("DELAY"))
+	require.Empty(t, m.GetProperty("REAL_TOPIC"))
+	// Delivered once, even across the next scheduler passes.
+	time.Sleep(300 * time.Millisecond)
+	_, rh := pull(g, l.Addr(), "D", 1, 0)
+	require.Equal(t, int64(2), rh.MaxOffset)
+	// Delay levels are refused in batches.
+	body, _ := message.EncodeBatch([]*message.Message{{Topic: "D", Body: []byte("x"), Properties: map[string]string{"DELAY": "1"}}})
+	h := transport.SendMessageRequestHeader{ProducerGroup: "PG", Topic: "D", QueueID: 0, Batch: true}
+	r = g.call(l.Addr(), transport.NewRequest(transport.ReqSendBatchMessage, h.EncodeV2(), body))
+	require.Equal(t, int16(transport.RespMessageIllegal), r.Code)
+}

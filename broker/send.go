@@ -2,6 +2,7 @@ package broker
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/netip"
 	"strings"
@@ -62,6 +63,18 @@ func (b *Broker) handleSend(ctx context.Context, c *transport.Conn, req *transpo
 	var uniq []string
 	size := 0
 	add := func(flag int32, body, props []byte, sysFlag int32) error {
+		topic, qid := h.Topic, h.QueueID
+		if level := b.delayLevel(props); level > 0 {
+			if batch {
+				return errDelayInBatch
+			}
+			// Delayed: parked in the schedule queue of its level.
+			var err error
+			if props, err = scheduleProps(props, topic, qid); err != nil {
+				return err
+			}
+			topic, qid = message.ScheduleTopic, int32(level-1)
+		}
 		u, ok := message.LookupProperty(props, message.PropertyUniqKey)
 		if !ok || len(u) == 0 {
 			// Batched messages come without one; every stored message gets
@@ -74,8 +87,8 @@ func (b *Broker) handleSend(ctx context.Context, c *transport.Conn, req *transpo
 			u = []byte(key)
 		}
 		m := &message.MessageExt{
-			Message:        message.Message{Topic: h.Topic, Flag: flag, Body: body},
-			QueueID:        h.QueueID,
+			Message:        message.Message{Topic: topic, Flag: flag, Body: body},
+			QueueID:        qid,
 			SysFlag:        sysFlag,
 			BornTimestamp:  h.BornTimestamp,
 			BornHost:       born,
@@ -143,6 +156,8 @@ func (b *Broker) handleSend(ctx context.Context, c *transport.Conn, req *transpo
 	out.ExtFields = rh.Encode()
 	return out
 }
+
+var errDelayInBatch = errors.New("delayed messages (property DELAY) cannot be sent in a batch; send them one by one")
 
 func (b *Broker) bornHost(c *transport.Conn, req *transport.Command) netip.AddrPort {
 	if s := req.Ext(transport.ExtBornHost); s != "" {
