@@ -47,7 +47,12 @@ bench:
 fuzz:
 	@set -e; for t in \
 	  './raftlog FuzzDecodeRecord' \
-	  './raftlog FuzzRecover'; do \
+	  './raftlog FuzzRecover' \
+	  './transport FuzzDecodeFrame' \
+	  './message FuzzDecodeRecord' \
+	  './message FuzzDecodeBatch' \
+	  './message FuzzProperties' \
+	  './fsm FuzzDecodeEntry'; do \
 	  set -- $$t; echo "== $$2 ($$1, $(FUZZTIME))"; \
 	  $(GO) test -run '^$$' -fuzz "^$$2\$$" -fuzztime $(FUZZTIME) $$1; \
 	done
