@@ -473,6 +473,10 @@ func (b *Broker) housekeepingLoop() {
 			b.locks.expire(now)
 			if now.Sub(lastCheckpoint) >= 10*time.Second {
 				lastCheckpoint = now
+				// Retention may have deleted segments: trim what points there.
+				if err := b.fsm.TrimBelow(b.log.Stats().MinOffset); err != nil {
+					b.logger.Warn("trimming queues after retention failed", "error", err)
+				}
 				if _, err := b.fsm.Checkpoint(); err != nil {
 					b.logger.Error("checkpoint failed", "error", err)
 				}

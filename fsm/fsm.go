@@ -608,3 +608,29 @@ func (f *FSM) ReplayTo(index uint64) error {
 }
 
 var _ io.Closer = (*FSM)(nil)
+
+// TrimBelow drops ConsumeQueue units and IndexFiles that point below phys,
+// the CommitLog's first retained byte after retention deleted segments:
+// queues' min offsets move up, so consumers are told the offset moved.
+func (f *FSM) TrimBelow(phys int64) error {
+	if phys <= 0 {
+		return nil
+	}
+	f.mu.RLock()
+	queues := make([]*consumequeue.Queue, 0, len(f.queues))
+	for _, q := range f.queues {
+		queues = append(queues, q)
+	}
+	f.mu.RUnlock()
+	var errs []error
+	for _, q := range queues {
+		if q.MinOffset() == q.MaxOffset() {
+			continue
+		}
+		if off := q.FirstPhysAtOrAfter(phys); off > q.MinOffset() {
+			errs = append(errs, q.DeleteBefore(off))
+		}
+	}
+	errs = append(errs, f.index.DeleteBelow(phys))
+	return errors.Join(errs...)
+}

@@ -284,3 +284,27 @@ func FuzzDecodeEntry(f *testing.F) {
 		}
 	})
 }
+
+func TestFSM_TrimBelowMovesMinOffsets(t *testing.T) {
+	r := newRig(t, t.TempDir())
+	for i := 0; i < 20; i++ {
+		var b EntryBuilder
+		b.AddRecords(record(t, "T", 0, fmt.Sprintf("m%d", i), map[string]string{"KEYS": fmt.Sprint(i)}))
+		r.propose(&b)
+	}
+	q := r.fsm.Queue("T", 0)
+	u, err := q.Get(12)
+	require.NoError(t, err)
+	require.NoError(t, r.fsm.TrimBelow(u.PhysOffset))
+	require.Equal(t, int64(12), q.MinOffset())
+	require.Equal(t, int64(20), q.MaxOffset())
+	_, err = q.Get(11)
+	require.ErrorIs(t, err, consumequeue.ErrOffset)
+	// Survives a restart.
+	_, err = r.fsm.Checkpoint()
+	require.NoError(t, err)
+	r.crash()
+	r.reopen()
+	require.Equal(t, int64(12), r.fsm.Queue("T", 0).MinOffset())
+	require.Equal(t, int64(20), r.fsm.Queue("T", 0).MaxOffset())
+}

@@ -1,0 +1,43 @@
+package indexfile
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+func TestIndex_PutQueryRollRewind(t *testing.T) {
+	dir := t.TempDir()
+	cfg := Config{SlotCount: 7, MaxEntries: 10}
+	s, err := Open(dir, cfg)
+	require.NoError(t, err)
+	ts := int64(1_700_000_000_000)
+	for i := 0; i < 25; i++ { // three files
+		require.NoError(t, s.Put(Key("T", fmt.Sprintf("k%d", i%5)), int64(i*100), ts+int64(i)*1000))
+	}
+	got := s.Query(Key("T", "k1"), 10, 0, 1<<62)
+	require.Equal(t, []int64{2100, 1600, 1100, 600, 100}, got, "newest first, across files")
+	require.Len(t, s.Query(Key("T", "k1"), 2, 0, 1<<62), 2)
+	require.Equal(t, []int64{2100, 1600}, s.Query(Key("T", "k1"), 10, ts+15000, ts+30000), "time range")
+	require.Empty(t, s.Query(Key("U", "k1"), 10, 0, 1<<62))
+
+	st := s.State()
+	for i := 25; i < 28; i++ {
+		require.NoError(t, s.Put(Key("T", "late"), int64(i*100), ts+int64(i)*1000))
+	}
+	require.Len(t, s.Query(Key("T", "late"), 10, 0, 1<<62), 3)
+	require.NoError(t, s.Rewind(st))
+	require.Empty(t, s.Query(Key("T", "late"), 10, 0, 1<<62))
+	require.Len(t, s.Query(Key("T", "k1"), 10, 0, 1<<62), 5)
+	require.NoError(t, s.DeleteBelow(1500)) // whole files only: [1000,1900] stays
+	require.Equal(t, []int64{2100, 1600, 1100}, s.Query(Key("T", "k1"), 10, 0, 1<<62))
+	require.NoError(t, s.DeleteBelow(2000))
+	require.Equal(t, []int64{2100}, s.Query(Key("T", "k1"), 10, 0, 1<<62))
+	require.NoError(t, s.Close())
+
+	s, err = Open(dir, cfg)
+	require.NoError(t, err)
+	defer s.Close()
+	require.Equal(t, []int64{2100}, s.Query(Key("T", "k1"), 10, 0, 1<<62))
+}
