@@ -1,0 +1,658 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/raftmq/raftmq/message"
+	"github.com/raftmq/raftmq/transport"
+)
+
+// Handler consumes messages of one queue, in queue order, at most
+// WithConsumeBatchSize at a time. ctx ends when the consumer is shut down
+// (and Shutdown's own context expires). Returning ConsumeRetryLater (or
+// panicking) has the messages redelivered later through the group's
+// %RETRY% topic; messages redelivered that way keep their original Topic.
+type Handler func(ctx context.Context, msgs []*MessageExt) ConsumeResult
+
+// innerProducerGroup is the producer group of messages a consumer re-sends
+// to its retry topic itself.
+const innerProducerGroup = "CLIENT_INNER_PRODUCER"
+
+const (
+	pullBackoff  = time.Second // after a failed pull
+	startBackoff = time.Second // after failing to find a queue's start offset
+)
+
+// PushConsumer receives the messages of its subscriptions and hands them to
+// handlers, per queue, in order. In Clustering mode the queues of every
+// broker group serving a subscribed topic are divided among the group's
+// live members (rebalanced every WithRebalanceInterval and whenever a
+// broker reports the membership changed); progress is committed to the
+// brokers (replicated through raft, so a failover does not rewind it).
+// In Broadcasting mode every member consumes every queue and keeps its
+// offsets in memory.
+//
+// Delivery is at least once: after a crash, a rebalance or a failover, the
+// messages since the last committed offset are delivered again.
+type PushConsumer struct {
+	c       *core
+	o       *options
+	group   string
+	inner   sender
+	subs    map[string]*subscription // by topic, %RETRY% included
+	version int64                    // subscription version sent in heartbeats
+
+	state atomic.Int32 // 0 new, 1 started, 2 shut down
+	kick  chan struct{}
+	stop  chan struct{}
+	// loopCtx is the rebalance and commit loops' context: Shutdown ends
+	// it first so that no rebalance starts queues behind its back.
+	loopCtx    context.Context
+	loopCancel context.CancelFunc
+	loops      sync.WaitGroup
+	rebMu      sync.Mutex // one rebalance at a time
+	mu         sync.Mutex // guards queues, local
+	queues     map[MessageQueue]*processQueue
+	local      map[MessageQueue]int64 // broadcasting offsets
+}
+
+// processQueue is one assigned queue and its pulling goroutine.
+type processQueue struct {
+	mq        MessageQueue
+	cancel    context.CancelFunc
+	done      chan struct{}
+	consumed  atomic.Int64 // next offset to consume; -1 until known
+	committed atomic.Int64 // last offset committed to the broker; -1 none
+	fastEmpty int          // consecutive PULL_NOT_FOUND answered at once
+}
+
+// NewPushConsumer builds a consumer of group (WithGroup, required). Add
+// subscriptions with Subscribe, then Start it.
+func NewPushConsumer(opts ...Option) (*PushConsumer, error) {
+	o := defaultOptions()
+	for _, f := range opts {
+		f(&o)
+	}
+	if o.group == "" {
+		return nil, errors.New("client: a push consumer needs a group (WithGroup)")
+	}
+	if err := message.ValidateGroup(o.group); err != nil {
+		return nil, fmt.Errorf("client: consumer group: %w", err)
+	}
+	c, err := newCore(o)
+	if err != nil {
+		return nil, err
+	}
+	pc := &PushConsumer{c: c, o: &c.opts, group: o.group, inner: sender{c: c, group: innerProducerGroup},
+		subs: map[string]*subscription{}, kick: make(chan struct{}, 1), stop: make(chan struct{}),
+		queues: map[MessageQueue]*processQueue{}, local: map[MessageQueue]int64{}}
+	if pc.o.fromWhere == ConsumeFromTimestamp && pc.o.fromTimestamp.IsZero() {
+		pc.o.fromTimestamp = time.Now().Add(-30 * time.Minute)
+	}
+	c.onRoute = pc.kickRebalance
+	c.rpc.Handle(transport.ReqNotifyConsumerIDsChanged, func(_ context.Context, _ *transport.Conn, req *transport.Command) *transport.Command {
+		if g := req.Ext("consumerGroup"); g == "" || g == pc.group {
+			c.logger.Debug("consumer ids changed", "group", pc.group)
+			pc.kickRebalance()
+		}
+		return nil
+	})
+	return pc, nil
+}
+
+// ClientID is the id this consumer is known by in its group.
+func (pc *PushConsumer) ClientID() string { return pc.c.clientID }
+
+// Subscribe adds a subscription before Start: messages of topic whose tag
+// matches expr ("*" for all, or "TagA || TagB") go to h.
+func (pc *PushConsumer) Subscribe(topic, expr string, h Handler) error {
+	if pc.state.Load() != 0 {
+		return fmt.Errorf("client: subscribe to %s: consumer already started", topic)
+	}
+	if err := message.ValidateTopic(topic); err != nil {
+		return fmt.Errorf("client: subscribe: %w", err)
+	}
+	if h == nil {
+		return fmt.Errorf("client: subscribe to %s: nil handler", topic)
+	}
+	s, err := newSubscription(topic, expr, h)
+	if err != nil {
+		return err
+	}
+	pc.subs[topic] = s
+	return nil
+}
+
+// Start looks up the subscribed topics (failing with ErrTopicNotExist for
+// one the NameServer does not know), heartbeats their brokers, takes its
+// share of the queues and starts consuming. In Clustering mode the group's
+// %RETRY% topic is subscribed too.
+func (pc *PushConsumer) Start(ctx context.Context) error {
+	if len(pc.subs) == 0 {
+		return errors.New("client: start: no subscription")
+	}
+	if !pc.state.CompareAndSwap(0, 1) {
+		return fmt.Errorf("%w: Start called twice or after Shutdown", ErrNotStarted)
+	}
+	for topic := range pc.subs {
+		if _, err := pc.c.routes.refresh(ctx, topic); err != nil {
+			pc.state.Store(0)
+			return fmt.Errorf("client: start consumer %s: %w", pc.group, err)
+		}
+	}
+	if pc.o.model == Clustering {
+		rt := message.RetryTopic(pc.group)
+		if _, ok := pc.subs[rt]; !ok {
+			pc.subs[rt] = &subscription{topic: rt, expr: "*"}
+		}
+		// The broker creates the retry topic on our heartbeat; its route
+		// is picked up by the first rebalances.
+		pc.c.routes.refresh(ctx, rt)
+	}
+	pc.version = time.Now().UnixNano()
+	pc.c.mu.Lock()
+	pc.c.consumer = pc.consumerData
+	pc.c.mu.Unlock()
+	pc.loopCtx, pc.loopCancel = context.WithCancel(pc.c.ctx)
+	pc.c.heartbeatAll(ctx)
+	incomplete := pc.rebalance(ctx)
+	pc.c.startLoops()
+	pc.goLoop(func() { pc.rebalanceLoop(incomplete) })
+	pc.goLoop(pc.commitLoop)
+	return nil
+}
+
+func (pc *PushConsumer) goLoop(f func()) {
+	pc.loops.Add(1)
+	if !pc.c.goFunc(func() {
+		defer pc.loops.Done()
+		f()
+	}) {
+		pc.loops.Done()
+	}
+}
+
+func (pc *PushConsumer) consumerData() transport.ConsumerData {
+	cd := transport.ConsumerData{GroupName: pc.group, ConsumeType: "CONSUME_PASSIVELY", MessageModel: pc.o.model.String(),
+		ConsumeFromWhere: pc.o.fromWhere.String(), SubscriptionDataSet: []transport.SubscriptionData{}}
+	for _, topic := range slices.Sorted(maps.Keys(pc.subs)) {
+		cd.SubscriptionDataSet = append(cd.SubscriptionDataSet, pc.subs[topic].data(pc.version))
+	}
+	return cd
+}
+
+func (pc *PushConsumer) kickRebalance() {
+	select {
+	case pc.kick <- struct{}{}:
+	default:
+	}
+}
+
+// Assignment lists the queues this consumer currently owns.
+func (pc *PushConsumer) Assignment() []MessageQueue {
+	pc.mu.Lock()
+	defer pc.mu.Unlock()
+	out := slices.Collect(maps.Keys(pc.queues))
+	sortQueues(out)
+	return out
+}
+
+func (pc *PushConsumer) rebalanceLoop(incomplete bool) {
+	t := time.NewTimer(pc.o.rebalanceInterval)
+	defer t.Stop()
+	for {
+		if incomplete {
+			t.Reset(time.Second)
+		}
+		select {
+		case <-pc.stop:
+			return
+		case <-t.C:
+		case <-pc.kick:
+		}
+		incomplete = pc.rebalance(pc.loopCtx)
+		t.Reset(pc.o.rebalanceInterval)
+	}
+}
+
+// rebalance computes this member's queues and starts and stops queue
+// goroutines to match. It reports whether some topic could not be
+// balanced (no route yet, or the brokers do not list us yet), in which
+// case it should run again soon. Queues of such topics are kept.
+func (pc *PushConsumer) rebalance(ctx context.Context) (incomplete bool) {
+	pc.rebMu.Lock()
+	defer pc.rebMu.Unlock()
+	desired := map[MessageQueue]bool{}
+	done := map[string]bool{}
+	for _, topic := range slices.Sorted(maps.Keys(pc.subs)) {
+		r, err := pc.c.routes.get(ctx, topic)
+		if err != nil {
+			pc.c.logger.Debug("rebalance: no route", "group", pc.group, "topic", topic, "error", err)
+			incomplete = true
+			continue
+		}
+		mine := r.readQs
+		if pc.o.model == Clustering {
+			ids, err := pc.c.consumerIDs(ctx, pc.group, r, pc.c.clientID)
+			if err != nil {
+				pc.c.logger.Debug("rebalance: consumer list", "group", pc.group, "topic", topic, "error", err)
+				pc.c.kickHeartbeat()
+				incomplete = true
+				continue
+			}
+			mine = allocateAveragely(r.readQs, ids, pc.c.clientID)
+		}
+		done[topic] = true
+		for _, mq := range mine {
+			desired[mq] = true
+		}
+	}
+	if ctx.Err() != nil {
+		return false
+	}
+	var removed []*processQueue
+	var added []*processQueue
+	pc.mu.Lock()
+	for mq, pq := range pc.queues {
+		if done[mq.Topic] && !desired[mq] {
+			removed = append(removed, pq)
+			delete(pc.queues, mq)
+		}
+	}
+	for mq := range desired {
+		if _, ok := pc.queues[mq]; !ok {
+			pq := &processQueue{mq: mq, done: make(chan struct{})}
+			pq.consumed.Store(-1)
+			pq.committed.Store(-1)
+			pc.queues[mq] = pq
+			added = append(added, pq)
+		}
+	}
+	pc.mu.Unlock()
+	for _, pq := range removed {
+		pc.stopQueue(pq)
+		pc.commit(ctx, pq)
+	}
+	for _, pq := range added {
+		qctx, cancel := context.WithCancel(pc.c.ctx)
+		pq.cancel = cancel
+		if !pc.c.goFunc(func() { pc.runQueue(qctx, pq) }) {
+			cancel()
+			close(pq.done)
+		}
+	}
+	if len(removed)+len(added) > 0 {
+		pc.c.logger.Info("rebalanced", "group", pc.group, "client", pc.c.clientID, "added", len(added), "removed", len(removed), "owned", len(desired))
+		pc.c.kickHeartbeat()
+	}
+	return incomplete
+}
+
+// stopQueue cancels a queue's goroutine and waits for it; its offset is
+// final afterwards.
+func (pc *PushConsumer) stopQueue(pq *processQueue) {
+	if pq.cancel != nil {
+		pq.cancel()
+	}
+	<-pq.done
+	if pc.o.model == Broadcasting {
+		if off := pq.consumed.Load(); off >= 0 {
+			pc.mu.Lock()
+			pc.local[pq.mq] = off
+			pc.mu.Unlock()
+		}
+	}
+}
+
+func (pc *PushConsumer) commitLoop() {
+	t := time.NewTicker(pc.o.commitInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-pc.stop:
+			return
+		case <-t.C:
+		}
+		pc.commitAll(pc.loopCtx)
+	}
+}
+
+func (pc *PushConsumer) commitAll(ctx context.Context) {
+	pc.mu.Lock()
+	pqs := slices.Collect(maps.Values(pc.queues))
+	pc.mu.Unlock()
+	for _, pq := range pqs {
+		pc.commit(ctx, pq)
+	}
+}
+
+// commit sends a queue's offset to its broker group when it moved.
+func (pc *PushConsumer) commit(ctx context.Context, pq *processQueue) {
+	if pc.o.model != Clustering {
+		return
+	}
+	off := pq.consumed.Load()
+	if off < 0 || off == pq.committed.Load() {
+		return
+	}
+	if err := pc.c.updateConsumerOffset(ctx, pc.group, pq.mq, off); err != nil {
+		pc.c.logger.Warn("commit offset failed", "queue", pq.mq.String(), "offset", off, "error", err)
+		return
+	}
+	pq.committed.Store(off)
+}
+
+// startOffset is where a newly assigned queue starts: the committed
+// offset, else (none stored) the consume-from-where policy.
+func (pc *PushConsumer) startOffset(ctx context.Context, pq *processQueue) (int64, error) {
+	mq := pq.mq
+	if pc.o.model == Clustering {
+		off, ok, err := pc.c.queryConsumerOffset(ctx, pc.group, mq)
+		if err != nil {
+			return 0, err
+		}
+		if ok {
+			pq.committed.Store(off)
+			return off, nil
+		}
+	} else {
+		pc.mu.Lock()
+		off, ok := pc.local[mq]
+		pc.mu.Unlock()
+		if ok {
+			return off, nil
+		}
+	}
+	if message.IsRetryTopic(mq.Topic) {
+		return 0, nil
+	}
+	switch pc.o.fromWhere {
+	case ConsumeFromFirstOffset:
+		return 0, nil
+	case ConsumeFromTimestamp:
+		return pc.c.searchOffset(ctx, mq, pc.o.fromTimestamp)
+	}
+	return pc.c.queueOffset(ctx, transport.ReqGetMaxOffset, mq)
+}
+
+// runQueue pulls one queue (long polling) and consumes what it gets, until
+// ctx ends.
+func (pc *PushConsumer) runQueue(ctx context.Context, pq *processQueue) {
+	defer close(pq.done)
+	for {
+		off, err := pc.startOffset(ctx, pq)
+		if err == nil {
+			pq.consumed.Store(off)
+			break
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		pc.c.logger.Warn("cannot find start offset, retrying", "queue", pq.mq.String(), "error", err)
+		if !sleep(ctx, startBackoff) {
+			return
+		}
+	}
+	sub := pc.subs[pq.mq.Topic]
+	for ctx.Err() == nil {
+		if !pc.pullOnce(ctx, pq, sub) && !sleep(ctx, pullBackoff) {
+			return
+		}
+	}
+}
+
+// pullOnce does one pull and consumes its messages. It returns false when
+// the next pull should wait a moment.
+func (pc *PushConsumer) pullOnce(ctx context.Context, pq *processQueue, sub *subscription) bool {
+	mq := pq.mq
+	offset := pq.consumed.Load()
+	sysFlag := transport.PullFlagSuspend | transport.PullFlagSubscription
+	commitOff := int64(-1)
+	if pc.o.model == Clustering && offset > 0 {
+		sysFlag |= transport.PullFlagCommitOffset
+		commitOff = offset
+	}
+	mk := func() *transport.Command {
+		return pullRequest(pc.group, mq, offset, pc.o.pullBatch, sysFlag, commitOff, pc.o.suspend, sub.expr)
+	}
+	t0 := time.Now()
+	resp, addr, err := pc.c.invokeGroup(ctx, mq.Topic, mq.BrokerName, pc.o.suspend, mk)
+	if err != nil {
+		if ctx.Err() == nil {
+			pc.c.logger.Debug("pull failed", "queue", mq.String(), "error", err)
+		}
+		return false
+	}
+	var h transport.PullMessageResponseHeader
+	code := transport.ResponseCode(resp.Code)
+	switch code {
+	case transport.RespSuccess, transport.RespPullNotFound, transport.RespPullRetryImmediately, transport.RespPullOffsetMoved:
+		if err := h.Decode(resp.ExtFields); err != nil {
+			pc.c.logger.Warn("bad pull response", "queue", mq.String(), "addr", addr, "error", err)
+			return false
+		}
+	}
+	switch code {
+	case transport.RespSuccess:
+		pq.fastEmpty = 0
+		msgs, err := pc.decode(mq, resp.Body, sub)
+		if err != nil {
+			pc.c.logger.Error("cannot decode pulled messages", "queue", mq.String(), "addr", addr, "offset", offset, "error", err)
+			return false
+		}
+		if !pc.consume(ctx, pq, msgs) {
+			return true // stopped; the offset stays at the first unconsumed message
+		}
+		pq.consumed.Store(h.NextBeginOffset)
+		return true
+	case transport.RespPullNotFound, transport.RespPullRetryImmediately:
+		pq.consumed.Store(h.NextBeginOffset)
+		if code == transport.RespPullNotFound && time.Since(t0) < 20*time.Millisecond {
+			// A long poll that did not park: do not spin.
+			if pq.fastEmpty++; pq.fastEmpty >= 3 {
+				return sleep(ctx, 100*time.Millisecond)
+			}
+		} else {
+			pq.fastEmpty = 0
+		}
+		return true
+	case transport.RespPullOffsetMoved:
+		if h.NextBeginOffset < offset {
+			if r := pc.c.routes.cached(mq.Topic); r == nil || r.leader(mq.BrokerName) != addr {
+				// A member that is not the advertised leader may lag behind
+				// what we already consumed: do not rewind on its word.
+				pc.c.logger.Debug("offset moved backwards by a non-leader; retrying", "queue", mq.String(), "addr", addr, "offset", offset, "next", h.NextBeginOffset)
+				return false
+			}
+		}
+		pc.c.logger.Warn("offset moved", "queue", mq.String(), "addr", addr, "offset", offset, "next", h.NextBeginOffset,
+			"min", h.MinOffset, "max", h.MaxOffset)
+		pq.consumed.Store(h.NextBeginOffset)
+		pc.commit(ctx, pq)
+		return true
+	}
+	be := brokerErr("pull "+mq.String(), addr, resp)
+	if be.Retriable() || be.Code == transport.RespTopicNotExist {
+		pc.c.routes.refresh(ctx, mq.Topic)
+	}
+	pc.c.logger.Debug("pull refused", "error", be)
+	return false
+}
+
+// decode turns a pull body into messages, dropping those the tag
+// expression does not match.
+func (pc *PushConsumer) decode(mq MessageQueue, body []byte, sub *subscription) ([]*MessageExt, error) {
+	recs, err := message.DecodeRecords(body)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*MessageExt, 0, len(recs))
+	for _, r := range recs {
+		if !sub.match(r.Tags()) {
+			continue
+		}
+		m, err := fromRecord(r, mq.BrokerName, pc.o.maxBodySize)
+		if err != nil {
+			return nil, err
+		}
+		m.Queue = mq
+		out = append(out, m)
+	}
+	return out, nil
+}
+
+// consume hands msgs to their handlers in order, in batches, and moves the
+// queue's offset past each batch once it is consumed (or sent back for
+// redelivery). It returns false if ctx ended first.
+func (pc *PushConsumer) consume(ctx context.Context, pq *processQueue, msgs []*MessageExt) bool {
+	for i := 0; i < len(msgs); {
+		j := i + 1
+		for j < len(msgs) && j-i < pc.o.consumeBatch && msgs[j].Topic == msgs[i].Topic {
+			j++
+		}
+		batch := msgs[i:j]
+		sub := pc.subs[batch[0].Topic]
+		if sub == nil || sub.handler == nil {
+			pc.c.logger.Warn("no handler for redelivered messages; skipping", "topic", batch[0].Topic, "count", len(batch))
+		} else if res := pc.call(sub.handler, batch); res != ConsumeSuccess {
+			if pc.o.model == Broadcasting {
+				pc.c.logger.Warn("broadcast messages not consumed; they are not redelivered", "queue", pq.mq.String(), "count", len(batch))
+			} else {
+				for _, m := range batch {
+					if !pc.sendBack(ctx, pq.mq, m) {
+						return false
+					}
+				}
+			}
+		}
+		pq.consumed.Store(batch[len(batch)-1].QueueOffset + 1)
+		i = j
+	}
+	return true
+}
+
+// call runs a handler, turning a panic into ConsumeRetryLater.
+func (pc *PushConsumer) call(h Handler, msgs []*MessageExt) (res ConsumeResult) {
+	defer func() {
+		if p := recover(); p != nil {
+			pc.c.logger.Error("message handler panicked; messages will be redelivered", "panic", p)
+			res = ConsumeRetryLater
+		}
+	}()
+	return h(pc.c.ctx, msgs)
+}
+
+// sendBack has a message redelivered later: CONSUMER_SEND_MSG_BACK to its
+// broker group, or, when that fails, a copy sent to the group's %RETRY%
+// topic (%DLQ% after WithMaxReconsumeTimes). It retries until one works or
+// ctx ends (false: the queue's offset must not move past the message).
+func (pc *PushConsumer) sendBack(ctx context.Context, mq MessageQueue, m *MessageExt) bool {
+	for attempt := 0; ; attempt++ {
+		err := pc.trySendBack(ctx, mq, m)
+		if err == nil {
+			return true
+		}
+		pc.c.logger.Warn("cannot send message back for redelivery; retrying", "msgId", m.MsgID, "queue", mq.String(), "error", err)
+		if !sleep(ctx, min(time.Second<<attempt, 10*time.Second)) {
+			return false
+		}
+	}
+}
+
+func (pc *PushConsumer) trySendBack(ctx context.Context, mq MessageQueue, m *MessageExt) error {
+	mk := func() *transport.Command {
+		h := transport.ConsumerSendMsgBackRequestHeader{Offset: m.CommitLogOffset, Group: pc.group, OriginMsgID: m.MsgID,
+			OriginTopic: m.Topic, MaxReconsumeTimes: int32(pc.o.maxReconsume), BrokerName: mq.BrokerName}
+		return transport.NewRequest(transport.ReqConsumerSendMsgBack, h.Encode(), nil)
+	}
+	resp, addr, err := pc.c.invokeGroup(ctx, mq.Topic, mq.BrokerName, 0, mk)
+	if err == nil && resp.Code == int16(transport.RespSuccess) {
+		return nil
+	}
+	if err == nil {
+		err = brokerErr("send back "+m.MsgID, addr, resp)
+	}
+	if ctx.Err() != nil {
+		return err
+	}
+	pc.c.logger.Debug("send back refused; re-sending to the retry topic", "msgId", m.MsgID, "error", err)
+	topic := message.RetryTopic(pc.group)
+	if m.ReconsumeTimes >= pc.o.maxReconsume {
+		topic = message.DLQTopic(pc.group)
+	}
+	cp := &Message{Topic: topic, Body: m.Body, Flag: m.Flag, Properties: maps.Clone(m.Properties)}
+	if cp.Properties[message.PropertyRetryTopic] == "" {
+		cp.Properties[message.PropertyRetryTopic] = m.Topic
+	}
+	if cp.Properties[message.PropertyOriginMessageID] == "" {
+		cp.Properties[message.PropertyOriginMessageID] = m.MsgID
+	}
+	cp.DelayLevel = 3 + m.ReconsumeTimes
+	delete(cp.Properties, message.PropertyDelayLevel)
+	out, perr := pc.inner.prepare(cp)
+	if perr != nil {
+		return errors.Join(err, perr)
+	}
+	out.reconsume = int32(m.ReconsumeTimes + 1)
+	if _, serr := pc.inner.send(ctx, out); serr != nil {
+		return errors.Join(err, serr)
+	}
+	return nil
+}
+
+// Shutdown stops rebalancing and pulling, waits for handlers to return
+// (cancelling their context if ctx ends first), commits every queue's
+// offset and closes every connection. Other members of the group take the
+// queues over at once (the brokers see the connections close).
+func (pc *PushConsumer) Shutdown(ctx context.Context) error {
+	switch pc.state.Swap(2) {
+	case 2:
+		return nil
+	case 0:
+		pc.c.shutdown()
+		return nil
+	}
+	close(pc.stop)
+	pc.loopCancel()
+	pc.loops.Wait()
+	pc.rebMu.Lock()
+	pc.mu.Lock()
+	pqs := slices.Collect(maps.Values(pc.queues))
+	pc.queues = map[MessageQueue]*processQueue{}
+	pc.mu.Unlock()
+	pc.rebMu.Unlock()
+	for _, pq := range pqs {
+		pq.cancel()
+	}
+	all := make(chan struct{})
+	go func() {
+		for _, pq := range pqs {
+			<-pq.done
+		}
+		close(all)
+	}()
+	var err error
+	select {
+	case <-all:
+	case <-ctx.Done():
+		err = ctx.Err()
+		pc.c.cancel() // handlers see their context end
+		<-all
+	}
+	if err == nil {
+		cctx, cancel := context.WithTimeout(ctx, pc.o.timeout)
+		for _, pq := range pqs {
+			pc.commit(cctx, pq)
+		}
+		cancel()
+	}
+	pc.c.shutdown()
+	return err
+}
