@@ -61,9 +61,9 @@ func (b *Broker) forward(ctx context.Context, c *transport.Conn, req *transport.
 	if req.Ext(transport.ExtForwarded) != "" {
 		return b.statusFromErr(what, ErrNotLeader)
 	}
-	addr, id := b.raft.LeaderWithID()
+	addr, id := b.waitForLeader(ctx, 3*time.Second)
 	if addr == "" || string(id) == b.self.ID {
-		// No leader yet, or we lead but are not ready: let the client retry.
+		// Still no leader, or we lead but are not ready: let the client retry.
 		return b.statusFromErr(what, ErrNotLeader)
 	}
 	fwd := transport.NewRequest(transport.RequestCode(req.Code), make(map[string]string, len(req.ExtFields)+2), append([]byte(nil), req.Body...))
@@ -91,6 +91,38 @@ func (b *Broker) forward(ctx context.Context, c *transport.Conn, req *transport.
 	out.ExtFields = resp.ExtFields
 	out.Body = resp.Body
 	return out
+}
+
+// waitForLeader waits (bounded) for the group to have a leader other than
+// this node, so that a request arriving during an election is forwarded
+// once it ends instead of failing: the official producer retries at once,
+// without back-off, and would otherwise give up within the election.
+func (b *Broker) waitForLeader(ctx context.Context, max time.Duration) (raft.ServerAddress, raft.ServerID) {
+	addr, id := b.raft.LeaderWithID()
+	if addr != "" && string(id) != b.self.ID {
+		return addr, id
+	}
+	t := time.NewTicker(5 * time.Millisecond)
+	defer t.Stop()
+	deadline := time.After(max)
+	for {
+		select {
+		case <-t.C:
+			addr, id = b.raft.LeaderWithID()
+			if addr != "" && string(id) != b.self.ID {
+				return addr, id
+			}
+			if string(id) == b.self.ID && b.isLeader() {
+				return "", id
+			}
+		case <-deadline:
+			return addr, id
+		case <-ctx.Done():
+			return addr, id
+		case <-b.stop:
+			return addr, id
+		}
+	}
 }
 
 // waitLeaderReady gives a fresh leader a moment to finish its Barrier.

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hashicorp/raft"
 	"github.com/raftmq/raftmq/fsm"
 	"github.com/raftmq/raftmq/message"
 	"github.com/raftmq/raftmq/raftlog"
@@ -25,6 +26,9 @@ func (b *Broker) handleSend(ctx context.Context, c *transport.Conn, req *transpo
 		return respond(transport.RespMessageIllegal, "bad send request header: %v", err)
 	}
 	if !b.waitLeaderReady(ctx) {
+		if b.raft.State() == raft.Leader || b.isLeader() {
+			return b.statusFromErr("send", ErrNotLeader)
+		}
 		return b.forward(ctx, c, req)
 	}
 	if err := message.ValidateSendTopic(h.Topic); err != nil {

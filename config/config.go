@@ -142,7 +142,7 @@ func DefaultBroker() Broker {
 		DLegerSelfID:                "n0",
 		RaftHeartbeatTimeout:        300 * time.Millisecond,
 		RaftElectionTimeout:         300 * time.Millisecond,
-		RaftLeaderLeaseTimeout:      150 * time.Millisecond,
+		RaftLeaderLeaseTimeout:      300 * time.Millisecond,
 		RaftCommitTimeout:           5 * time.Millisecond,
 		RaftSnapshotThreshold:       2048,
 		RaftSnapshotInterval:        10 * time.Second,

@@ -7,7 +7,10 @@
 // registers with its raft term and whether it leads; the route advertises
 // the member that leads in the highest term as brokerId 0 and the others
 // under their own ids (1..n), so a deposed leader that has not yet
-// re-registered can never shadow the new one. A broker disappears when its
+// re-registered can never shadow the new one. While a group elects (no
+// member leads), its last leader, or any live member, stays id 0: members
+// forward writes to the winner, so a client never sees a group without a
+// master. A broker disappears when its
 // registration connection closes or when it has not registered for
 // BrokerExpiry.
 package namesrv
@@ -66,6 +69,9 @@ type Server struct {
 	mu      sync.RWMutex
 	brokers map[string]*broker // by address
 	deleted map[string]bool    // topics deleted by admin until re-registered
+	// lastLeader remembers each group's most recent leader (address):
+	// while the group elects, it stays id 0 if it is still alive.
+	lastLeader map[string]string
 
 	stop chan struct{}
 	wg   sync.WaitGroup
@@ -88,7 +94,7 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{cfg: cfg, logger: logger, srv: srv, now: time.Now,
-		brokers: map[string]*broker{}, deleted: map[string]bool{}, stop: make(chan struct{})}
+		brokers: map[string]*broker{}, deleted: map[string]bool{}, lastLeader: map[string]string{}, stop: make(chan struct{})}
 	srv.Handle(transport.ReqRegisterBroker, s.register)
 	srv.Handle(transport.ReqUnregisterBroker, s.unregister)
 	srv.Handle(transport.ReqGetRouteInfoByTopic, s.route)
@@ -197,6 +203,11 @@ func (s *Server) register(_ context.Context, c *transport.Conn, req *transport.C
 	s.mu.Lock()
 	old := s.brokers[b.addr]
 	s.brokers[b.addr] = b
+	if b.leader {
+		if cur := s.brokers[s.lastLeader[b.name]]; cur == nil || cur == b || !cur.leader || cur.term <= b.term {
+			s.lastLeader[b.name] = b.addr
+		}
+	}
 	for t := range b.topics {
 		delete(s.deleted, t)
 	}
@@ -245,6 +256,19 @@ func (s *Server) groupsLocked() map[string]*group {
 	}
 	for _, g := range out {
 		sort.Slice(g.members, func(i, j int) bool { return g.members[i].addr < g.members[j].addr })
+		if g.leader != nil {
+			continue
+		}
+		// No member leads right now (an election): keep advertising the
+		// last leader, or any live member, as id 0. Members forward writes
+		// to whoever wins, so producers holding this route keep working
+		// instead of finding no master at all.
+		g.leader = g.members[0]
+		for _, b := range g.members {
+			if b.addr == s.lastLeader[g.name] {
+				g.leader = b
+			}
+		}
 	}
 	return out
 }
