@@ -831,3 +831,25 @@ func (a *Admin) TransferLeader(ctx context.Context, brokerGroup, target string) 
 		}
 	}
 }
+
+// SubGroups lists the subscription groups a broker group knows
+// (GET_ALL_SUBSCRIPTIONGROUP_CONFIG), sorted by name.
+func (a *Admin) SubGroups(ctx context.Context, brokerGroup string) ([]SubGroupConfig, error) {
+	ctx, cancel := a.c.opCtx(ctx)
+	defer cancel()
+	resp, err := a.groupOK(ctx, brokerGroup, "list subscription groups", func() *transport.Command {
+		return transport.NewRequest(transport.ReqGetAllSubscriptionGroupConfig, nil, nil)
+	})
+	if err != nil {
+		return nil, err
+	}
+	var body struct {
+		Table map[string]SubGroupConfig `json:"subscriptionGroupTable"`
+	}
+	if err := transport.DecodeBody(resp.Body, &body); err != nil {
+		return nil, fmt.Errorf("client: subscription groups of %s: %w", brokerGroup, err)
+	}
+	out := slices.Collect(maps.Values(body.Table))
+	sort.Slice(out, func(i, j int) bool { return out[i].GroupName < out[j].GroupName })
+	return out, nil
+}

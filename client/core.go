@@ -40,6 +40,9 @@ type core struct {
 
 	hbKick chan struct{}
 
+	failMu sync.Mutex
+	failed map[string]time.Time // address -> when a connection to it last failed
+
 	mu       sync.Mutex // guards closed, producer, consumer
 	closed   bool
 	producer string                        // producer group to heartbeat, or ""
@@ -67,7 +70,8 @@ func newCore(o options) (*core, error) {
 		id += "@" + strconv.FormatInt(n, 10)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	c := &core{opts: o, clientID: id, logger: o.logger, rpc: rpc, ctx: ctx, cancel: cancel, hbKick: make(chan struct{}, 1)}
+	c := &core{opts: o, clientID: id, logger: o.logger, rpc: rpc, ctx: ctx, cancel: cancel, hbKick: make(chan struct{}, 1),
+		failed: map[string]time.Time{}}
 	c.routes = newRouteTable(c)
 	return c, nil
 }
@@ -163,6 +167,47 @@ func (c *core) invokeNS(ctx context.Context, mk func() *transport.Command) (*tra
 		errs = append(errs, fmt.Sprintf("%s: %v", addr, err))
 	}
 	return nil, "", fmt.Errorf("%w: %s", ErrNameServerUnreachable, strings.Join(errs, "; "))
+}
+
+// failMemory is how long an address whose connection failed is tried
+// after the other members of its group.
+const failMemory = 3 * time.Second
+
+// markFailed remembers that a connection to addr failed (not a timeout of
+// a live connection, nor a cancellation).
+func (c *core) markFailed(addr string, err error) {
+	if !errors.Is(err, transport.ErrConnClosed) {
+		return
+	}
+	c.failMu.Lock()
+	c.failed[addr] = time.Now()
+	c.failMu.Unlock()
+}
+
+// recentlyFailed reports whether a connection to addr failed lately.
+func (c *core) recentlyFailed(addr string) bool {
+	c.failMu.Lock()
+	defer c.failMu.Unlock()
+	t, ok := c.failed[addr]
+	if ok && time.Since(t) > failMemory {
+		delete(c.failed, addr)
+		return false
+	}
+	return ok
+}
+
+// healthyFirst moves recently failed addresses to the end (stable).
+func (c *core) healthyFirst(addrs []string) []string {
+	out := make([]string, 0, len(addrs))
+	var bad []string
+	for _, a := range addrs {
+		if c.recentlyFailed(a) {
+			bad = append(bad, a)
+		} else {
+			out = append(out, a)
+		}
+	}
+	return append(out, bad...)
 }
 
 // sleep waits d or until ctx ends (false).

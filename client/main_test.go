@@ -75,3 +75,115 @@ func uniqueName(prefix string) string {
 	topicSeq++
 	return fmt.Sprintf("%s_%d_%d", prefix, time.Now().UnixNano()%1e9, topicSeq)
 }
+
+// received collects delivered messages by body and counts duplicates.
+type received struct {
+	mu   sync.Mutex
+	msgs map[string]*client.MessageExt
+	dups int
+	seen int
+	ch   chan struct{} // signalled on every delivery
+}
+
+func newReceived() *received {
+	return &received{msgs: map[string]*client.MessageExt{}, ch: make(chan struct{}, 1)}
+}
+
+func (r *received) add(ms ...*client.MessageExt) {
+	r.mu.Lock()
+	for _, m := range ms {
+		r.seen++
+		if _, ok := r.msgs[string(m.Body)]; ok {
+			r.dups++
+			continue
+		}
+		r.msgs[string(m.Body)] = m
+	}
+	r.mu.Unlock()
+	select {
+	case r.ch <- struct{}{}:
+	default:
+	}
+}
+
+func (r *received) count() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.msgs)
+}
+
+func (r *received) duplicates() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.dups
+}
+
+func (r *received) get(body string) *client.MessageExt {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.msgs[body]
+}
+
+func (r *received) handler() client.Handler {
+	return func(_ context.Context, msgs []*client.MessageExt) client.ConsumeResult {
+		r.add(msgs...)
+		return client.ConsumeSuccess
+	}
+}
+
+// waitCount waits until n distinct bodies arrived.
+func (r *received) waitCount(t testing.TB, n int, timeout time.Duration) {
+	t.Helper()
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	for r.count() < n {
+		select {
+		case <-r.ch:
+		case <-deadline.C:
+			t.Fatalf("received %d of %d messages within %v", r.count(), n, timeout)
+		}
+	}
+}
+
+// pullAll reads every message of topic from offset 0 with a pull consumer.
+func pullAll(t testing.TB, c *cluster.Cluster, topic string) []*client.MessageExt {
+	t.Helper()
+	pc, err := client.NewPullConsumer(opts(t, c, client.WithGroup(uniqueName("PullAll")))...)
+	require.NoError(t, err)
+	defer pc.Shutdown(context.Background())
+	ctx := ctxT(t, 30*time.Second)
+	qs, err := pc.Queues(ctx, topic)
+	require.NoError(t, err)
+	var out []*client.MessageExt
+	for _, q := range qs {
+		off := int64(0)
+		for {
+			res, err := pc.Pull(ctx, q, off, 64)
+			require.NoError(t, err)
+			if res.Status != client.PullFound {
+				break
+			}
+			out = append(out, res.Messages...)
+			off = res.NextBeginOffset
+		}
+	}
+	return out
+}
+
+func newPushConsumer(t testing.TB, c *cluster.Cluster, topic, expr string, h client.Handler, more ...client.Option) *client.PushConsumer {
+	t.Helper()
+	pc, err := client.NewPushConsumer(opts(t, c, more...)...)
+	require.NoError(t, err)
+	require.NoError(t, pc.Subscribe(topic, expr, h))
+	require.NoError(t, pc.Start(ctxT(t, 10*time.Second)))
+	t.Cleanup(func() { require.NoError(t, pc.Shutdown(context.Background())) })
+	return pc
+}
+
+func createTopic(t testing.TB, c *cluster.Cluster, topic string, queues int) {
+	t.Helper()
+	a, err := client.NewAdmin(opts(t, c)...)
+	require.NoError(t, err)
+	defer a.Shutdown(context.Background())
+	require.NoError(t, a.CreateTopic(ctxT(t, 10*time.Second), client.TopicConfig{Topic: topic, ReadQueues: queues, WriteQueues: queues}, client.Target{}))
+}

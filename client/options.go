@@ -41,6 +41,7 @@ type options struct {
 	commitInterval    time.Duration
 	suspend           time.Duration
 	maxReconsume      int
+	retryDelay        int
 	maxBodySize       int
 }
 
@@ -164,6 +165,12 @@ func WithPullSuspend(d time.Duration) Option { return func(o *options) { o.suspe
 // the group's dead-letter queue (default 16).
 func WithMaxReconsumeTimes(n int) Option { return func(o *options) { o.maxReconsume = n } }
 
+// WithRetryDelayLevel sets the delay level (1..18: 1s 5s 10s 30s 1m ...)
+// of messages a handler answers ConsumeRetryLater to. The default, 0,
+// lets the broker choose 3 + the message's reconsume count (10 s, 30 s,
+// 1 min, ...), as RocketMQ does.
+func WithRetryDelayLevel(level int) Option { return func(o *options) { o.retryDelay = level } }
+
 func splitAddrs(s string) []string {
 	var out []string
 	for _, a := range strings.Split(s, ";") {
@@ -201,6 +208,8 @@ func (o *options) validate() error {
 		return fmt.Errorf("client: unknown message model %d", o.model)
 	case o.fromWhere < ConsumeFromLastOffset || o.fromWhere > ConsumeFromTimestamp:
 		return fmt.Errorf("client: unknown consume-from-where %d", o.fromWhere)
+	case o.retryDelay < 0 || o.retryDelay > 18:
+		return fmt.Errorf("client: retry delay level %d out of [0, 18]", o.retryDelay)
 	case o.selector == nil:
 		return fmt.Errorf("client: nil queue selector")
 	}

@@ -257,7 +257,7 @@ func (p *sender) pick(r *topicRoute, o *outgoing, avoid string) (MessageQueue, s
 	}
 	if o.selector != nil {
 		mq := o.selector.Select(qs, o.msg, o.key)
-		addr := r.leader(mq.BrokerName)
+		addr := p.target(r, mq.BrokerName)
 		return mq, addr, addr != ""
 	}
 	n := uint32(len(qs))
@@ -274,12 +274,28 @@ func (p *sender) pick(r *topicRoute, o *outgoing, avoid string) (MessageQueue, s
 			}
 			continue
 		}
-		return mq, r.leader(mq.BrokerName), true
+		return mq, p.target(r, mq.BrokerName), true
 	}
 	if fallback != nil {
-		return *fallback, r.leader(fallback.BrokerName), true
+		return *fallback, p.target(r, fallback.BrokerName), true
 	}
 	return MessageQueue{}, "", false
+}
+
+// target is the address to send a group's messages to: its leader, unless
+// a connection to it failed lately and another member is fine (members
+// forward to the leader, waiting for an election to end).
+func (p *sender) target(r *topicRoute, brokerName string) string {
+	leader := r.leader(brokerName)
+	if leader == "" || !p.c.recentlyFailed(leader) {
+		return leader
+	}
+	for _, a := range r.members(brokerName) {
+		if !p.c.recentlyFailed(a) {
+			return a
+		}
+	}
+	return leader
 }
 
 // send runs the attempts of one send.
@@ -339,6 +355,7 @@ func (p *sender) send(ctx context.Context, o *outgoing) (*SendResult, error) {
 			if err == nil {
 				return nil, nil
 			}
+			p.c.markFailed(addr, err)
 			lastErr = fmt.Errorf("client: oneway send to %s (%s): %w", addr, mq, err)
 		} else {
 			resp, err := p.c.invoke(ctx, addr, req)
@@ -356,6 +373,7 @@ func (p *sender) send(ctx context.Context, o *outgoing) (*SendResult, error) {
 				if errors.Is(err, ErrShutdown) {
 					return nil, err
 				}
+				p.c.markFailed(addr, err)
 				lastErr = fmt.Errorf("client: send to %s (%s): %w", addr, mq, err)
 			}
 		}

@@ -464,13 +464,13 @@ func (pc *PushConsumer) pullOnce(ctx context.Context, pq *processQueue, sub *sub
 		}
 		return true
 	case transport.RespPullOffsetMoved:
-		if h.NextBeginOffset < offset {
-			if r := pc.c.routes.cached(mq.Topic); r == nil || r.leader(mq.BrokerName) != addr {
-				// A member that is not the advertised leader may lag behind
-				// what we already consumed: do not rewind on its word.
-				pc.c.logger.Debug("offset moved backwards by a non-leader; retrying", "queue", mq.String(), "addr", addr, "offset", offset, "next", h.NextBeginOffset)
-				return false
-			}
+		if h.NextBeginOffset < offset && !pc.c.serving(ctx, addr) {
+			// Only the serving leader has applied everything committed; a
+			// follower (advertised as id 0 during an election, or asked
+			// because the leader is unreachable) may lag behind what we
+			// consumed: do not rewind on its word.
+			pc.c.logger.Debug("offset moved backwards by a non-leader; retrying", "queue", mq.String(), "addr", addr, "offset", offset, "next", h.NextBeginOffset)
+			return false
 		}
 		pc.c.logger.Warn("offset moved", "queue", mq.String(), "addr", addr, "offset", offset, "next", h.NextBeginOffset,
 			"min", h.MinOffset, "max", h.MaxOffset)
@@ -569,7 +569,7 @@ func (pc *PushConsumer) sendBack(ctx context.Context, mq MessageQueue, m *Messag
 func (pc *PushConsumer) trySendBack(ctx context.Context, mq MessageQueue, m *MessageExt) error {
 	mk := func() *transport.Command {
 		h := transport.ConsumerSendMsgBackRequestHeader{Offset: m.CommitLogOffset, Group: pc.group, OriginMsgID: m.MsgID,
-			OriginTopic: m.Topic, MaxReconsumeTimes: int32(pc.o.maxReconsume), BrokerName: mq.BrokerName}
+			OriginTopic: m.Topic, DelayLevel: int32(pc.o.retryDelay), MaxReconsumeTimes: int32(pc.o.maxReconsume), BrokerName: mq.BrokerName}
 		return transport.NewRequest(transport.ReqConsumerSendMsgBack, h.Encode(), nil)
 	}
 	resp, addr, err := pc.c.invokeGroup(ctx, mq.Topic, mq.BrokerName, 0, mk)
@@ -595,6 +595,9 @@ func (pc *PushConsumer) trySendBack(ctx context.Context, mq MessageQueue, m *Mes
 		cp.Properties[message.PropertyOriginMessageID] = m.MsgID
 	}
 	cp.DelayLevel = 3 + m.ReconsumeTimes
+	if pc.o.retryDelay > 0 {
+		cp.DelayLevel = pc.o.retryDelay
+	}
 	delete(cp.Properties, message.PropertyDelayLevel)
 	out, perr := pc.inner.prepare(cp)
 	if perr != nil {

@@ -38,6 +38,7 @@ func (c *core) invokeAddrs(ctx context.Context, group string, addrs []string, ex
 	if len(addrs) == 0 {
 		return nil, "", fmt.Errorf("%w: broker group %s has no live member", ErrNoRoute, group)
 	}
+	addrs = c.healthyFirst(addrs)
 	var errs []error
 	for i, addr := range addrs {
 		cctx, cancel := c.callCtx(ctx, extra)
@@ -53,11 +54,24 @@ func (c *core) invokeAddrs(ctx context.Context, group string, addrs []string, ex
 			return nil, addr, err
 		}
 		errs = append(errs, fmt.Errorf("%s: %w", addr, err))
+		c.markFailed(addr, err)
 		if i == 0 && onFirstFail != nil {
 			onFirstFail()
 		}
 	}
 	return nil, "", fmt.Errorf("client: broker group %s unreachable: %w", group, errors.Join(errs...))
+}
+
+// serving asks a broker whether it is its group's serving leader (raftmq's
+// GET_GROUP_STATUS): the one member sure to have applied every committed
+// entry.
+func (c *core) serving(ctx context.Context, addr string) bool {
+	resp, err := c.invoke(ctx, addr, transport.NewRequest(transport.ReqGetGroupStatus, nil, nil))
+	if err != nil || resp.Code != int16(transport.RespSuccess) {
+		return false
+	}
+	var st transport.GroupStatus
+	return transport.DecodeBody(resp.Body, &st) == nil && st.Serving
 }
 
 // queueOffsets are the offset requests of one queue, shared by the
