@@ -594,3 +594,99 @@ func waitPort(t testing.TB, addr string, timeout time.Duration) {
 		return c.Close()
 	})
 }
+
+// DirectAddr is where the node really listens for clients, bypassing its
+// proxy (so it stays reachable during Partition, e.g. to prove a
+// partitioned leader acknowledges nothing).
+func (n *Node) DirectAddr() string { return n.clientReal }
+
+// Call sends a request straight to a node (bypassing its proxy).
+func (g *Group) Call(n *Node, req *transport.Command, timeout time.Duration) (*transport.Command, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	return g.c.control.Invoke(ctx, n.clientReal, req)
+}
+
+// QueueContent reads a queue of topic from one node directly, from its
+// min to its max offset, and returns the raw records (queue and physical
+// offsets patched in, as any consumer sees them).
+func (g *Group) QueueContent(n *Node, topic string, qid int32) ([][]byte, error) {
+	var out [][]byte
+	off := int64(-1)
+	for i := 0; i < 1_000_000; i++ {
+		if off < 0 {
+			r, err := g.Call(n, transport.NewRequest(transport.ReqGetMinOffset, (&transport.QueueHeader{Topic: topic, QueueID: qid}).Encode(), nil), 5*time.Second)
+			if err != nil {
+				return nil, err
+			}
+			var oh transport.OffsetResponseHeader
+			if err := oh.Decode(r.ExtFields); err != nil {
+				return nil, err
+			}
+			off = oh.Offset
+		}
+		h := transport.PullMessageRequestHeader{ConsumerGroup: "cluster-harness", Topic: topic, QueueID: qid, QueueOffset: off, MaxMsgNums: 256}
+		r, err := g.Call(n, transport.NewRequest(transport.ReqPullMessage, h.Encode(), nil), 10*time.Second)
+		if err != nil {
+			return nil, err
+		}
+		var rh transport.PullMessageResponseHeader
+		if err := rh.Decode(r.ExtFields); err != nil {
+			return nil, err
+		}
+		switch transport.ResponseCode(r.Code) {
+		case transport.RespSuccess:
+			for b := r.Body; len(b) >= 4; {
+				size := int(uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3]))
+				if size < 4 || size > len(b) {
+					return nil, fmt.Errorf("bad record size %d", size)
+				}
+				out = append(out, append([]byte(nil), b[:size]...))
+				b = b[size:]
+			}
+			off = rh.NextBeginOffset
+		case transport.RespPullNotFound:
+			return out, nil
+		case transport.RespTopicNotExist:
+			return nil, nil
+		default:
+			return nil, fmt.Errorf("pull %s/%d@%d from %s: code %d %s", topic, qid, off, n.ID, r.Code, r.Remark)
+		}
+	}
+	return nil, errors.New("queue read did not end")
+}
+
+// RequireIdenticalQueues checks that every running member of the group
+// serves byte-identical contents for queues [0, n) of topic.
+func (g *Group) RequireIdenticalQueues(t testing.TB, topic string, queues int) {
+	t.Helper()
+	var ref *Node
+	var refData [][][]byte
+	for _, n := range g.Nodes {
+		if !n.Running() {
+			continue
+		}
+		var data [][][]byte
+		for q := 0; q < queues; q++ {
+			c, err := g.QueueContent(n, topic, int32(q))
+			if err != nil {
+				t.Fatalf("read %s/%d from %s: %v", topic, q, n.ID, err)
+			}
+			data = append(data, c)
+		}
+		if ref == nil {
+			ref, refData = n, data
+			continue
+		}
+		for q := range data {
+			if len(data[q]) != len(refData[q]) {
+				t.Fatalf("queue %s/%d: %s has %d messages, %s has %d", topic, q, ref.ID, len(refData[q]), n.ID, len(data[q]))
+			}
+			for i := range data[q] {
+				if string(data[q][i]) != string(refData[q][i]) {
+					t.Fatalf("queue %s/%d message %d differs between %s and %s", topic, q, i, ref.ID, n.ID)
+				}
+			}
+		}
+	}
+}
