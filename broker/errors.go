@@ -61,7 +61,7 @@ func (b *Broker) forward(ctx context.Context, c *transport.Conn, req *transport.
 	if req.Ext(transport.ExtForwarded) != "" {
 		return b.statusFromErr(what, ErrNotLeader)
 	}
-	addr, id := b.waitForLeader(ctx, 3*time.Second)
+	addr, id := b.waitForLeader(ctx, 1500*time.Millisecond)
 	if addr == "" || string(id) == b.self.ID {
 		// Still no leader, or we lead but are not ready: let the client retry.
 		return b.statusFromErr(what, ErrNotLeader)
