@@ -17,6 +17,11 @@ import (
 // DefaultProducerGroup is the producer group when WithGroup is not given.
 const DefaultProducerGroup = "DEFAULT_PRODUCER"
 
+// retryPause times the attempt number is how long a send waits after a
+// retriable answer (SYSTEM_ERROR, SERVICE_NOT_AVAILABLE) before retrying:
+// with the default 2 retries the attempts span about one raft election.
+const retryPause = 300 * time.Millisecond
+
 // maxAsyncInflight bounds concurrent SendAsync calls; beyond it SendAsync
 // blocks until one finishes (or its context ends).
 const maxAsyncInflight = 4096
@@ -383,9 +388,15 @@ func (p *sender) send(ctx context.Context, o *outgoing) (*SendResult, error) {
 		}
 		p.c.logger.Debug("send failed, retrying", "topic", o.topic, "queue", mq.String(), "addr", addr, "attempt", attempts, "error", lastErr)
 		avoid = mq.BrokerName
-		// Give the NameServer a moment to see a dead broker's connection
-		// close, then take the route afresh.
-		if !sleep(ctx, time.Duration(attempts)*50*time.Millisecond) {
+		// After a connection failure the next attempt goes to another
+		// member (or group) at once; a retriable answer means the group is
+		// changing leaders (raft notices a dead leader after its heartbeat
+		// timeout), so give the election time. Then take the route afresh.
+		pause := time.Duration(attempts) * 50 * time.Millisecond
+		if _, ok := lastErr.(*BrokerError); ok {
+			pause = time.Duration(attempts) * retryPause
+		}
+		if !sleep(ctx, pause) {
 			continue
 		}
 		p.c.routes.refresh(ctx, o.topic)

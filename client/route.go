@@ -142,7 +142,7 @@ func (t *routeTable) cached(topic string) *topicRoute {
 }
 
 // refresh fetches topic's route now (unless it was fetched within
-// minRefreshGap) and caches it. ErrTopicNotExist drops the cached route.
+// minRefreshGap) and caches it. On error the cached route, if any, stays.
 func (t *routeTable) refresh(ctx context.Context, topic string) (*topicRoute, error) {
 	t.mu.Lock()
 	if r := t.routes[topic]; r != nil && !r.fromDefault && time.Since(r.fetched) < minRefreshGap {
@@ -169,11 +169,12 @@ func (t *routeTable) refresh(ctx context.Context, topic string) (*topicRoute, er
 			if old == nil || !slices.Equal(sortedStrings(old.addrs()), sortedStrings(call.r.addrs())) {
 				t.c.routeChanged()
 			}
-		case errors.Is(call.err, ErrTopicNotExist):
-			if r := t.routes[topic]; r != nil && !r.fromDefault {
-				delete(t.routes, topic)
-			}
 		}
+		// A failed fetch, TOPIC_NOT_EXIST included, keeps the cached route,
+		// as the official client does: while a group elects, a NameServer
+		// may briefly not route a topic its followers have not registered
+		// yet, and the cached addresses still reach members that forward
+		// to the new leader. A deleted topic is reported by its brokers.
 		t.mu.Unlock()
 		close(call.done)
 		return call.r, call.err
