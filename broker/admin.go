@@ -467,7 +467,7 @@ func (b *Broker) status() transport.GroupStatus {
 	st := transport.GroupStatus{
 		BrokerName: b.cfg.BrokerName, NodeID: b.self.ID, ClientAddr: b.clientAddr, RaftAddr: b.self.Addr,
 		State: b.raft.State().String(), Serving: b.isLeader(), Leader: string(leader), Term: b.raft.CurrentTerm(),
-		FirstIndex: ls.FirstIndex, LastIndex: ls.LastIndex, CommitIndex: ci, AppliedIndex: b.fsm.AppliedIndex(),
+		FirstIndex: ls.FirstIndex, LastIndex: ls.LastIndex, CommitIndex: ci, AppliedIndex: b.fsm.AppliedIndex(), RaftAppliedIndex: b.raft.AppliedIndex(),
 		MinOffset: ls.MinOffset, WriteOffset: ls.WriteOffset, Segments: ls.Segments, DiskFull: ls.DiskFull,
 		FlushDisk: b.flushMod.String(), Peers: map[string]string{}, Messages: b.fsm.Messages.Load(),
 	}

@@ -47,23 +47,26 @@ type OffsetStats struct {
 // GroupStatus is a broker group member's raft and storage status
 // (ReqGetGroupStatus).
 type GroupStatus struct {
-	BrokerName   string            `json:"brokerName"`
-	NodeID       string            `json:"nodeId"`
-	ClientAddr   string            `json:"clientAddr"`
-	RaftAddr     string            `json:"raftAddr"`
-	State        string            `json:"state"`
-	Serving      bool              `json:"serving"` // leader with its Barrier done
-	Leader       string            `json:"leader"`
-	Term         uint64            `json:"term"`
-	FirstIndex   uint64            `json:"firstIndex"`
-	LastIndex    uint64            `json:"lastIndex"`
-	CommitIndex  uint64            `json:"commitIndex"`
-	AppliedIndex uint64            `json:"appliedIndex"`
-	MinOffset    int64             `json:"commitLogMinOffset"`
-	WriteOffset  int64             `json:"commitLogMaxOffset"`
-	Segments     int               `json:"segments"`
-	DiskFull     bool              `json:"diskFull"`
-	FlushDisk    string            `json:"flushDiskType"`
-	Peers        map[string]string `json:"peers"`
-	Messages     uint64            `json:"messagesApplied"`
+	BrokerName   string `json:"brokerName"`
+	NodeID       string `json:"nodeId"`
+	ClientAddr   string `json:"clientAddr"`
+	RaftAddr     string `json:"raftAddr"`
+	State        string `json:"state"`
+	Serving      bool   `json:"serving"` // leader with its Barrier done
+	Leader       string `json:"leader"`
+	Term         uint64 `json:"term"`
+	FirstIndex   uint64 `json:"firstIndex"`
+	LastIndex    uint64 `json:"lastIndex"`
+	CommitIndex  uint64 `json:"commitIndex"`
+	AppliedIndex uint64 `json:"appliedIndex"` // last entry whose commands the FSM applied
+	// RaftAppliedIndex is raft's own (it counts no-op and barrier entries,
+	// and runs ahead of the FSM while a batch is being applied).
+	RaftAppliedIndex uint64            `json:"raftAppliedIndex"`
+	MinOffset        int64             `json:"commitLogMinOffset"`
+	WriteOffset      int64             `json:"commitLogMaxOffset"`
+	Segments         int               `json:"segments"`
+	DiskFull         bool              `json:"diskFull"`
+	FlushDisk        string            `json:"flushDiskType"`
+	Peers            map[string]string `json:"peers"`
+	Messages         uint64            `json:"messagesApplied"`
 }
