@@ -60,7 +60,7 @@
 //
 // Errors wrap the sentinels ErrTopicNotExist, ErrNoRoute,
 // ErrNameServerUnreachable, ErrNoNameServer, ErrInvalidMessage,
-// ErrMessageNotFound, ErrShutdown and ErrNotStarted (test with errors.Is),
+// ErrMessageNotFound and ErrShutdown (test with errors.Is),
 // or are a *BrokerError carrying the broker's response code and remark
 // (errors.As; Retriable tells whether a retry may help).
 //

@@ -29,8 +29,6 @@ var (
 	ErrInvalidMessage = errors.New("client: invalid message")
 	// ErrMessageNotFound: a query found no message.
 	ErrMessageNotFound = errors.New("client: message not found")
-	// ErrNotStarted: the consumer must be started first (or was already).
-	ErrNotStarted = errors.New("client: consumer not started")
 )
 
 // BrokerError is a non-success answer from a broker or NameServer.

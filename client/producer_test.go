@@ -2,6 +2,7 @@ package client_test
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -192,7 +193,12 @@ func TestProducer_HashQueueSelector(t *testing.T) {
 // uses TBW102's route and the broker creates the topic with 4 queues.
 func TestProducer_AutoCreate(t *testing.T) {
 	c := cluster.Start(t, cluster.Options{})
-	p := newProducer(t, c)
+	// The first NameServer listed is dead: the client moves on to the next.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	dead := ln.Addr().String()
+	ln.Close()
+	p := newProducer(t, c, client.WithNameServers(dead+";"+c.NamesrvAddr()))
 	a := newAdmin(t, c)
 	ctx := ctxT(t, 20*time.Second)
 	topic := uniqueName("Auto")
@@ -213,10 +219,10 @@ func TestProducer_AutoCreate(t *testing.T) {
 	require.Len(t, pullAll(t, c, topic), 8)
 }
 
-// TestProducer_TopicNotExist: with auto-creation off on the brokers, a send
+// TestTopicNotExist_AutoCreateOff: with auto-creation off on the brokers, a send
 // to an unknown topic fails fast with ErrTopicNotExist, and so does a
 // producer that does not auto-create.
-func TestProducer_TopicNotExist(t *testing.T) {
+func TestTopicNotExist_AutoCreateOff(t *testing.T) {
 	c := cluster.Start(t, cluster.Options{Config: map[string]string{"autoCreateTopicEnable": "false"}})
 	p := newProducer(t, c)
 	ctx := ctxT(t, 20*time.Second)
@@ -231,11 +237,23 @@ func TestProducer_TopicNotExist(t *testing.T) {
 	require.ErrorIs(t, err, client.ErrTopicNotExist)
 	require.ErrorIs(t, p2.SendOneway(ctx, client.NewMessage("NoSuchTopic", []byte("x"))), client.ErrTopicNotExist)
 
-	// A created topic works.
+	// A consumer of an unknown topic does not start.
+	pc, err := client.NewPushConsumer(opts(t, c, client.WithGroup(uniqueName("GNone")))...)
+	require.NoError(t, err)
+	require.NoError(t, pc.Subscribe("NoSuchTopic", "*", func(context.Context, []*client.MessageExt) client.ConsumeResult { return client.ConsumeSuccess }))
+	require.ErrorIs(t, pc.Start(ctx), client.ErrTopicNotExist)
+
+	// A created topic works, for both.
 	topic := uniqueName("Exists")
 	createTopic(t, c, topic, 2)
 	_, err = p.Send(ctx, client.NewMessage(topic, []byte("x")))
 	require.NoError(t, err)
+	require.NoError(t, pc.Subscribe(topic, "*", func(context.Context, []*client.MessageExt) client.ConsumeResult { return client.ConsumeSuccess }))
+	require.ErrorIs(t, pc.Start(ctx), client.ErrTopicNotExist, "still subscribed to the unknown topic")
+	pc2 := newPushConsumer(t, c, topic, "*", newReceived().handler(), client.WithGroup(uniqueName("GExists")))
+	require.Error(t, pc2.Start(ctx), "started twice")
+	require.Error(t, pc2.Subscribe(topic, "*", newReceived().handler()), "subscribe after start")
+	require.NoError(t, pc.Shutdown(ctx))
 }
 
 // TestProducer_Errors covers failures without a cluster: unreachable name

@@ -14,7 +14,7 @@ import (
 type PullStatus int
 
 const (
-	pullStatusInvalid PullStatus = iota
+	_ PullStatus = iota // zero is invalid
 	// PullFound: Messages holds what was found.
 	PullFound
 	// PullNoNewMsg: nothing at or after the offset yet.

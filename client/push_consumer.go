@@ -139,7 +139,7 @@ func (pc *PushConsumer) Start(ctx context.Context) error {
 		return errors.New("client: start: no subscription")
 	}
 	if !pc.state.CompareAndSwap(0, 1) {
-		return fmt.Errorf("%w: Start called twice or after Shutdown", ErrNotStarted)
+		return errors.New("client: push consumer already started or shut down")
 	}
 	for topic := range pc.subs {
 		if _, err := pc.c.routes.refresh(ctx, topic); err != nil {

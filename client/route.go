@@ -232,6 +232,9 @@ func (t *routeTable) publishRoute(ctx context.Context, topic string, autoCreate 
 	if err == nil {
 		return real, nil
 	}
+	if r != nil && !errors.Is(err, ErrTopicNotExist) {
+		return r, nil // the NameServer is unreachable: keep using TBW102's route
+	}
 	if !errors.Is(err, ErrTopicNotExist) || !autoCreate {
 		return nil, err
 	}

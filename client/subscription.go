@@ -3,7 +3,6 @@ package client
 import (
 	"fmt"
 	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/raftmq/raftmq/message"
@@ -59,5 +58,3 @@ func (s *subscription) data(version int64) transport.SubscriptionData {
 
 // parseExpr checks a tag expression (used by the pull consumer).
 func parseExpr(expr string) (*subscription, error) { return newSubscription("", expr, nil) }
-
-func itoa(n int64) string { return strconv.FormatInt(n, 10) }

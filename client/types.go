@@ -170,7 +170,7 @@ func (q MessageQueue) wire() transport.MessageQueue {
 type SendStatus int
 
 const (
-	sendStatusInvalid SendStatus = iota
+	_ SendStatus = iota // zero is invalid
 	// SendOK: stored and replicated to a majority of the group.
 	SendOK
 	// SendFlushDiskTimeout, SendFlushSlaveTimeout, SendSlaveNotAvailable:
@@ -230,7 +230,7 @@ func (r *SendResult) String() string {
 type MessageModel int
 
 const (
-	messageModelInvalid MessageModel = iota
+	_ MessageModel = iota // zero is invalid
 	// Clustering: each message goes to one member of the group; queues are
 	// divided among the members; offsets are kept by the brokers.
 	Clustering
@@ -253,7 +253,7 @@ func (m MessageModel) String() string {
 type ConsumeFromWhere int
 
 const (
-	consumeFromInvalid ConsumeFromWhere = iota
+	_ ConsumeFromWhere = iota // zero is invalid
 	// ConsumeFromLastOffset starts after the last stored message.
 	ConsumeFromLastOffset
 	// ConsumeFromFirstOffset starts at the first stored message.
@@ -279,7 +279,7 @@ func (w ConsumeFromWhere) String() string {
 type ConsumeResult int
 
 const (
-	consumeResultInvalid ConsumeResult = iota
+	_ ConsumeResult = iota // zero is invalid
 	// ConsumeSuccess: the messages are consumed; the offset moves past them.
 	ConsumeSuccess
 	// ConsumeRetryLater: redeliver the messages later (through the group's
