@@ -150,6 +150,7 @@ func (b *Broker) Start() (err error) {
 	lc.Retention.DiskMaxUsedSpaceRatio = float64(b.cfg.DiskMaxUsedSpaceRatio) / 100
 	lc.Retention.DiskForceCleanRatio = math.Max(lc.Retention.DiskMaxUsedSpaceRatio, 0.85)
 	lc.Retention.DiskRejectRatio = math.Max(lc.Retention.DiskForceCleanRatio, 0.90)
+	lc.Preallocate = map[string]raftlog.PreallocMode{"zero": raftlog.PreallocZero, "fallocate": raftlog.PreallocFallocate, "none": raftlog.PreallocNone}[b.cfg.CommitLogPreallocate]
 	lc.Logger = b.logger
 	if b.log, err = raftlog.Open(lc); err != nil {
 		return err

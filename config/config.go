@@ -84,6 +84,10 @@ type Broker struct {
 	// MetricsAddr serves Prometheus metrics at /metrics ("" disables).
 	MetricsAddr string `mapstructure:"metricsAddr"`
 	LogLevel    string `mapstructure:"logLevel"`
+	// CommitLogPreallocate is how new CommitLog segments get their space:
+	// "zero" (written with zeros in the background before use: cheapest
+	// fdatasync), "fallocate", or "none".
+	CommitLogPreallocate string `mapstructure:"commitLogPreallocate"`
 	// RaftLogLevel is hashicorp/raft's own log level (chatty at info).
 	RaftLogLevel string `mapstructure:"raftLogLevel"`
 	// RaftBindAddr is where this node listens for raft and peer traffic
@@ -154,6 +158,7 @@ func DefaultBroker() Broker {
 		ClientExpiry:                120 * time.Second,
 		LogLevel:                    "info",
 		RaftLogLevel:                "warn",
+		CommitLogPreallocate:        "zero",
 	}
 }
 
@@ -267,6 +272,11 @@ func (b Broker) Validate() error {
 		b.RaftLeaderLeaseTimeout < 5*time.Millisecond || b.RaftLeaderLeaseTimeout > b.RaftHeartbeatTimeout {
 		errs = append(errs, fmt.Errorf("raft timeouts: want heartbeat >= 5ms, election >= heartbeat, 5ms <= lease <= heartbeat (got %v/%v/%v)",
 			b.RaftHeartbeatTimeout, b.RaftElectionTimeout, b.RaftLeaderLeaseTimeout))
+	}
+	switch b.CommitLogPreallocate {
+	case "zero", "fallocate", "none":
+	default:
+		errs = append(errs, fmt.Errorf("commitLogPreallocate %q: want zero, fallocate or none", b.CommitLogPreallocate))
 	}
 	if _, err := b.DialAddrs(); err != nil {
 		errs = append(errs, err)
