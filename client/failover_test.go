@@ -26,6 +26,13 @@ type faultRun struct {
 // runs throughout), and sends must resume within a few seconds.
 func sendAcrossFault(t *testing.T, c *cluster.Cluster, p *client.Producer, topic string, rec *received, fault func(leader *cluster.Node)) faultRun {
 	g := c.Group(0)
+	for _, n := range g.Nodes {
+		// cluster.Start waits for a leader, not for every member: a member
+		// that failed to start (e.g. its port was taken) leaves no quorum
+		// once the leader is hit.
+		require.True(t, n.Running(), "harness: %s is not running:\n%s", n.Name, n.LogTail(5))
+	}
+	g.WaitCaughtUp(t, 10*time.Second)
 	ctx := ctxT(t, 60*time.Second)
 	var (
 		mu       sync.Mutex

@@ -70,7 +70,7 @@ type processQueue struct {
 	done      chan struct{}
 	consumed  atomic.Int64 // next offset to consume; -1 until known
 	committed atomic.Int64 // last offset committed to the broker; -1 none
-	fastEmpty int          // consecutive PULL_NOT_FOUND answered at once
+	fastEmpty int          // consecutive PULL_NOT_FOUND answered at once (puller only)
 }
 
 // NewPushConsumer builds a consumer of group (WithGroup, required). Add
@@ -382,8 +382,19 @@ func (pc *PushConsumer) startOffset(ctx context.Context, pq *processQueue) (int6
 	return pc.c.queueOffset(ctx, transport.ReqGetMaxOffset, mq)
 }
 
-// runQueue pulls one queue (long polling) and consumes what it gets, until
-// ctx ends.
+// pulled is what a queue's puller hands its consumer, in queue order.
+type pulled struct {
+	msgs []*MessageExt // may be empty (all filtered out)
+	next int64         // the queue offset after them
+	// reset: the broker moved the offset (PULL_OFFSET_MOVED); store next
+	// and commit it at once.
+	reset bool
+}
+
+// runQueue consumes one queue until ctx ends. A puller goroutine long-polls
+// the broker group one pull ahead, so the next messages are on their way
+// while the handler works; this goroutine hands them to the handler in
+// order and moves the queue's offset.
 func (pc *PushConsumer) runQueue(ctx context.Context, pq *processQueue) {
 	defer close(pq.done)
 	for {
@@ -400,24 +411,67 @@ func (pc *PushConsumer) runQueue(ctx context.Context, pq *processQueue) {
 			return
 		}
 	}
-	sub := pc.subs[pq.mq.Topic]
-	for ctx.Err() == nil {
-		if !pc.pullOnce(ctx, pq, sub) && !sleep(ctx, pullBackoff) {
+	ch := make(chan pulled, 1)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		pc.pullLoop(ctx, pq, ch)
+	}()
+	defer wg.Wait()
+	for {
+		select {
+		case <-ctx.Done():
 			return
+		case b := <-ch:
+			if b.reset {
+				pq.consumed.Store(b.next)
+				pc.commit(ctx, pq)
+				continue
+			}
+			if !pc.consume(ctx, pq, b.msgs) {
+				return // stopped; the offset stays at the first unconsumed message
+			}
+			pq.consumed.Store(b.next)
 		}
 	}
 }
 
-// pullOnce does one pull and consumes its messages. It returns false when
-// the next pull should wait a moment.
-func (pc *PushConsumer) pullOnce(ctx context.Context, pq *processQueue, sub *subscription) bool {
+// pullLoop pulls mq from the queue's consumed offset on, sending what it
+// gets to out, until ctx ends.
+func (pc *PushConsumer) pullLoop(ctx context.Context, pq *processQueue, out chan<- pulled) {
+	sub := pc.subs[pq.mq.Topic]
+	off := pq.consumed.Load()
+	for ctx.Err() == nil {
+		b, ok := pc.pullOnce(ctx, pq, sub, off)
+		if !ok {
+			if !sleep(ctx, pullBackoff) {
+				return
+			}
+			continue
+		}
+		if b == nil {
+			continue
+		}
+		select {
+		case out <- *b:
+		case <-ctx.Done():
+			return
+		}
+		off = b.next
+	}
+}
+
+// pullOnce does one pull at offset. It returns what to hand the consumer
+// (nil: nothing, pull again) and false when the next pull should wait a
+// moment.
+func (pc *PushConsumer) pullOnce(ctx context.Context, pq *processQueue, sub *subscription, offset int64) (*pulled, bool) {
 	mq := pq.mq
-	offset := pq.consumed.Load()
 	sysFlag := transport.PullFlagSuspend | transport.PullFlagSubscription
 	commitOff := int64(-1)
-	if pc.o.model == Clustering && offset > 0 {
+	if c := pq.consumed.Load(); pc.o.model == Clustering && c > 0 {
 		sysFlag |= transport.PullFlagCommitOffset
-		commitOff = offset
+		commitOff = c
 	}
 	mk := func() *transport.Command {
 		return pullRequest(pc.group, mq, offset, pc.o.pullBatch, sysFlag, commitOff, pc.o.suspend, sub.expr)
@@ -428,7 +482,7 @@ func (pc *PushConsumer) pullOnce(ctx context.Context, pq *processQueue, sub *sub
 		if ctx.Err() == nil {
 			pc.c.logger.Debug("pull failed", "queue", mq.String(), "error", err)
 		}
-		return false
+		return nil, false
 	}
 	var h transport.PullMessageResponseHeader
 	code := transport.ResponseCode(resp.Code)
@@ -436,7 +490,7 @@ func (pc *PushConsumer) pullOnce(ctx context.Context, pq *processQueue, sub *sub
 	case transport.RespSuccess, transport.RespPullNotFound, transport.RespPullRetryImmediately, transport.RespPullOffsetMoved:
 		if err := h.Decode(resp.ExtFields); err != nil {
 			pc.c.logger.Warn("bad pull response", "queue", mq.String(), "addr", addr, "error", err)
-			return false
+			return nil, false
 		}
 	}
 	switch code {
@@ -445,24 +499,25 @@ func (pc *PushConsumer) pullOnce(ctx context.Context, pq *processQueue, sub *sub
 		msgs, err := pc.decode(mq, resp.Body, sub)
 		if err != nil {
 			pc.c.logger.Error("cannot decode pulled messages", "queue", mq.String(), "addr", addr, "offset", offset, "error", err)
-			return false
+			return nil, false
 		}
-		if !pc.consume(ctx, pq, msgs) {
-			return true // stopped; the offset stays at the first unconsumed message
-		}
-		pq.consumed.Store(h.NextBeginOffset)
-		return true
+		return &pulled{msgs: msgs, next: h.NextBeginOffset}, true
 	case transport.RespPullNotFound, transport.RespPullRetryImmediately:
-		pq.consumed.Store(h.NextBeginOffset)
+		var b *pulled
+		if h.NextBeginOffset != offset {
+			b = &pulled{next: h.NextBeginOffset}
+		}
 		if code == transport.RespPullNotFound && time.Since(t0) < 20*time.Millisecond {
 			// A long poll that did not park: do not spin.
 			if pq.fastEmpty++; pq.fastEmpty >= 3 {
-				return sleep(ctx, 100*time.Millisecond)
+				if !sleep(ctx, 100*time.Millisecond) {
+					return nil, true
+				}
 			}
 		} else {
 			pq.fastEmpty = 0
 		}
-		return true
+		return b, true
 	case transport.RespPullOffsetMoved:
 		if h.NextBeginOffset < offset && !pc.c.serving(ctx, addr) {
 			// Only the serving leader has applied everything committed; a
@@ -470,20 +525,18 @@ func (pc *PushConsumer) pullOnce(ctx context.Context, pq *processQueue, sub *sub
 			// because the leader is unreachable) may lag behind what we
 			// consumed: do not rewind on its word.
 			pc.c.logger.Debug("offset moved backwards by a non-leader; retrying", "queue", mq.String(), "addr", addr, "offset", offset, "next", h.NextBeginOffset)
-			return false
+			return nil, false
 		}
 		pc.c.logger.Warn("offset moved", "queue", mq.String(), "addr", addr, "offset", offset, "next", h.NextBeginOffset,
 			"min", h.MinOffset, "max", h.MaxOffset)
-		pq.consumed.Store(h.NextBeginOffset)
-		pc.commit(ctx, pq)
-		return true
+		return &pulled{next: h.NextBeginOffset, reset: true}, true
 	}
 	be := brokerErr("pull "+mq.String(), addr, resp)
 	if be.Retriable() || be.Code == transport.RespTopicNotExist {
 		pc.c.routes.refresh(ctx, mq.Topic)
 	}
 	pc.c.logger.Debug("pull refused", "error", be)
-	return false
+	return nil, false
 }
 
 // decode turns a pull body into messages, dropping those the tag
