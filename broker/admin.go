@@ -3,6 +3,7 @@ package broker
 import (
 	"context"
 	"encoding/binary"
+	"encoding/json"
 	"fmt"
 	"sort"
 	"strconv"
@@ -296,7 +297,11 @@ func (b *Broker) handleSendBack(ctx context.Context, c *transport.Conn, req *tra
 	if props[message.PropertyOriginMessageID] == "" {
 		props[message.PropertyOriginMessageID] = orDefault(h.OriginMsgID, m.MsgID())
 	}
-	props[message.PropertyUniqKey] = b.uniq.Next()
+	// The copy keeps every property, UNIQ_KEY included (as Java does): the
+	// message keeps its MsgID across redeliveries.
+	if props[message.PropertyUniqKey] == "" {
+		props[message.PropertyUniqKey] = b.uniq.Next()
+	}
 	qid := int32(0)
 	if delay > 0 {
 		// Redelivered after the level's delay, through the schedule queue.
@@ -572,9 +577,10 @@ func (b *Broker) handleResetOffset(ctx context.Context, c *transport.Conn, req *
 	for _, cm := range commits {
 		st.Queues = append(st.Queues, transport.QueueOffsetStats{Topic: cm.Topic, BrokerName: b.cfg.BrokerName, QueueID: cm.QueueID, ConsumerOffset: cm.Offset})
 	}
-	// Running consumers hold offsets in memory: a rebalance makes them
-	// re-read the committed ones for queues they pick up again.
-	b.notifyGroup(h.Group)
+	// Running consumers hold offsets in memory: push the new ones
+	// (RESET_CONSUMER_CLIENT_OFFSET, body in the gson layout the official
+	// client parses: {"offsetTable":[[{mq},offset],...]}).
+	b.pushResetOffsets(h, commits)
 	return okBody(st)
 }
 
@@ -605,4 +611,28 @@ func (b *Broker) handleTransferLeader(ctx context.Context, c *transport.Conn, re
 		return respond(transport.RespSystemError, "transfer leader: %v", err)
 	}
 	return transport.NewResponse(transport.RespSuccess, "")
+}
+
+// pushResetOffsets tells the group's connected members their new offsets.
+func (b *Broker) pushResetOffsets(h transport.ResetOffsetRequestHeader, commits []fsm.OffsetCommit) {
+	var body []byte
+	body = append(body, `{"offsetTable":[`...)
+	for i, cm := range commits {
+		if i > 0 {
+			body = append(body, ',')
+		}
+		mq, _ := json.Marshal(transport.MessageQueue{Topic: cm.Topic, BrokerName: b.cfg.BrokerName, QueueID: cm.QueueID})
+		body = append(body, '[')
+		body = append(body, mq...)
+		body = append(body, ',')
+		body = strconv.AppendInt(body, cm.Offset, 10)
+		body = append(body, ']')
+	}
+	body = append(body, "]}"...)
+	for _, c := range b.clients.conns(h.Group) {
+		req := transport.NewRequest(transport.ReqResetConsumerClientOffset, h.Encode(), body)
+		if err := c.Send(req); err != nil {
+			b.logger.Debug("reset offset push failed", "group", h.Group, "error", err)
+		}
+	}
 }

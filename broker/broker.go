@@ -164,6 +164,7 @@ func (b *Broker) Start() (err error) {
 	fc := fsm.DefaultConfig(root, b.log)
 	fc.ConsumeQueueFileEntries = b.cfg.MappedFileSizeConsumeQueue / 20
 	fc.Logger = b.logger
+	fc.OnTopicsChanged = b.kickRegister
 	if b.fsm, err = fsm.Open(fc); err != nil {
 		return err
 	}

@@ -80,6 +80,21 @@ func (b *Broker) forward(ctx context.Context, c *transport.Conn, req *transport.
 		defer cancel()
 	}
 	resp, err := b.peerClient.Invoke(ctx, string(addr), fwd)
+	if err != nil && errors.Is(err, transport.ErrConnClosed) {
+		// The leader we knew just died (nothing reached it, or the outcome
+		// is unknown either way): wait for the next one and try it once.
+		dead := addr
+		deadline := time.Now().Add(1500 * time.Millisecond)
+		for time.Now().Before(deadline) && ctx.Err() == nil {
+			if addr, id = b.waitForLeader(ctx, time.Until(deadline)); addr != dead && addr != "" && string(id) != b.self.ID {
+				break
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		if addr != dead && addr != "" && string(id) != b.self.ID {
+			resp, err = b.peerClient.Invoke(ctx, string(addr), fwd)
+		}
+	}
 	if err != nil {
 		if errors.Is(err, transport.ErrTimeout) {
 			err = fmt.Errorf("%w: %w", errOutcomeUnknown, err)

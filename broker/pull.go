@@ -105,6 +105,11 @@ func (b *Broker) pullOnce(topic string, qid int32, offset int64, maxMsgs int, su
 		return reply(transport.RespPullOffsetMoved, minOff, "offset too small"), false
 	case offset == maxOff:
 		return reply(transport.RespPullNotFound, offset, "no new message"), false
+	case offset > maxOff && !b.isLeader():
+		// This member may just be behind (a restarted follower, or one
+		// advertised while the group elects): never rewind a consumer on
+		// its say; it waits here as at the end of the queue.
+		return reply(transport.RespPullNotFound, offset, "offset ahead of this member's queue; it is catching up"), false
 	case offset > maxOff:
 		next := maxOff
 		if minOff == 0 {

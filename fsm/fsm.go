@@ -38,6 +38,10 @@ type Config struct {
 	Log *raftlog.Log
 	// Logger receives recovery events.
 	Logger hclog.Logger
+	// OnTopicsChanged, if set, is called (on the FSM goroutine; it must not
+	// block) after a topic is created, updated or deleted, so every member
+	// re-registers with the NameServers at once, not only the proposer.
+	OnTopicsChanged func()
 }
 
 // DefaultConfig returns RocketMQ's sizes.
@@ -293,6 +297,12 @@ func (f *FSM) applyEntry(l *raft.Log, touched map[*consumequeue.Queue]bool) *Ent
 	}
 	var dataOff int64 = -1
 	res := &EntryResult{Results: make([]any, len(cmds))}
+	topicsChanged := false
+	defer func() {
+		if topicsChanged && f.cfg.OnTopicsChanged != nil {
+			f.cfg.OnTopicsChanged()
+		}
+	}()
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	// Readers may read this entry's bytes as soon as its units exist: it is
@@ -340,8 +350,10 @@ func (f *FSM) applyEntry(l *raft.Log, touched map[*consumequeue.Queue]bool) *Ent
 			}
 			cp := cur
 			res.Results[i] = &cp
+			topicsChanged = true
 		case CmdDeleteTopic:
 			f.deleteTopicLocked(string(c.Payload))
+			topicsChanged = true
 		case CmdGroup:
 			var gc GroupCommand
 			if err := json.Unmarshal(c.Payload, &gc); err != nil {

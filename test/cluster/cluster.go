@@ -207,6 +207,7 @@ func Start(t testing.TB, opts Options) *Cluster {
 	}
 	for _, g := range c.groups {
 		g.WaitLeader(t, 20*time.Second)
+		g.waitAllUp(t, 20*time.Second)
 	}
 	for _, g := range c.groups {
 		c.waitRoute(t, g, 20*time.Second)
@@ -498,6 +499,24 @@ func (g *Group) WaitLeader(t testing.TB, timeout time.Duration) *Node {
 		return nil
 	})
 	return leader
+}
+
+// waitAllUp waits until every member answers; a member whose process died
+// (e.g. a port taken between FreePort and its bind) fails the test with
+// its log instead of leaving a smaller group behind.
+func (g *Group) waitAllUp(t testing.TB, timeout time.Duration) {
+	t.Helper()
+	Eventually(t, timeout, func() error {
+		for _, n := range g.Nodes {
+			if !n.Running() {
+				t.Fatalf("%s exited during start:\n%s", n.Name, n.LogTail(20))
+			}
+			if _, err := g.Status(n); err != nil {
+				return fmt.Errorf("%s: %w", n.Name, err)
+			}
+		}
+		return nil
+	})
 }
 
 // WaitNewLeader waits for a serving leader other than old.
