@@ -152,6 +152,7 @@ func (b *Broker) Start() (err error) {
 	lc.Retention.DiskRejectRatio = math.Max(lc.Retention.DiskForceCleanRatio, 0.90)
 	lc.Preallocate = map[string]raftlog.PreallocMode{"zero": raftlog.PreallocZero, "fallocate": raftlog.PreallocFallocate, "none": raftlog.PreallocNone}[b.cfg.CommitLogPreallocate]
 	lc.Logger = b.logger
+	lc.Observer = b.metrics
 	if b.log, err = raftlog.Open(lc); err != nil {
 		return err
 	}
@@ -165,6 +166,7 @@ func (b *Broker) Start() (err error) {
 	fc.ConsumeQueueFileEntries = b.cfg.MappedFileSizeConsumeQueue / 20
 	fc.Logger = b.logger
 	fc.OnTopicsChanged = b.kickRegister
+	fc.ObserveApply = b.metrics.observeApply
 	if b.fsm, err = fsm.Open(fc); err != nil {
 		return err
 	}
@@ -205,6 +207,9 @@ func (b *Broker) Start() (err error) {
 	rc.LeaderLeaseTimeout = b.cfg.RaftLeaderLeaseTimeout
 	rc.CommitTimeout = b.cfg.RaftCommitTimeout
 	rc.MaxAppendEntries = 512
+	// Entries queued while the leader fsyncs are stored together with one
+	// fsync (raft's own group commit, on top of the proposer's packing).
+	rc.BatchApplyCh = true
 	// The log is the data: raft must never compact it (retention does,
 	// bounded by the snapshot index). Snapshots stay small and frequent.
 	rc.TrailingLogs = math.MaxUint64
@@ -235,7 +240,16 @@ func (b *Broker) Start() (err error) {
 	if b.raft, err = raft.NewRaft(rc, b.fsm, b.log, b.stable, b.snaps, b.trans); err != nil {
 		return fmt.Errorf("broker: start raft: %w", err)
 	}
-	b.prop = newProposer(b.raft, b.cfg.SendBatchMaxBytes)
+	b.prop = newProposer(b.raft, b.cfg.SendBatchMaxBytes, b.cfg.SendMaxInflightEntries)
+	if b.flushMod == raftlog.SyncFlush {
+		// Acknowledge only what is on the leader's disk too (it may flush
+		// in parallel with replication; see RaftParallelFlush).
+		b.prop.durable = func(idx uint64) error {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			return b.log.WaitSynced(ctx, idx)
+		}
+	}
 	b.pending = newByteBudget(b.cfg.SendMaxPendingBytes)
 	b.prop.onEntry = b.metrics.entry
 
@@ -406,12 +420,16 @@ func (b *Broker) leadershipLoop() {
 		case leader := <-b.notifyCh:
 			if !leader {
 				b.leaderReady.Store(false)
+				if err := b.log.SetDeferredSync(false); err != nil {
+					b.logger.Error("flushing the CommitLog after losing leadership failed", "error", err)
+				}
 				b.logger.Info("lost leadership", "term", b.raft.CurrentTerm())
 				b.locks.reset()
 				b.kickRegister()
 				continue
 			}
 			t0 := time.Now()
+			b.log.SetDeferredSync(b.cfg.RaftParallelFlush)
 			if err := b.raft.Barrier(10 * time.Second).Error(); err != nil {
 				b.logger.Warn("barrier after election failed", "error", err)
 				continue

@@ -36,7 +36,20 @@ type metrics struct {
 	forwarded     prometheus.Counter
 	leaderChanges prometheus.Counter
 	parkedPulls   prometheus.Gauge
+	storeSeconds  prometheus.Histogram
+	syncSeconds   prometheus.Histogram
+	storeEntries  prometheus.Histogram
+	applySeconds  prometheus.Histogram
 }
+
+// ObserveStore implements raftlog.Observer.
+func (m *metrics) ObserveStore(entries, _ int, total, sync time.Duration) {
+	m.storeSeconds.Observe(total.Seconds())
+	m.syncSeconds.Observe(sync.Seconds())
+	m.storeEntries.Observe(float64(entries))
+}
+
+func (m *metrics) observeApply(_ int, d time.Duration) { m.applySeconds.Observe(d.Seconds()) }
 
 func newMetrics(b *Broker) *metrics {
 	m := &metrics{b: b, reg: prometheus.NewRegistry()}
@@ -58,7 +71,16 @@ func newMetrics(b *Broker) *metrics {
 	m.entryCommands = prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "raftmq", Name: "raft_entry_commands",
 		Help: "Commands (send requests) packed per raft entry.", Buckets: prometheus.ExponentialBuckets(1, 2, 12)})
 	m.parkedPulls = prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "raftmq", Name: "parked_pulls", Help: "Long-poll pulls waiting."})
-	m.reg.MustRegister(m.sendLatency, m.entryCommands, m.parkedPulls)
+	lat := prometheus.ExponentialBuckets(0.00005, 2, 14)
+	m.storeSeconds = prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "raftmq", Name: "commitlog_store_seconds",
+		Help: "Duration of one CommitLog append (raft StoreLogs), fsync included.", Buckets: lat})
+	m.syncSeconds = prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "raftmq", Name: "commitlog_fsync_seconds",
+		Help: "fdatasync part of each CommitLog append (SYNC_FLUSH).", Buckets: lat})
+	m.storeEntries = prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "raftmq", Name: "commitlog_store_entries",
+		Help: "Raft entries per CommitLog append.", Buckets: prometheus.ExponentialBuckets(1, 2, 10)})
+	m.applySeconds = prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "raftmq", Name: "fsm_apply_seconds",
+		Help: "Duration of one FSM ApplyBatch (ConsumeQueue and IndexFile updates).", Buckets: lat})
+	m.reg.MustRegister(m.sendLatency, m.entryCommands, m.parkedPulls, m.storeSeconds, m.syncSeconds, m.storeEntries, m.applySeconds)
 	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "raftmq", Name: "is_leader",
 		Help: "1 when this node is its group's serving leader."}, func() float64 {
 		if b.raft != nil && b.isLeader() {

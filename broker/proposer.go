@@ -37,6 +37,11 @@ type proposalResult struct {
 type proposer struct {
 	r        *raft.Raft
 	maxBytes int
+	// slots bounds the entries in flight (proposed, not yet resolved). An
+	// applier waits for a slot before taking the pending proposals, so
+	// under load proposals pile up meanwhile and entries grow, while a
+	// lone send finds a free slot and goes at once.
+	slots chan struct{}
 
 	mu      sync.Mutex
 	pending []*proposal
@@ -45,10 +50,13 @@ type proposer struct {
 
 	// onEntry observes each proposed entry (metrics).
 	onEntry func(cmds, bytes int)
+	// durable, if set, waits until an entry is on the leader's disk
+	// (deferred sync); results are handed out only after it returns.
+	durable func(index uint64) error
 }
 
-func newProposer(r *raft.Raft, maxBytes int) *proposer {
-	return &proposer{r: r, maxBytes: maxBytes}
+func newProposer(r *raft.Raft, maxBytes, inflight int) *proposer {
+	return &proposer{r: r, maxBytes: maxBytes, slots: make(chan struct{}, inflight)}
 }
 
 var errShutdown = errors.New("broker: shutting down")
@@ -102,6 +110,8 @@ func (p *proposer) abandon(pr *proposal) {
 // apply runs one applier turn: take pending proposals, propose them as one
 // entry, pass the role on, then resolve the entry.
 func (p *proposer) apply() {
+	p.slots <- struct{}{}
+	defer func() { <-p.slots }()
 	p.mu.Lock()
 	n, size := 0, 0
 	for n < len(p.pending) && (n == 0 || size+p.pending[n].size <= p.maxBytes) {
@@ -152,6 +162,14 @@ func (p *proposer) apply() {
 		return
 	}
 	idx := fut.Index()
+	if p.durable != nil {
+		if err := p.durable(idx); err != nil {
+			for _, pr := range kept {
+				pr.done <- proposalResult{err: fmt.Errorf("%w: committed but not confirmed on the leader's disk: %w", errOutcomeUnknown, err)}
+			}
+			return
+		}
+	}
 	er, _ := fut.Response().(*fsm.EntryResult)
 	for i, pr := range kept {
 		r := proposalResult{index: idx}

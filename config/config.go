@@ -72,8 +72,11 @@ type Broker struct {
 	// NameServer (RocketMQ: 30 s; shorter here so routes heal faster).
 	RegisterInterval time.Duration `mapstructure:"registerInterval"`
 	// SendBatchMaxMessages/Bytes/Linger bound the group-commit batcher.
-	SendBatchMaxBytes int           `mapstructure:"sendBatchMaxBytes"`
-	SendBatchLinger   time.Duration `mapstructure:"sendBatchLinger"`
+	SendBatchMaxBytes int `mapstructure:"sendBatchMaxBytes"`
+	// SendMaxInflightEntries bounds raft entries proposed and not yet
+	// committed; sends arriving meanwhile share the next entry.
+	SendMaxInflightEntries int           `mapstructure:"sendMaxInflightEntries"`
+	SendBatchLinger        time.Duration `mapstructure:"sendBatchLinger"`
 	// SendMaxPendingBytes bounds the message bytes waiting for commit; a
 	// send that cannot get room within WaitTimeMillsInSendQueue is answered
 	// SYSTEM_BUSY (flow control, like RocketMQ's send queue).
@@ -88,6 +91,10 @@ type Broker struct {
 	// "zero" (written with zeros in the background before use: cheapest
 	// fdatasync), "fallocate", or "none".
 	CommitLogPreallocate string `mapstructure:"commitLogPreallocate"`
+	// RaftParallelFlush (SYNC_FLUSH): the leader flushes its CommitLog in
+	// parallel with replication instead of before it; a send is still
+	// acknowledged only once the leader and a majority have it on disk.
+	RaftParallelFlush bool `mapstructure:"raftParallelFlush"`
 	// RaftLogLevel is hashicorp/raft's own log level (chatty at info).
 	RaftLogLevel string `mapstructure:"raftLogLevel"`
 	// RaftBindAddr is where this node listens for raft and peer traffic
@@ -152,6 +159,7 @@ func DefaultBroker() Broker {
 		RaftSnapshotInterval:        10 * time.Second,
 		RegisterInterval:            3 * time.Second,
 		SendBatchMaxBytes:           1 << 20,
+		SendMaxInflightEntries:      4,
 		SendMaxPendingBytes:         256 << 20,
 		WaitTimeMillsInSendQueue:    1000,
 		SendBatchLinger:             0,
@@ -159,6 +167,7 @@ func DefaultBroker() Broker {
 		LogLevel:                    "info",
 		RaftLogLevel:                "warn",
 		CommitLogPreallocate:        "zero",
+		RaftParallelFlush:           true,
 	}
 }
 
@@ -283,6 +292,9 @@ func (b Broker) Validate() error {
 	}
 	if b.AdvertisedListenPort < 0 || b.AdvertisedListenPort > 65535 {
 		errs = append(errs, fmt.Errorf("advertisedListenPort %d out of range", b.AdvertisedListenPort))
+	}
+	if b.SendMaxInflightEntries < 1 || b.SendMaxInflightEntries > 1024 {
+		errs = append(errs, fmt.Errorf("sendMaxInflightEntries %d out of range [1, 1024]", b.SendMaxInflightEntries))
 	}
 	if b.RegisterInterval <= 0 {
 		errs = append(errs, errors.New("registerInterval must be positive"))

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
@@ -38,6 +39,9 @@ type Config struct {
 	Log *raftlog.Log
 	// Logger receives recovery events.
 	Logger hclog.Logger
+	// ObserveApply, if set, receives each ApplyBatch's entry count and
+	// duration (metrics; called on the FSM goroutine).
+	ObserveApply func(entries int, d time.Duration)
 	// OnTopicsChanged, if set, is called (on the FSM goroutine; it must not
 	// block) after a topic is created, updated or deleted, so every member
 	// re-registers with the NameServers at once, not only the proposer.
@@ -268,6 +272,9 @@ func (f *FSM) Apply(l *raft.Log) interface{} { return f.ApplyBatch([]*raft.Log{l
 // ApplyBatch implements raft.BatchingFSM: commands are applied in log
 // order; queue offsets are assigned here, deterministically.
 func (f *FSM) ApplyBatch(logs []*raft.Log) []interface{} {
+	if f.cfg.ObserveApply != nil {
+		defer func(t0 time.Time) { f.cfg.ObserveApply(len(logs), time.Since(t0)) }(time.Now())
+	}
 	out := make([]interface{}, len(logs))
 	touched := map[*consumequeue.Queue]bool{}
 	for i, l := range logs {

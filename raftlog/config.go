@@ -96,6 +96,16 @@ type Config struct {
 	Retention RetentionConfig
 	// Logger receives recovery and retention events.
 	Logger hclog.Logger
+	// Observer, if set, is told about every StoreLogs (for metrics).
+	Observer Observer
+}
+
+// Observer receives measurements of the write path. Calls come from the
+// writer and must be cheap.
+type Observer interface {
+	// ObserveStore reports one StoreLogs: entries and bytes written, the
+	// whole call's duration and the part spent in fdatasync.
+	ObserveStore(entries, bytes int, total, sync time.Duration)
 }
 
 // DefaultConfig returns production defaults for a log rooted at dir.

@@ -37,7 +37,8 @@ type Log struct {
 	buf  []byte
 	// failed is sticky: after a write or sync error the on-disk state is
 	// unknown (fsyncgate), so the log refuses further appends until reopened.
-	failed error
+	failed    error
+	failedErr atomic.Pointer[error] // failed, readable without wmu
 
 	// mu guards the state readers see. Writers hold wmu and take mu only to
 	// publish; readers take mu.RLock only to locate a record.
@@ -51,6 +52,7 @@ type Log struct {
 
 	cache *cache
 	alloc *allocator // nil unless PreallocZero
+	dur   durability
 	// usage reports disk usage; tests replace it.
 	usage func(path string) (float64, error)
 
@@ -86,9 +88,14 @@ func Open(cfg Config) (*Log, error) {
 			return nil, fmt.Errorf("raftlog: %w", err)
 		}
 	}
+	l.dur.init()
 	if err := l.recover(); err != nil {
 		l.closeFiles()
 		return nil, err
+	}
+	l.dur.synced = l.last
+	if cfg.Flush == SyncFlush {
+		l.goBG(l.syncLoop)
 	}
 	if cfg.Flush == AsyncFlush {
 		l.goBG(l.flushLoop)
@@ -165,6 +172,7 @@ func (l *Log) syncAll() error {
 func (l *Log) fail(err error) error {
 	if l.failed == nil {
 		l.failed = err
+		l.failedErr.Store(&err)
 		l.logger.Error("log failed; refusing writes until reopened", "error", err)
 	}
 	return err
@@ -345,6 +353,7 @@ func (l *Log) StoreLogs(logs []*raft.Log) error {
 	if len(logs) == 0 {
 		return nil
 	}
+	start := time.Now()
 	l.wmu.Lock()
 	defer l.wmu.Unlock()
 	if l.isClosed() {
@@ -432,10 +441,15 @@ func (l *Log) StoreLogs(logs []*raft.Log) error {
 	} else {
 		l.buf = nil
 	}
-	if l.cfg.Flush == SyncFlush {
+	var syncDur time.Duration
+	synced := false
+	if l.cfg.Flush == SyncFlush && !l.dur.deferred.Load() {
+		t0 := time.Now()
 		if err := datasync(l.segmentFor(chunkStart).f); err != nil {
 			return l.fail(fmt.Errorf("raftlog: fdatasync: %w", err))
 		}
+		syncDur = time.Since(t0)
+		synced = true
 	} else {
 		l.dirty.Store(true)
 	}
@@ -457,6 +471,14 @@ func (l *Log) StoreLogs(logs []*raft.Log) error {
 	l.writePos = pos
 	l.mu.Unlock()
 	l.cache.put(logs)
+	if synced {
+		l.dur.setSynced(l.last)
+	} else if l.cfg.Flush == SyncFlush {
+		l.dur.wake()
+	}
+	if l.cfg.Observer != nil {
+		l.cfg.Observer.ObserveStore(len(logs), int(pos-firstPos), time.Since(start), syncDur)
+	}
 	return nil
 }
 
@@ -623,6 +645,7 @@ func (l *Log) truncateTail(min uint64) error {
 	end := pos + int64(size)
 	oldWrite := l.writePos
 	l.cache.truncate(min)
+	l.dur.truncated(keep)
 	l.mu.Lock()
 	l.last = keep
 	l.writePos = end
@@ -730,6 +753,7 @@ func (l *Log) deleteAll() error {
 	}
 	l.meta = m
 	l.cache.truncate(0)
+	l.dur.truncated(0)
 	l.mu.Lock()
 	segs, idxs := l.segs, l.idxs
 	l.segs, l.idxs = nil, nil
@@ -775,7 +799,11 @@ func (l *Log) Sync() error {
 		return l.failed
 	}
 	l.dirty.Store(false)
-	return l.syncAll()
+	if err := l.syncAll(); err != nil {
+		return err
+	}
+	l.dur.setSynced(l.last)
+	return nil
 }
 
 func (l *Log) flushLoop() {

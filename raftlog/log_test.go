@@ -2,6 +2,7 @@ package raftlog
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"math/rand"
@@ -395,4 +396,36 @@ func TestLog_ConcurrentReadersAndWriter(t *testing.T) {
 	}
 	close(stop)
 	wg.Wait()
+}
+
+func TestLog_DeferredSync(t *testing.T) {
+	l := openT(t, testConfig(t.TempDir()))
+	rng := rand.New(rand.NewSource(30))
+	require.NoError(t, l.StoreLogs(genLogs(rng, 1, 1, 3, 100)))
+	require.Equal(t, uint64(3), l.SyncedIndex(), "synchronous appends are synced on return")
+	require.NoError(t, l.SetDeferredSync(true))
+	var wg sync.WaitGroup
+	for i := 0; i < 4; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			require.NoError(t, l.WaitSynced(ctx, 40))
+		}()
+	}
+	for i := uint64(4); i <= 40; i += 4 {
+		require.NoError(t, l.StoreLogs(genLogs(rng, i, 1, 4, 100)))
+	}
+	wg.Wait()
+	require.GreaterOrEqual(t, l.SyncedIndex(), uint64(40))
+	// Truncation takes the synced mark back with it.
+	require.NoError(t, l.DeleteRange(30, 43))
+	require.LessOrEqual(t, l.SyncedIndex(), uint64(29))
+	require.NoError(t, l.SetDeferredSync(false))
+	require.NoError(t, l.StoreLogs(genLogs(rng, 30, 2, 1, 10)))
+	require.Equal(t, uint64(30), l.SyncedIndex())
+	ctx, cancel := context.WithTimeout(context.Background(), time.Millisecond)
+	defer cancel()
+	require.Error(t, l.WaitSynced(ctx, 99))
 }

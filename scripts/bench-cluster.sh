@@ -40,6 +40,7 @@ dLegerPeers=$PEERS
 dLegerSelfId=n$i
 flushDiskType=$FLUSH
 commitLogPreallocate=${PREALLOC:-zero}
+sendMaxInflightEntries=${INFLIGHT:-4}
 mappedFileSizeCommitLog=268435456
 metricsAddr=127.0.0.1:$((19100 + i))
 CONF
