@@ -8,7 +8,7 @@ UNIT_PKGS = $(shell $(GO) list ./... | grep -v '/test/')
 FUZZTIME ?= 30s
 
 .PHONY: all build run test lint fmt-check vet test-unit test-integration test-compat \
-        bench fuzz chaos clean tidy-check
+        bench bench-cluster fuzz chaos clean tidy-check
 
 all: build
 
@@ -42,6 +42,11 @@ test-integration: build
 # Benchmarks report ratios against baselines measured in the same run.
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -count=1 -timeout 30m ./raftlog/... ./transport/... ./message/...
+
+# A 3-node group of real processes measured with raftmq bench (SYNC_FLUSH;
+# FLUSH=ASYNC_FLUSH SENDERS=256 for the other profile). See docs/performance.md.
+bench-cluster: build
+	scripts/bench-cluster.sh
 
 # One fuzz target per invocation (go test -fuzz accepts a single target).
 fuzz:

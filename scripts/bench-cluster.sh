@@ -6,6 +6,7 @@
 # (../shared/peers/nats/run.sh).
 #
 #   FLUSH=ASYNC_FLUSH SIZE=1024 SENDERS=64 DURATION=20s scripts/bench-cluster.sh
+# Every result is one JSON line (msgs/s, MB/s, latency percentiles in µs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${RAFTMQ_BIN:-bin/raftmq}
@@ -14,7 +15,6 @@ FLUSH=${FLUSH:-SYNC_FLUSH}
 SIZE=${SIZE:-1024}
 SENDERS=${SENDERS:-64}
 DURATION=${DURATION:-20s}
-CONSUME=${CONSUME:-200000}
 NS_PORT=${NS_PORT:-29876}
 BASE=${BASE:-20911}
 RAFT=${RAFT:-50911}
@@ -55,7 +55,9 @@ for _ in $(seq 1 100); do
 done
 sleep 2
 echo "== raftmq 3-node group, $FLUSH, ${SIZE}B messages ($(nproc) cores)"
-"$BIN" bench produce -n "$NS" -t Bench --size "$SIZE" --senders "$SENDERS" --duration "$DURATION" ${JSON:+--json}
-"$BIN" bench produce -n "$NS" -t BenchOne --size "$SIZE" --senders 1 --duration 10s ${JSON:+--json}
-"$BIN" bench consume -n "$NS" -t Bench --size "$SIZE" --count "$CONSUME" ${JSON:+--json}
-"$BIN" bench e2e -n "$NS" -t BenchE2E --size "$SIZE" --rate 2000 --duration 10s ${JSON:+--json}
+"$BIN" bench produce -n "$NS" -t Bench --size "$SIZE" --senders "$SENDERS" --duration "$DURATION" --json | tee "$DIR/produce.json"
+"$BIN" bench produce -n "$NS" -t BenchOne --size "$SIZE" --senders 1 --duration 10s --json
+# Consume everything the first run produced, from the first offset.
+PRODUCED=$(sed -n 's/.*"messages":\([0-9]*\).*/\1/p' "$DIR/produce.json")
+"$BIN" bench consume -n "$NS" -t Bench --size "$SIZE" --count "${CONSUME:-$PRODUCED}" --json
+"$BIN" bench e2e -n "$NS" -t BenchE2E --size "$SIZE" --rate 2000 --duration 10s --json
