@@ -8,7 +8,7 @@ UNIT_PKGS = $(shell $(GO) list ./... | grep -v '/test/')
 FUZZTIME ?= 30s
 
 .PHONY: all build run test lint fmt-check vet test-unit test-integration test-compat \
-        bench bench-cluster fuzz chaos clean tidy-check
+        bench bench-cluster bench-failover fuzz chaos clean tidy-check
 
 all: build
 
@@ -47,6 +47,12 @@ bench:
 # FLUSH=ASYNC_FLUSH SENDERS=256 for the other profile). See docs/performance.md.
 bench-cluster: build
 	scripts/bench-cluster.sh
+
+# Leader SIGKILL -> first acknowledged send, over 20 kills, our client and
+# the official one (whose 30 s route refresh bounds it; see the test).
+bench-failover: build
+	RAFTMQ_FAILOVER_BENCH=1 RAFTMQ_BIN=$(abspath $(BIN)) $(GO) test -count=1 -v -timeout 30m -run TestBenchFailover ./test/cluster/ | grep -E 'trial|FAILOVER'
+	cd test/compat && RAFTMQ_FAILOVER_BENCH=1 RAFTMQ_BIN=$(abspath $(BIN)) $(GO) test -count=1 -v -timeout 30m -run TestBenchFailover ./... | grep -E 'trial|FAILOVER'
 
 # One fuzz target per invocation (go test -fuzz accepts a single target).
 fuzz:

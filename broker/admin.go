@@ -55,6 +55,7 @@ func (b *Broker) registerHandlers(s *transport.Server) {
 	for code, f := range h {
 		s.Handle(code, f)
 	}
+	b.handlers = h
 }
 
 func okBody(v any) *transport.Command {

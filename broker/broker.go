@@ -65,6 +65,7 @@ type Broker struct {
 
 	prop     *proposer
 	pending  *byteBudget
+	handlers map[transport.RequestCode]transport.HandlerFunc
 	clients  *clientManager
 	locks    *lockManager
 	uniq     *message.UniqKeyGenerator

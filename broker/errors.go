@@ -54,16 +54,13 @@ func (b *Broker) statusFromErr(what string, err error) *transport.Command {
 }
 
 // forward sends a client request to the leader over the peer channel and
-// returns its response. A request that was already forwarded is not
-// forwarded again (the leader it reached lost leadership meanwhile).
+// returns its response. During an election it waits (bounded) for the
+// outcome: if another member wins it forwards there, and if this node wins
+// it serves the request itself. A request that was already forwarded is
+// not forwarded again (the leader it reached lost leadership meanwhile).
 func (b *Broker) forward(ctx context.Context, c *transport.Conn, req *transport.Command) *transport.Command {
 	what := transport.RequestCode(req.Code).String()
 	if req.Ext(transport.ExtForwarded) != "" {
-		return b.statusFromErr(what, ErrNotLeader)
-	}
-	addr, id := b.waitForLeader(ctx, 1500*time.Millisecond)
-	if addr == "" || string(id) == b.self.ID {
-		// Still no leader, or we lead but are not ready: let the client retry.
 		return b.statusFromErr(what, ErrNotLeader)
 	}
 	fwd := transport.NewRequest(transport.RequestCode(req.Code), make(map[string]string, len(req.ExtFields)+2), append([]byte(nil), req.Body...))
@@ -74,68 +71,51 @@ func (b *Broker) forward(ctx context.Context, c *transport.Conn, req *transport.
 	if c != nil && req.Ext(transport.ExtBornHost) == "" {
 		fwd.ExtFields[transport.ExtBornHost] = c.RemoteAddr().String()
 	}
-	if _, ok := ctx.Deadline(); !ok {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, 10*time.Second)
-		defer cancel()
+	// The official producer retries at once, without back-off: holding the
+	// request through the election serves it instead of failing it.
+	deadline := time.Now().Add(1500 * time.Millisecond)
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
 	}
-	resp, err := b.peerClient.Invoke(ctx, string(addr), fwd)
-	if err != nil && errors.Is(err, transport.ErrConnClosed) {
-		// The leader we knew just died (nothing reached it, or the outcome
-		// is unknown either way): wait for the next one and try it once.
-		dead := addr
-		deadline := time.Now().Add(1500 * time.Millisecond)
-		for time.Now().Before(deadline) && ctx.Err() == nil {
-			if addr, id = b.waitForLeader(ctx, time.Until(deadline)); addr != dead && addr != "" && string(id) != b.self.ID {
-				break
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-		if addr != dead && addr != "" && string(id) != b.self.ID {
-			resp, err = b.peerClient.Invoke(ctx, string(addr), fwd)
-		}
-	}
-	if err != nil {
-		if errors.Is(err, transport.ErrTimeout) {
-			err = fmt.Errorf("%w: %w", errOutcomeUnknown, err)
-		}
-		return b.statusFromErr(what, err)
-	}
-	b.metrics.forwarded.Inc()
-	out := transport.NewResponse(transport.ResponseCode(resp.Code), resp.Remark)
-	out.ExtFields = resp.ExtFields
-	out.Body = resp.Body
-	return out
-}
-
-// waitForLeader waits (bounded) for the group to have a leader other than
-// this node, so that a request arriving during an election is forwarded
-// once it ends instead of failing: the official producer retries at once,
-// without back-off, and would otherwise give up within the election.
-func (b *Broker) waitForLeader(ctx context.Context, max time.Duration) (raft.ServerAddress, raft.ServerID) {
-	addr, id := b.raft.LeaderWithID()
-	if addr != "" && string(id) != b.self.ID {
-		return addr, id
-	}
-	t := time.NewTicker(5 * time.Millisecond)
-	defer t.Stop()
-	deadline := time.After(max)
+	var dead raft.ServerAddress
+	var lastErr error = ErrNotLeader
 	for {
+		addr, id := b.raft.LeaderWithID()
+		switch {
+		case string(id) == b.self.ID:
+			if h := b.handlers[transport.RequestCode(req.Code)]; h != nil && b.waitLeaderReady(ctx) {
+				return h(ctx, c, req)
+			}
+		case addr != "" && addr != dead:
+			rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			resp, err := b.peerClient.Invoke(rctx, string(addr), fwd)
+			cancel()
+			if err == nil {
+				b.metrics.forwarded.Inc()
+				out := transport.NewResponse(transport.ResponseCode(resp.Code), resp.Remark)
+				out.ExtFields = resp.ExtFields
+				out.Body = resp.Body
+				return out
+			}
+			if !errors.Is(err, transport.ErrConnClosed) {
+				if errors.Is(err, transport.ErrTimeout) {
+					err = fmt.Errorf("%w: %w", errOutcomeUnknown, err)
+				}
+				return b.statusFromErr(what, err)
+			}
+			// That leader is gone (the request may have reached it: a
+			// retry can store a duplicate, never lose an acknowledgement).
+			dead, lastErr = addr, err
+		}
+		if time.Now().After(deadline) {
+			return b.statusFromErr(what, lastErr)
+		}
 		select {
-		case <-t.C:
-			addr, id = b.raft.LeaderWithID()
-			if addr != "" && string(id) != b.self.ID {
-				return addr, id
-			}
-			if string(id) == b.self.ID && b.isLeader() {
-				return "", id
-			}
-		case <-deadline:
-			return addr, id
+		case <-time.After(5 * time.Millisecond):
 		case <-ctx.Done():
-			return addr, id
+			return b.statusFromErr(what, lastErr)
 		case <-b.stop:
-			return addr, id
+			return b.statusFromErr(what, errShutdown)
 		}
 	}
 }

@@ -20,7 +20,7 @@ const DefaultProducerGroup = "DEFAULT_PRODUCER"
 // retryPause times the attempt number is how long a send waits after a
 // retriable answer (SYSTEM_ERROR, SERVICE_NOT_AVAILABLE) before retrying:
 // with the default 2 retries the attempts span about one raft election.
-const retryPause = 300 * time.Millisecond
+const retryPause = 50 * time.Millisecond
 
 // maxAsyncInflight bounds concurrent SendAsync calls; beyond it SendAsync
 // blocks until one finishes (or its context ends).
@@ -389,10 +389,11 @@ func (p *sender) send(ctx context.Context, o *outgoing) (*SendResult, error) {
 		p.c.logger.Debug("send failed, retrying", "topic", o.topic, "queue", mq.String(), "addr", addr, "attempt", attempts, "error", lastErr)
 		avoid = mq.BrokerName
 		// After a connection failure the next attempt goes to another
-		// member (or group) at once; a retriable answer means the group is
-		// changing leaders (raft notices a dead leader after its heartbeat
-		// timeout), so give the election time. Then take the route afresh.
-		pause := time.Duration(attempts) * 50 * time.Millisecond
+		// member (or group) at once. A retriable answer means the group is
+		// changing leaders; members already hold a forwarded request until
+		// the election ends (bounded), so only a short pause here. Then take
+		// the route afresh.
+		pause := time.Duration(attempts) * 20 * time.Millisecond
 		if _, ok := lastErr.(*BrokerError); ok {
 			pause = time.Duration(attempts) * retryPause
 		}
