@@ -108,6 +108,39 @@ func (h *History) Result(id string, r *client.SendResult, err error) {
 	s.MsgID, s.Broker, s.QueueID, s.QueueOffset = r.MsgID, r.Queue.BrokerName, int32(r.Queue.QueueID), r.QueueOffset
 }
 
+// Record records an outcome reported by any client (e.g. the official
+// one): acknowledged at broker/queue/offset with msgID, or failed.
+func (h *History) Record(id string, err error, msgID, broker string, qid int32, off int64) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	s := h.sends[id]
+	if err != nil {
+		s.Failed, s.Err = true, err.Error()
+		return
+	}
+	s.Acked, s.AckedAt = true, time.Now()
+	s.MsgID, s.Broker, s.QueueID, s.QueueOffset = msgID, broker, qid, off
+}
+
+// SendingBody records a send about to start, for clients other than ours.
+func (h *History) SendingBody(id, topic string, body []byte) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	s := h.sends[id]
+	if s == nil {
+		s = &Send{ID: id, Topic: topic, Hash: hash(body), Size: len(body)}
+		h.sends[id] = s
+		h.order = append(h.order, id)
+	}
+	s.SentAt = time.Now()
+}
+
+// Body returns the body of message seq of producer (the same as NewMessage).
+func (h *History) Body(producer string, seq, size int) (string, []byte) {
+	m, id := h.NewMessage("", producer, seq, size)
+	return id, m.Body
+}
+
 // Counts returns sent, acknowledged and failed sends.
 func (h *History) Counts() (sent, acked, failed int) {
 	h.mu.Lock()
