@@ -19,7 +19,7 @@ func newRootCmd() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newVersionCmd(), newNamesrvCmd(), newBrokerCmd(), newDevCmd(), newBenchCmd(), newProduceCmd(), newConsumeCmd())
+	root.AddCommand(newVersionCmd(), newNamesrvCmd(), newBrokerCmd(), newDevCmd(), newBenchCmd(), newProduceCmd(), newConsumeCmd(), newAdminCmd())
 	return root
 }
 

@@ -1,0 +1,570 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/raftmq/raftmq/client"
+	"github.com/spf13/cobra"
+)
+
+// adminCtx is shared by the admin subcommands: the NameServer flag, the
+// output mode and a connected client.
+type adminCtx struct {
+	namesrv string
+	jsonOut bool
+	timeout time.Duration
+}
+
+func (a *adminCtx) open(cmd *cobra.Command) (*client.Admin, context.Context, context.CancelFunc, error) {
+	if a.namesrv == "" {
+		return nil, nil, nil, errors.New("no NameServer: use -n ip:port or set NAMESRV_ADDR")
+	}
+	ad, err := client.NewAdmin(client.WithNameServers(a.namesrv), client.WithTimeout(a.timeout))
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	ctx, cancel := context.WithTimeout(cmd.Context(), a.timeout+10*time.Second)
+	return ad, ctx, cancel, nil
+}
+
+// emit prints v as JSON, or calls table.
+func (a *adminCtx) emit(w io.Writer, v any, table func(*tabwriter.Writer)) error {
+	if a.jsonOut {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(v)
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	table(tw)
+	return tw.Flush()
+}
+
+// run wraps a subcommand body with an admin client.
+func (a *adminCtx) run(f func(cmd *cobra.Command, ad *client.Admin, ctx context.Context) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, _ []string) error {
+		ad, ctx, cancel, err := a.open(cmd)
+		if err != nil {
+			return err
+		}
+		defer cancel()
+		defer ad.Shutdown(context.Background())
+		return f(cmd, ad, ctx)
+	}
+}
+
+func required(vals map[string]string) error {
+	var missing []string
+	for flag, v := range vals {
+		if v == "" {
+			missing = append(missing, flag)
+		}
+	}
+	sort.Strings(missing)
+	if len(missing) > 0 {
+		return fmt.Errorf("missing required flag(s): %s", strings.Join(missing, ", "))
+	}
+	return nil
+}
+
+// parseTime accepts ms since the epoch, RFC 3339, or RocketMQ's
+// yyyy-MM-dd#HH:mm:ss:SSS.
+func parseTime(s string) (time.Time, error) {
+	if ms, err := strconv.ParseInt(s, 10, 64); err == nil {
+		return time.UnixMilli(ms), nil
+	}
+	if t, err := time.Parse(time.RFC3339, s); err == nil {
+		return t, nil
+	}
+	if t, err := time.ParseInLocation("2006-01-02#15:04:05:000", s, time.Local); err == nil {
+		return t, nil
+	}
+	return time.Time{}, fmt.Errorf("time %q: want ms since epoch, RFC 3339 or yyyy-MM-dd#HH:mm:ss:SSS", s)
+}
+
+func fmtTime(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.Format("2006-01-02 15:04:05.000")
+}
+
+func newAdminCmd() *cobra.Command {
+	a := &adminCtx{}
+	cmd := &cobra.Command{
+		Use:   "admin",
+		Short: "Administer a raftmq cluster (mqadmin commands and flags)",
+		Long: `Administer a raftmq cluster. Commands and flags follow RocketMQ's mqadmin:
+-n is the NameServer list. Tables by default, --json for scripts; a failure
+exits non-zero with the reason.`,
+	}
+	cmd.PersistentFlags().StringVarP(&a.namesrv, "namesrvAddr", "n", os.Getenv("NAMESRV_ADDR"), "NameServer addresses (ip:port;ip:port)")
+	cmd.PersistentFlags().BoolVar(&a.jsonOut, "json", false, "print JSON")
+	cmd.PersistentFlags().DurationVar(&a.timeout, "timeout", 5*time.Second, "per-request timeout")
+	cmd.AddCommand(
+		adminUpdateTopic(a), adminDeleteTopic(a), adminTopicList(a), adminTopicRoute(a), adminTopicStatus(a),
+		adminClusterList(a), adminBrokerStatus(a), adminConsumerProgress(a), adminQueryMsgByKey(a),
+		adminQueryMsgByID(a), adminResetOffsetByTime(a), adminUpdateSubGroup(a), adminTransferLeader(a),
+	)
+	return cmd
+}
+
+func adminUpdateTopic(a *adminCtx) *cobra.Command {
+	var topic, cluster, broker string
+	var read, write, perm int
+	var order bool
+	cmd := &cobra.Command{
+		Use:   "updateTopic",
+		Short: "Create or update a topic on every broker group of a cluster (-c) or one group (-b)",
+		RunE: a.run(func(cmd *cobra.Command, ad *client.Admin, ctx context.Context) error {
+			if err := required(map[string]string{"-t": topic}); err != nil {
+				return err
+			}
+			cfg := client.TopicConfig{Topic: topic, ReadQueues: read, WriteQueues: write, Perm: int32(perm), Order: order}
+			if err := ad.CreateTopic(ctx, cfg, client.Target{Cluster: cluster, BrokerGroup: broker}); err != nil {
+				return err
+			}
+			out := map[string]any{"topic": topic, "readQueueNums": read, "writeQueueNums": write, "perm": perm, "order": order, "cluster": cluster, "brokerGroup": broker}
+			return a.emit(cmd.OutOrStdout(), out, func(w *tabwriter.Writer) {
+				fmt.Fprintf(w, "create topic to %s success.\nTopicConfig [topicName=%s, readQueueNums=%d, writeQueueNums=%d, perm=%d, order=%v]\n",
+					orAll(broker, cluster), topic, read, write, perm, order)
+			})
+		}),
+	}
+	cmd.Flags().StringVarP(&topic, "topic", "t", "", "topic name")
+	cmd.Flags().StringVarP(&cluster, "clusterName", "c", "", "cluster (default: every broker group)")
+	cmd.Flags().StringVarP(&broker, "brokerName", "b", "", "one broker group")
+	cmd.Flags().IntVarP(&read, "readQueueNums", "r", 8, "read queues")
+	cmd.Flags().IntVarP(&write, "writeQueueNums", "w", 8, "write queues")
+	cmd.Flags().IntVarP(&perm, "perm", "p", 6, "permission: 2 write, 4 read, 6 read+write")
+	cmd.Flags().BoolVarP(&order, "order", "o", false, "ordered topic")
+	return cmd
+}
+
+func orAll(vals ...string) string {
+	for _, v := range vals {
+		if v != "" {
+			return v
+		}
+	}
+	return "all broker groups"
+}
+
+func adminDeleteTopic(a *adminCtx) *cobra.Command {
+	var topic, cluster string
+	cmd := &cobra.Command{
+		Use:   "deleteTopic",
+		Short: "Delete a topic from the brokers and the NameServers",
+		RunE: a.run(func(cmd *cobra.Command, ad *client.Admin, ctx context.Context) error {
+			if err := required(map[string]string{"-t": topic}); err != nil {
+				return err
+			}
+			if err := ad.DeleteTopic(ctx, topic, client.Target{Cluster: cluster}); err != nil {
+				return err
+			}
+			return a.emit(cmd.OutOrStdout(), map[string]string{"deleted": topic}, func(w *tabwriter.Writer) {
+				fmt.Fprintf(w, "delete topic [%s] from %s success.\n", topic, orAll(cluster))
+			})
+		}),
+	}
+	cmd.Flags().StringVarP(&topic, "topic", "t", "", "topic name")
+	cmd.Flags().StringVarP(&cluster, "clusterName", "c", "", "cluster (default: every broker group)")
+	return cmd
+}
+
+func adminTopicList(a *adminCtx) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "topicList",
+		Short: "List the topics the NameServers know",
+		RunE: a.run(func(cmd *cobra.Command, ad *client.Admin, ctx context.Context) error {
+			topics, err := ad.TopicList(ctx)
+			if err != nil {
+				return err
+			}
+			return a.emit(cmd.OutOrStdout(), topics, func(w *tabwriter.Writer) {
+				for _, t := range topics {
+					fmt.Fprintln(w, t)
+				}
+			})
+		}),
+	}
+	return cmd
+}
+
+func adminTopicRoute(a *adminCtx) *cobra.Command {
+	var topic string
+	cmd := &cobra.Command{
+		Use:   "topicRoute",
+		Short: "Show a topic's route: broker groups, their members (id 0 = leader) and queues",
+		RunE: a.run(func(cmd *cobra.Command, ad *client.Admin, ctx context.Context) error {
+			if err := required(map[string]string{"-t": topic}); err != nil {
+				return err
+			}
+			r, err := ad.TopicRoute(ctx, topic)
+			if err != nil {
+				return err
+			}
+			return a.emit(cmd.OutOrStdout(), r, func(w *tabwriter.Writer) {
+				fmt.Fprintln(w, "#Cluster\t#Broker Group\t#BID\t#Addr")
+				for _, g := range r.Groups {
+					ids := make([]int64, 0, len(g.Addrs))
+					for id := range g.Addrs {
+						ids = append(ids, id)
+					}
+					sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
+					for _, id := range ids {
+						fmt.Fprintf(w, "%s\t%s\t%d\t%s\n", g.Cluster, g.Name, id, g.Addrs[id])
+					}
+				}
+				fmt.Fprintln(w, "\n#Broker Group\t#Read Queues\t#Write Queues\t#Perm")
+				for _, q := range r.Queues {
+					fmt.Fprintf(w, "%s\t%d\t%d\t%d\n", q.BrokerName, q.ReadQueues, q.WriteQueues, q.Perm)
+				}
+			})
+		}),
+	}
+	cmd.Flags().StringVarP(&topic, "topic", "t", "", "topic name")
+	return cmd
+}
+
+func adminTopicStatus(a *adminCtx) *cobra.Command {
+	var topic string
+	cmd := &cobra.Command{
+		Use:   "topicStatus",
+		Short: "Show every queue's min and max offset and last update time",
+		RunE: a.run(func(cmd *cobra.Command, ad *client.Admin, ctx context.Context) error {
+			if err := required(map[string]string{"-t": topic}); err != nil {
+				return err
+			}
+			qs, err := ad.TopicStatus(ctx, topic)
+			if err != nil {
+				return err
+			}
+			return a.emit(cmd.OutOrStdout(), qs, func(w *tabwriter.Writer) {
+				fmt.Fprintln(w, "#Broker Group\t#QID\t#Min Offset\t#Max Offset\t#Last Updated")
+				for _, q := range qs {
+					fmt.Fprintf(w, "%s\t%d\t%d\t%d\t%s\n", q.Queue.BrokerName, q.Queue.QueueID, q.MinOffset, q.MaxOffset, fmtTime(q.LastUpdate))
+				}
+			})
+		}),
+	}
+	cmd.Flags().StringVarP(&topic, "topic", "t", "", "topic name")
+	return cmd
+}
+
+func adminClusterList(a *adminCtx) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "clusterList",
+		Short: "List clusters, broker groups and members (BID 0 = the raft leader) with raft state",
+		RunE: a.run(func(cmd *cobra.Command, ad *client.Admin, ctx context.Context) error {
+			ci, err := ad.ClusterInfo(ctx)
+			if err != nil {
+				return err
+			}
+			type row struct {
+				Cluster, Group, Addr, Node, State, Leader string
+				BID                                       int64
+				Term, Applied                             uint64
+				Error                                     string `json:",omitempty"`
+			}
+			var rows []row
+			clusters := make([]string, 0, len(ci.Clusters))
+			for c := range ci.Clusters {
+				clusters = append(clusters, c)
+			}
+			sort.Strings(clusters)
+			for _, c := range clusters {
+				for _, gn := range ci.Clusters[c] {
+					g := ci.Groups[gn]
+					ids := make([]int64, 0, len(g.Addrs))
+					for id := range g.Addrs {
+						ids = append(ids, id)
+					}
+					sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
+					for _, id := range ids {
+						r := row{Cluster: c, Group: gn, BID: id, Addr: g.Addrs[id]}
+						if st, err := ad.BrokerStatus(ctx, r.Addr); err == nil {
+							r.Node, r.State, r.Leader, r.Term, r.Applied = st.Raft.NodeID, st.Raft.State, st.Raft.Leader, st.Raft.Term, st.Raft.AppliedIndex
+						} else {
+							r.Error = err.Error()
+						}
+						rows = append(rows, r)
+					}
+				}
+			}
+			return a.emit(cmd.OutOrStdout(), rows, func(w *tabwriter.Writer) {
+				fmt.Fprintln(w, "#Cluster Name\t#Broker Name\t#BID\t#Addr\t#Node\t#Raft State\t#Leader\t#Term\t#Applied")
+				for _, r := range rows {
+					if r.Error != "" {
+						fmt.Fprintf(w, "%s\t%s\t%d\t%s\t-\tunreachable: %s\t\t\t\n", r.Cluster, r.Group, r.BID, r.Addr, r.Error)
+						continue
+					}
+					fmt.Fprintf(w, "%s\t%s\t%d\t%s\t%s\t%s\t%s\t%d\t%d\n", r.Cluster, r.Group, r.BID, r.Addr, r.Node, r.State, r.Leader, r.Term, r.Applied)
+				}
+			})
+		}),
+	}
+	return cmd
+}
+
+func adminBrokerStatus(a *adminCtx) *cobra.Command {
+	var addr, cluster string
+	cmd := &cobra.Command{
+		Use:   "brokerStatus",
+		Short: "Show a broker's runtime table (-b addr) or every broker's (-c cluster)",
+		RunE: a.run(func(cmd *cobra.Command, ad *client.Admin, ctx context.Context) error {
+			var addrs []string
+			if addr != "" {
+				addrs = []string{addr}
+			} else {
+				ci, err := ad.ClusterInfo(ctx)
+				if err != nil {
+					return err
+				}
+				for _, gn := range ci.GroupNames(cluster) {
+					addrs = append(addrs, ci.Groups[gn].Members()...)
+				}
+				if len(addrs) == 0 {
+					return fmt.Errorf("no broker in cluster %q", cluster)
+				}
+			}
+			var sts []*client.BrokerStatus
+			for _, ad2 := range addrs {
+				st, err := ad.BrokerStatus(ctx, ad2)
+				if err != nil {
+					return fmt.Errorf("broker %s: %w", ad2, err)
+				}
+				sts = append(sts, st)
+			}
+			return a.emit(cmd.OutOrStdout(), sts, func(w *tabwriter.Writer) {
+				for _, st := range sts {
+					keys := make([]string, 0, len(st.Runtime))
+					for k := range st.Runtime {
+						keys = append(keys, k)
+					}
+					sort.Strings(keys)
+					for _, k := range keys {
+						fmt.Fprintf(w, "%s\t%-32s: %s\n", st.Addr, k, st.Runtime[k])
+					}
+				}
+			})
+		}),
+	}
+	cmd.Flags().StringVarP(&addr, "brokerAddr", "b", "", "broker address")
+	cmd.Flags().StringVarP(&cluster, "clusterName", "c", "", "cluster (default: every broker)")
+	return cmd
+}
+
+func adminConsumerProgress(a *adminCtx) *cobra.Command {
+	var group, topic string
+	cmd := &cobra.Command{
+		Use:   "consumerProgress",
+		Short: "Show a consumer group's offsets and lag per queue",
+		RunE: a.run(func(cmd *cobra.Command, ad *client.Admin, ctx context.Context) error {
+			if err := required(map[string]string{"-g": group}); err != nil {
+				return err
+			}
+			p, err := ad.ConsumerProgress(ctx, group, topic)
+			if err != nil {
+				return err
+			}
+			return a.emit(cmd.OutOrStdout(), p, func(w *tabwriter.Writer) {
+				fmt.Fprintln(w, "#Topic\t#Broker Group\t#QID\t#Broker Offset\t#Consumer Offset\t#Diff\t#LastTime")
+				for _, q := range p.Queues {
+					fmt.Fprintf(w, "%s\t%s\t%d\t%d\t%d\t%d\t%s\n", q.Queue.Topic, q.Queue.BrokerName, q.Queue.QueueID, q.BrokerOffset, q.ConsumerOffset, q.Lag, fmtTime(q.LastUpdate))
+				}
+				fmt.Fprintf(w, "\nConsume TPS: -\nDiff Total: %d\n", p.TotalLag)
+			})
+		}),
+	}
+	cmd.Flags().StringVarP(&group, "groupName", "g", "", "consumer group")
+	cmd.Flags().StringVarP(&topic, "topic", "t", "", "topic (default: every topic of the group)")
+	return cmd
+}
+
+func msgRow(m *client.MessageExt) map[string]any {
+	return map[string]any{"msgId": m.MsgID, "offsetMsgId": m.OffsetMsgID, "topic": m.Topic, "tags": m.Tags, "keys": m.Keys,
+		"queueId": m.Queue.QueueID, "brokerName": m.Queue.BrokerName, "queueOffset": m.QueueOffset, "commitLogOffset": m.CommitLogOffset,
+		"storeTimestamp": m.StoreTimestamp, "bornTimestamp": m.BornTimestamp, "storeHost": m.StoreHost, "bornHost": m.BornHost,
+		"reconsumeTimes": m.ReconsumeTimes, "properties": m.Properties, "body": string(m.Body)}
+}
+
+func adminQueryMsgByKey(a *adminCtx) *cobra.Command {
+	var topic, key, begin, end string
+	var max int
+	cmd := &cobra.Command{
+		Use:   "queryMsgByKey",
+		Short: "Find messages by key (KEYS or message id) in a topic",
+		RunE: a.run(func(cmd *cobra.Command, ad *client.Admin, ctx context.Context) error {
+			if err := required(map[string]string{"-t": topic, "-k": key}); err != nil {
+				return err
+			}
+			from, to := time.Time{}, time.Now().Add(time.Hour)
+			var err error
+			if begin != "" {
+				if from, err = parseTime(begin); err != nil {
+					return err
+				}
+			}
+			if end != "" {
+				if to, err = parseTime(end); err != nil {
+					return err
+				}
+			}
+			msgs, err := ad.QueryMsgByKey(ctx, topic, key, max, from, to)
+			if err != nil {
+				return err
+			}
+			rows := make([]map[string]any, len(msgs))
+			for i, m := range msgs {
+				rows[i] = msgRow(m)
+			}
+			return a.emit(cmd.OutOrStdout(), rows, func(w *tabwriter.Writer) {
+				fmt.Fprintln(w, "#Message ID\t#Broker Group\t#QID\t#Offset\t#Store Time")
+				for _, m := range msgs {
+					fmt.Fprintf(w, "%s\t%s\t%d\t%d\t%s\n", m.MsgID, m.Queue.BrokerName, m.Queue.QueueID, m.QueueOffset, fmtTime(m.StoreTimestamp))
+				}
+			})
+		}),
+	}
+	cmd.Flags().StringVarP(&topic, "topic", "t", "", "topic")
+	cmd.Flags().StringVarP(&key, "msgKey", "k", "", "key")
+	cmd.Flags().IntVar(&max, "maxNum", 64, "most messages to return")
+	cmd.Flags().StringVar(&begin, "beginTimestamp", "", "earliest store time (ms, RFC 3339 or yyyy-MM-dd#HH:mm:ss:SSS)")
+	cmd.Flags().StringVar(&end, "endTimestamp", "", "latest store time")
+	return cmd
+}
+
+func adminQueryMsgByID(a *adminCtx) *cobra.Command {
+	var topic, id string
+	cmd := &cobra.Command{
+		Use:   "queryMsgById",
+		Short: "Show a message by offset message id (any replica answers) or by UNIQ_KEY message id (with -t)",
+		RunE: a.run(func(cmd *cobra.Command, ad *client.Admin, ctx context.Context) error {
+			if err := required(map[string]string{"-i": id}); err != nil {
+				return err
+			}
+			m, err := ad.QueryMsgByID(ctx, topic, id)
+			if err != nil {
+				return err
+			}
+			return a.emit(cmd.OutOrStdout(), msgRow(m), func(w *tabwriter.Writer) {
+				row := msgRow(m)
+				keys := make([]string, 0, len(row))
+				for k := range row {
+					keys = append(keys, k)
+				}
+				sort.Strings(keys)
+				for _, k := range keys {
+					fmt.Fprintf(w, "%-18s\t%v\n", k+":", row[k])
+				}
+			})
+		}),
+	}
+	cmd.Flags().StringVarP(&id, "msgId", "i", "", "message id")
+	cmd.Flags().StringVarP(&topic, "topic", "t", "", "topic (needed for UNIQ_KEY ids)")
+	return cmd
+}
+
+func adminResetOffsetByTime(a *adminCtx) *cobra.Command {
+	var group, topic, ts string
+	var force bool
+	cmd := &cobra.Command{
+		Use:   "resetOffsetByTime",
+		Short: "Move a consumer group to the first message stored at or after a time",
+		RunE: a.run(func(cmd *cobra.Command, ad *client.Admin, ctx context.Context) error {
+			if err := required(map[string]string{"-g": group, "-t": topic, "-s": ts}); err != nil {
+				return err
+			}
+			var t time.Time
+			if ts == "now" {
+				t = time.Now()
+			} else {
+				var err error
+				if t, err = parseTime(ts); err != nil {
+					return err
+				}
+			}
+			offs, err := ad.ResetOffsetByTime(ctx, group, topic, t)
+			if err != nil {
+				return err
+			}
+			return a.emit(cmd.OutOrStdout(), offs, func(w *tabwriter.Writer) {
+				fmt.Fprintln(w, "#Broker Group\t#QID\t#New Offset")
+				for _, o := range offs {
+					fmt.Fprintf(w, "%s\t%d\t%d\n", o.Queue.BrokerName, o.Queue.QueueID, o.Offset)
+				}
+			})
+		}),
+	}
+	cmd.Flags().StringVarP(&group, "group", "g", "", "consumer group")
+	cmd.Flags().StringVarP(&topic, "topic", "t", "", "topic")
+	cmd.Flags().StringVarP(&ts, "timestamp", "s", "", "time: now, ms, RFC 3339 or yyyy-MM-dd#HH:mm:ss:SSS")
+	cmd.Flags().BoolVarP(&force, "force", "f", true, "accepted for mqadmin compatibility (resets always apply)")
+	return cmd
+}
+
+func adminUpdateSubGroup(a *adminCtx) *cobra.Command {
+	var group, cluster, broker string
+	var retryMax, retryQueues int
+	var consume, fromMin, broadcast, orderly bool
+	cmd := &cobra.Command{
+		Use:   "updateSubGroup",
+		Short: "Create or update a subscription (consumer) group",
+		RunE: a.run(func(cmd *cobra.Command, ad *client.Admin, ctx context.Context) error {
+			if err := required(map[string]string{"-g": group}); err != nil {
+				return err
+			}
+			cfg := client.DefaultSubGroupConfig(group)
+			cfg.RetryMaxTimes, cfg.RetryQueueNums = int32(retryMax), int32(retryQueues)
+			cfg.ConsumeEnable, cfg.ConsumeFromMinEnable, cfg.ConsumeBroadcastEnable, cfg.ConsumeMessageOrderly = consume, fromMin, broadcast, orderly
+			if err := ad.UpdateSubGroup(ctx, cfg, client.Target{Cluster: cluster, BrokerGroup: broker}); err != nil {
+				return err
+			}
+			return a.emit(cmd.OutOrStdout(), cfg, func(w *tabwriter.Writer) {
+				fmt.Fprintf(w, "create subscription group to %s success.\n%+v\n", orAll(broker, cluster), cfg)
+			})
+		}),
+	}
+	cmd.Flags().StringVarP(&group, "groupName", "g", "", "consumer group")
+	cmd.Flags().StringVarP(&cluster, "clusterName", "c", "", "cluster (default: every broker group)")
+	cmd.Flags().StringVarP(&broker, "brokerName", "b", "", "one broker group")
+	cmd.Flags().IntVarP(&retryMax, "retryMaxTimes", "r", 16, "redeliveries before the DLQ")
+	cmd.Flags().IntVarP(&retryQueues, "retryQueueNums", "q", 1, "retry queues")
+	cmd.Flags().BoolVarP(&consume, "consumeEnable", "s", true, "consumption allowed")
+	cmd.Flags().BoolVarP(&fromMin, "consumeFromMinEnable", "m", true, "a new group starts from the minimum offset")
+	cmd.Flags().BoolVarP(&broadcast, "consumeBroadcastEnable", "d", true, "broadcasting allowed")
+	cmd.Flags().BoolVarP(&orderly, "consumeMessageOrderly", "o", false, "orderly consumption")
+	return cmd
+}
+
+func adminTransferLeader(a *adminCtx) *cobra.Command {
+	var broker, target string
+	cmd := &cobra.Command{
+		Use:   "transferLeader",
+		Short: "Hand a broker group's raft leadership to a member (-i node id, or any up-to-date one)",
+		RunE: a.run(func(cmd *cobra.Command, ad *client.Admin, ctx context.Context) error {
+			if err := required(map[string]string{"-b": broker}); err != nil {
+				return err
+			}
+			if err := ad.TransferLeader(ctx, broker, target); err != nil {
+				return err
+			}
+			return a.emit(cmd.OutOrStdout(), map[string]string{"brokerGroup": broker, "target": target}, func(w *tabwriter.Writer) {
+				fmt.Fprintf(w, "leadership of %s transferred to %s.\n", broker, orAll(target, "an up-to-date member"))
+			})
+		}),
+	}
+	cmd.Flags().StringVarP(&broker, "brokerName", "b", "", "broker group")
+	cmd.Flags().StringVarP(&target, "nodeId", "i", "", "target member (dLegerSelfId, e.g. n1); default: any")
+	return cmd
+}
