@@ -58,15 +58,7 @@ func (b *Broker) registerHandlers(s *transport.Server) {
 	b.handlers = h
 }
 
-func okBody(v any) *transport.Command {
-	body, err := transport.EncodeBody(v)
-	if err != nil {
-		return respond(transport.RespSystemError, "encode response: %v", err)
-	}
-	r := transport.NewResponse(transport.RespSuccess, "")
-	r.Body = body
-	return r
-}
+func okBody(v any) *transport.Command { return transport.NewBodyResponse(v) }
 
 func (b *Broker) handleHeartbeat(ctx context.Context, c *transport.Conn, req *transport.Command) *transport.Command {
 	var hb transport.HeartbeatData

@@ -197,22 +197,28 @@ func Open(cfg Config) (*FSM, error) {
 	return f, nil
 }
 
+// adopt takes a checkpoint's or snapshot's configuration and position.
+// Caller holds f.mu (or has no concurrent users yet).
+func (f *FSM) adopt(st *State) {
+	f.topics, f.groups, f.offsets = st.Topics, st.Groups, st.Offsets
+	if f.topics == nil {
+		f.topics = map[string]TopicConfig{}
+	}
+	if f.groups == nil {
+		f.groups = map[string]GroupConfig{}
+	}
+	if f.offsets == nil {
+		f.offsets = map[string]map[int32]int64{}
+	}
+	f.skipTo = st.Index
+	f.restoredEnd = st.CommitLogEnd
+	f.applied.Store(st.Index)
+	f.term.Store(st.Term)
+}
+
 func (f *FSM) load(st *State) error {
 	if st != nil {
-		f.topics, f.groups, f.offsets = st.Topics, st.Groups, st.Offsets
-		if f.topics == nil {
-			f.topics = map[string]TopicConfig{}
-		}
-		if f.groups == nil {
-			f.groups = map[string]GroupConfig{}
-		}
-		if f.offsets == nil {
-			f.offsets = map[string]map[int32]int64{}
-		}
-		f.skipTo = st.Index
-		f.restoredEnd = st.CommitLogEnd
-		f.applied.Store(st.Index)
-		f.term.Store(st.Term)
+		f.adopt(st)
 	}
 	var end int64
 	if st != nil {

@@ -243,20 +243,7 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 			return err
 		}
 	}
-	f.topics, f.groups, f.offsets = st.Topics, st.Groups, st.Offsets
-	if f.topics == nil {
-		f.topics = map[string]TopicConfig{}
-	}
-	if f.groups == nil {
-		f.groups = map[string]GroupConfig{}
-	}
-	if f.offsets == nil {
-		f.offsets = map[string]map[int32]int64{}
-	}
-	f.skipTo = st.Index
-	f.restoredEnd = st.CommitLogEnd
-	f.applied.Store(st.Index)
-	f.term.Store(st.Term)
+	f.adopt(&st)
 	f.mu.Unlock()
 	// The old IndexFiles point at messages this replica no longer has.
 	if err := f.index.Rewind(indexfile.State{}); err != nil {

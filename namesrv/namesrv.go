@@ -374,13 +374,7 @@ func (s *Server) ClusterInfo() *transport.ClusterInfo {
 }
 
 func (s *Server) clusterInfo(context.Context, *transport.Conn, *transport.Command) *transport.Command {
-	body, err := transport.EncodeBody(s.ClusterInfo())
-	if err != nil {
-		return fail(transport.RespSystemError, "cluster info: %v", err)
-	}
-	resp := transport.NewResponse(transport.RespSuccess, "")
-	resp.Body = body
-	return resp
+	return transport.NewBodyResponse(s.ClusterInfo())
 }
 
 func (s *Server) topics(cluster string) []string {
@@ -406,23 +400,11 @@ func (s *Server) topics(cluster string) []string {
 }
 
 func (s *Server) topicList(context.Context, *transport.Conn, *transport.Command) *transport.Command {
-	body, err := transport.EncodeBody(transport.TopicList{TopicList: s.topics("")})
-	if err != nil {
-		return fail(transport.RespSystemError, "topic list: %v", err)
-	}
-	resp := transport.NewResponse(transport.RespSuccess, "")
-	resp.Body = body
-	return resp
+	return transport.NewBodyResponse(transport.TopicList{TopicList: s.topics("")})
 }
 
 func (s *Server) topicsByCluster(_ context.Context, _ *transport.Conn, req *transport.Command) *transport.Command {
-	body, err := transport.EncodeBody(transport.TopicList{TopicList: s.topics(req.Ext("cluster"))})
-	if err != nil {
-		return fail(transport.RespSystemError, "topic list: %v", err)
-	}
-	resp := transport.NewResponse(transport.RespSuccess, "")
-	resp.Body = body
-	return resp
+	return transport.NewBodyResponse(transport.TopicList{TopicList: s.topics(req.Ext("cluster"))})
 }
 
 func (s *Server) deleteTopic(_ context.Context, _ *transport.Conn, req *transport.Command) *transport.Command {

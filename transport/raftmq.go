@@ -70,3 +70,15 @@ type GroupStatus struct {
 	Peers            map[string]string `json:"peers"`
 	Messages         uint64            `json:"messagesApplied"`
 }
+
+// NewBodyResponse is a SUCCESS response carrying v as its JSON body, or a
+// SYSTEM_ERROR saying why v could not be encoded.
+func NewBodyResponse(v any) *Command {
+	body, err := EncodeBody(v)
+	if err != nil {
+		return NewResponse(RespSystemError, "encode response body: "+err.Error())
+	}
+	r := NewResponse(RespSuccess, "")
+	r.Body = body
+	return r
+}
