@@ -49,6 +49,11 @@ func startGroup(t *testing.T, n int, mutate func(*Config)) *group {
 		cfg.MappedFileSizeCommitLog = 4 << 20
 		cfg.MaxMessageSize = 64 << 10
 		cfg.Logger = hclog.New(&hclog.LoggerOptions{Level: hclog.Warn, Output: testWriter{t}})
+		// Slack for -race on 2 busy cores: a spurious election mid-test
+		// would turn exact-offset assertions into flakes.
+		cfg.RaftHeartbeatTimeout = 750 * time.Millisecond
+		cfg.RaftElectionTimeout = 750 * time.Millisecond
+		cfg.RaftLeaderLeaseTimeout = 750 * time.Millisecond
 		if mutate != nil {
 			mutate(&cfg)
 		}
@@ -107,9 +112,21 @@ func (g *group) call(addr string, req *transport.Command) *transport.Command {
 	g.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
-	r, err := g.client.Invoke(ctx, addr, req)
-	require.NoError(g.t, err)
-	return r
+	for {
+		r, err := g.client.Invoke(ctx, addr, req)
+		require.NoError(g.t, err)
+		// SERVICE_NOT_AVAILABLE means the request was not applied (not the
+		// leader, enqueue timeout): retrying it is what clients do and
+		// cannot duplicate anything.
+		if r.Code != int16(transport.RespServiceNotAvailable) || ctx.Err() != nil {
+			return r
+		}
+		select {
+		case <-ctx.Done():
+			return r
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 }
 
 func sendReq(topic string, qid int32, body []byte, props map[string]string) *transport.Command {

@@ -31,10 +31,15 @@ type mux struct {
 	once  sync.Once
 	wg    sync.WaitGroup
 	dialT time.Duration
+
+	// conns are the accepted connections: raft's transport does not close
+	// the ones it serves on Close, so the mux does.
+	mu    sync.Mutex
+	conns map[net.Conn]bool
 }
 
 func newMux(ln net.Listener) *mux {
-	m := &mux{ln: ln, done: make(chan struct{}), dialT: 2 * time.Second}
+	m := &mux{ln: ln, done: make(chan struct{}), dialT: 2 * time.Second, conns: map[net.Conn]bool{}}
 	m.raft = &muxListener{m: m, ch: make(chan net.Conn, 16), closed: make(chan struct{})}
 	m.peer = &muxListener{m: m, ch: make(chan net.Conn, 16), closed: make(chan struct{})}
 	m.wg.Add(1)
@@ -60,6 +65,9 @@ func (m *mux) acceptLoop() {
 			}
 			return
 		}
+		m.mu.Lock()
+		m.conns[c] = true
+		m.mu.Unlock()
 		m.wg.Add(1)
 		go func() {
 			defer m.wg.Done()
@@ -102,6 +110,12 @@ func (m *mux) close() error {
 		err = m.ln.Close()
 	})
 	m.wg.Wait()
+	m.mu.Lock()
+	for c := range m.conns {
+		c.Close()
+	}
+	m.conns = map[net.Conn]bool{}
+	m.mu.Unlock()
 	// Connections handed over but never accepted.
 	for _, l := range []*muxListener{m.raft, m.peer} {
 		for {
