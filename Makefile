@@ -65,7 +65,8 @@ fuzz:
 	  './message FuzzDecodeRecord' \
 	  './message FuzzDecodeBatch' \
 	  './message FuzzProperties' \
-	  './fsm FuzzDecodeEntry'; do \
+	  './fsm FuzzDecodeEntry' \
+	  './filter FuzzCompile'; do \
 	  set -- $$t; echo "== $$2 ($$1, $(FUZZTIME))"; \
 	  $(GO) test -run '^$$' -fuzz "^$$2\$$" -fuzztime $(FUZZTIME) $$1; \
 	done

@@ -17,7 +17,8 @@ func TestLayering(t *testing.T) {
 		"fsm":              {"raftlog", "message", "fsm/consumequeue", "fsm/indexfile"},
 		"fsm/consumequeue": {},
 		"fsm/indexfile":    {},
-		"client":           {"transport", "message"},
+		"client":           {"transport", "message", "filter"},
+		"filter":           {},
 		"namesrv":          {"transport", "message", "config"},
 		"config":           {},
 	}

@@ -32,6 +32,7 @@ func (b *Broker) registerHandlers(s *transport.Server) {
 		transport.ReqGetEarliestMsgStoreTime:          b.handleEarliestStoreTime,
 		transport.ReqHeartbeat:                        b.handleHeartbeat,
 		transport.ReqUnregisterClient:                 b.handleUnregisterClient,
+		transport.ReqCheckClientConfig:                b.handleCheckClientConfig,
 		transport.ReqGetConsumerListByGroup:           b.handleConsumerList,
 		transport.ReqLockBatchMQ:                      b.handleLock,
 		transport.ReqUnlockBatchMQ:                    b.handleUnlock,
@@ -75,6 +76,22 @@ func (b *Broker) handleHeartbeat(ctx context.Context, c *transport.Conn, req *tr
 		for _, cd := range hb.ConsumerDataSet {
 			b.ensureGroup(ctx, cd.GroupName, cd.MessageModel == "BROADCASTING")
 		}
+	}
+	return transport.NewResponse(transport.RespSuccess, "")
+}
+
+// handleCheckClientConfig serves CHECK_CLIENT_CONFIG: the Java consumer
+// sends it at start for SQL92 subscriptions, so that a selector the
+// broker cannot run fails the start instead of every pull.
+func (b *Broker) handleCheckClientConfig(_ context.Context, _ *transport.Conn, req *transport.Command) *transport.Command {
+	var body transport.CheckClientRequestBody
+	if err := transport.DecodeBody(req.Body, &body); err != nil {
+		return respond(transport.RespInvalidParameter, "bad CHECK_CLIENT_CONFIG body: %v", err)
+	}
+	sd := body.SubscriptionData
+	sub := newSubscription(sd.Topic, sd.SubString, sd.TagsSet, sd.ExpressionType, b.clients.filters)
+	if r := b.checkSubscription(sub); r != nil {
+		return r
 	}
 	return transport.NewResponse(transport.RespSuccess, "")
 }

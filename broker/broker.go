@@ -17,6 +17,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
 	"github.com/raftmq/raftmq/config"
+	"github.com/raftmq/raftmq/filter"
 	"github.com/raftmq/raftmq/fsm"
 	"github.com/raftmq/raftmq/message"
 	"github.com/raftmq/raftmq/raftlog"
@@ -101,7 +102,7 @@ func New(cfg Config) (*Broker, error) {
 		peers:       peers,
 		dialAddrs:   dial,
 		clientAddr:  net.JoinHostPort(cfg.BrokerIP1, strconv.Itoa(advPort)),
-		clients:     newClientManager(),
+		clients:     newClientManager(filter.NewCache(1024)),
 		locks:       newLockManager(60 * time.Second),
 		registerNow: make(chan struct{}, 1),
 		notifyCh:    make(chan bool, 16),

@@ -1,11 +1,13 @@
 package broker
 
 import (
+	"fmt"
 	"sort"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/raftmq/raftmq/filter"
 	"github.com/raftmq/raftmq/message"
 	"github.com/raftmq/raftmq/transport"
 )
@@ -16,6 +18,7 @@ import (
 // It is per node and in memory, like RocketMQ's: clients heartbeat every
 // node in their routes.
 type clientManager struct {
+	filters   *filter.Cache
 	mu        sync.Mutex
 	consumers map[string]*consumerGroup
 	producers map[string]map[string]*clientConn // group -> client id
@@ -36,22 +39,34 @@ type consumerGroup struct {
 	clients          map[string]*clientConn
 }
 
-// subscription is a tag filter.
+// subscription is a consumer's filter on one topic: tags (pre-filtered by
+// the ConsumeQueue's tag hash) or a SQL92 selector (evaluated on each
+// message's properties).
 type subscription struct {
 	topic     string
 	subString string
 	all       bool
 	tags      map[string]bool
 	codes     map[int64]bool // TagsHashCode of each tag (the CQ pre-filter)
-	sql       bool
+	sql       *filter.Expr
+	err       error // the selector does not compile, or its type is unknown
 }
 
-func newSubscription(topic, expr string, tags []string, typ string) *subscription {
+// Expression types of SubscriptionData.
+const (
+	exprTag   = "TAG"
+	exprSQL92 = "SQL92"
+)
+
+func newSubscription(topic, expr string, tags []string, typ string, filters *filter.Cache) *subscription {
 	s := &subscription{topic: topic, subString: expr, tags: map[string]bool{}, codes: map[int64]bool{}}
-	if typ != "" && typ != "TAG" {
-		// SQL92 is not evaluated here: deliver everything, the client
-		// filters nothing for it either, so say so in the pull filter.
-		s.sql, s.all = true, true
+	switch typ {
+	case "", exprTag:
+	case exprSQL92:
+		s.sql, s.err = filters.Compile(expr)
+		return s
+	default:
+		s.err = fmt.Errorf("expression type %q is not supported (TAG or SQL92)", typ)
 		return s
 	}
 	if len(tags) == 0 {
@@ -78,11 +93,26 @@ func newSubscription(topic, expr string, tags []string, typ string) *subscriptio
 
 // match pre-filters a ConsumeQueue unit by tag hash.
 func (s *subscription) match(tagHash int64) bool {
-	return s == nil || s.all || s.codes[tagHash]
+	return s == nil || s.all || s.sql != nil || s.codes[tagHash]
 }
 
-func newClientManager() *clientManager {
-	return &clientManager{consumers: map[string]*consumerGroup{}, producers: map[string]map[string]*clientConn{}}
+// matchProps evaluates a SQL92 selector on a stored record's properties.
+func (s *subscription) matchProps(rec []byte) bool {
+	if s == nil || s.sql == nil {
+		return true
+	}
+	v, err := message.ParseRecord(rec)
+	if err != nil {
+		return false
+	}
+	return s.sql.Match(func(name string) (string, bool) {
+		b, ok := message.LookupProperty(v.Properties, name)
+		return string(b), ok
+	})
+}
+
+func newClientManager(filters *filter.Cache) *clientManager {
+	return &clientManager{filters: filters, consumers: map[string]*consumerGroup{}, producers: map[string]map[string]*clientConn{}}
 }
 
 // heartbeat registers hb's groups on conn and returns the consumer groups
@@ -107,7 +137,7 @@ func (m *clientManager) heartbeat(conn *transport.Conn, hb *transport.HeartbeatD
 		g.consumeType, g.messageModel, g.consumeFromWhere = c.ConsumeType, c.MessageModel, c.ConsumeFromWhere
 		subs := map[string]*subscription{}
 		for _, sd := range c.SubscriptionDataSet {
-			subs[sd.Topic] = newSubscription(sd.Topic, sd.SubString, sd.TagsSet, sd.ExpressionType)
+			subs[sd.Topic] = newSubscription(sd.Topic, sd.SubString, sd.TagsSet, sd.ExpressionType, m.filters)
 		}
 		g.subs = subs
 		old := g.clients[hb.ClientID]

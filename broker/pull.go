@@ -41,9 +41,12 @@ func (b *Broker) handlePull(ctx context.Context, c *transport.Conn, req *transpo
 	}
 	var sub *subscription
 	if h.SysFlag&transport.PullFlagSubscription != 0 && h.Subscription != "" {
-		sub = newSubscription(h.Topic, h.Subscription, nil, h.ExpressionType)
+		sub = newSubscription(h.Topic, h.Subscription, nil, h.ExpressionType, b.clients.filters)
 	} else {
 		sub = b.clients.subscription(h.ConsumerGroup, h.Topic)
+	}
+	if r := b.checkSubscription(sub); r != nil {
+		return r
 	}
 	if h.SysFlag&transport.PullFlagCommitOffset != 0 && h.CommitOffset >= 0 {
 		b.commitOffsetAsync(h.ConsumerGroup, h.Topic, h.QueueID, h.CommitOffset)
@@ -81,6 +84,21 @@ func (b *Broker) handlePull(ctx context.Context, c *transport.Conn, req *transpo
 	}
 	resp, _ = b.pullOnce(h.Topic, h.QueueID, h.QueueOffset, maxMsgs, sub)
 	return resp
+}
+
+// checkSubscription answers a subscription this broker cannot serve, as
+// RocketMQ does: SUBSCRIPTION_PARSE_FAILED for a bad selector,
+// SYSTEM_ERROR for SQL92 with enablePropertyFilter=false.
+func (b *Broker) checkSubscription(sub *subscription) *transport.Command {
+	switch {
+	case sub == nil:
+		return nil
+	case sub.err != nil:
+		return respond(transport.RespSubscriptionParseFailed, "parse the consumer's subscription[%s] failed: %v", sub.subString, sub.err)
+	case sub.sql != nil && !b.cfg.EnablePropertyFilter:
+		return respond(transport.RespSystemError, "The broker does not support consumer to filter message by %s (enablePropertyFilter=false)", exprSQL92)
+	}
+	return nil
 }
 
 // pullOnce reads up to maxMsgs messages from offset. found reports whether
@@ -149,6 +167,10 @@ func (b *Broker) pullOnce(topic string, qid int32, offset int64, maxMsgs int, su
 			return respond(transport.RespSystemError, "pull %s/%d@%d: read commitlog at %d: %v", topic, qid, offset+int64(i), u.PhysOffset, err), false
 		}
 		rec := body[start:]
+		if !sub.matchProps(rec) {
+			body = body[:start]
+			continue
+		}
 		message.SetRecordQueueOffset(rec, offset+int64(i))
 		message.SetRecordPhysOffset(rec, u.PhysOffset)
 		count++

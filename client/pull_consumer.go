@@ -102,13 +102,27 @@ func (pc *PullConsumer) PullFiltered(ctx context.Context, mq MessageQueue, expr 
 	if err != nil {
 		return nil, err
 	}
+	return pc.pull(ctx, mq, sub, offset, max)
+}
+
+// PullSQL is Pull keeping only messages selected by a SQL92 selector on
+// their properties (see package filter), evaluated by the broker.
+func (pc *PullConsumer) PullSQL(ctx context.Context, mq MessageQueue, sql string, offset int64, max int) (*PullResult, error) {
+	sub, err := newSQLSubscription(mq.Topic, sql, nil)
+	if err != nil {
+		return nil, err
+	}
+	return pc.pull(ctx, mq, sub, offset, max)
+}
+
+func (pc *PullConsumer) pull(ctx context.Context, mq MessageQueue, sub *subscription, offset int64, max int) (*PullResult, error) {
 	if max <= 0 || max > 512 {
 		return nil, fmt.Errorf("client: pull: max %d out of [1, 512]", max)
 	}
 	ctx, cancel := pc.c.opCtx(ctx)
 	defer cancel()
 	mk := func() *transport.Command {
-		return pullRequest(pc.group, mq, offset, max, transport.PullFlagSubscription, -1, 0, sub.expr)
+		return pullRequest(pc.group, mq, offset, max, transport.PullFlagSubscription, -1, 0, sub)
 	}
 	resp, addr, err := pc.c.invokeGroup(ctx, mq.Topic, mq.BrokerName, 0, mk)
 	if err != nil {

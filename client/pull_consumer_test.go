@@ -62,6 +62,15 @@ func TestPullConsumer(t *testing.T) {
 		require.Equal(t, "Y", m.Tags)
 	}
 	require.EqualValues(t, 30, res.NextBeginOffset)
+	res, err = pc.PullSQL(ctx, q, "TAGS = 'X' AND KEYS IS NULL", 0, 32)
+	require.NoError(t, err)
+	require.Equal(t, client.PullFound, res.Status)
+	require.Len(t, res.Messages, 15)
+	for _, m := range res.Messages {
+		require.Equal(t, "X", m.Tags)
+	}
+	_, err = pc.PullSQL(ctx, q, "TAGS = ", 0, 32)
+	require.ErrorContains(t, err, "SQL92 selector")
 	res, err = pc.PullFiltered(ctx, q, "Z", 0, 32)
 	require.NoError(t, err)
 	require.Equal(t, client.PullNoMatched, res.Status)

@@ -113,6 +113,18 @@ func (pc *PushConsumer) ClientID() string { return pc.c.clientID }
 // Subscribe adds a subscription before Start: messages of topic whose tag
 // matches expr ("*" for all, or "TagA || TagB") go to h.
 func (pc *PushConsumer) Subscribe(topic, expr string, h Handler) error {
+	return pc.subscribe(topic, h, func() (*subscription, error) { return newSubscription(topic, expr, h) })
+}
+
+// SubscribeSQL adds a subscription before Start: messages of topic that a
+// SQL92 selector on their properties selects ("a > 5 AND TAGS IN ('A')",
+// see package filter) go to h. The broker evaluates it; the selector is
+// checked here first.
+func (pc *PushConsumer) SubscribeSQL(topic, sql string, h Handler) error {
+	return pc.subscribe(topic, h, func() (*subscription, error) { return newSQLSubscription(topic, sql, h) })
+}
+
+func (pc *PushConsumer) subscribe(topic string, h Handler, mk func() (*subscription, error)) error {
 	if pc.state.Load() != 0 {
 		return fmt.Errorf("client: subscribe to %s: consumer already started", topic)
 	}
@@ -122,7 +134,7 @@ func (pc *PushConsumer) Subscribe(topic, expr string, h Handler) error {
 	if h == nil {
 		return fmt.Errorf("client: subscribe to %s: nil handler", topic)
 	}
-	s, err := newSubscription(topic, expr, h)
+	s, err := mk()
 	if err != nil {
 		return err
 	}
@@ -474,7 +486,7 @@ func (pc *PushConsumer) pullOnce(ctx context.Context, pq *processQueue, sub *sub
 		commitOff = c
 	}
 	mk := func() *transport.Command {
-		return pullRequest(pc.group, mq, offset, pc.o.pullBatch, sysFlag, commitOff, pc.o.suspend, sub.expr)
+		return pullRequest(pc.group, mq, offset, pc.o.pullBatch, sysFlag, commitOff, pc.o.suspend, sub)
 	}
 	t0 := time.Now()
 	resp, addr, err := pc.c.invokeGroup(ctx, mq.Topic, mq.BrokerName, pc.o.suspend, mk)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -124,7 +125,17 @@ func TestPushConsumer_TagFilter(t *testing.T) {
 	createTopic(t, c, topic, 4)
 	p := newProducer(t, c)
 	tags := []string{"A", "B", "C", ""}
-	sendN(t, p, topic, "t", 80, func(i int, m *client.Message) { m.Tags = tags[i%4] })
+	sendN(t, p, topic, "t", 80, func(i int, m *client.Message) { m.Tags = tags[i%4]; m.SetProperty("n", fmt.Sprint(i)) })
+
+	// A SQL92 selector, evaluated by the broker on properties.
+	sr := newReceived()
+	sc, err := client.NewPushConsumer(opts(t, c, fastConsumer(uniqueName("GSQL"))...)...)
+	require.NoError(t, err)
+	require.ErrorContains(t, sc.SubscribeSQL(topic, "n >", sr.handler()), "SQL92 selector")
+	require.NoError(t, sc.SubscribeSQL(topic, "TAGS IN ('A', 'C') AND n >= 40", sr.handler()))
+	require.NoError(t, sc.Start(ctxT(t, 10*time.Second)))
+	t.Cleanup(func() { require.NoError(t, sc.Shutdown(context.Background())) })
+
 	r := newReceived()
 	newPushConsumer(t, c, topic, "A || B", r.handler(), fastConsumer(uniqueName("GTags"))...)
 	r.waitCount(t, 40, 20*time.Second)
@@ -138,6 +149,18 @@ func TestPushConsumer_TagFilter(t *testing.T) {
 		require.Contains(t, []string{"A", "B"}, m.Tags, "body %s", m.Body)
 	}
 	require.Zero(t, r.dups)
+
+	sr.waitCount(t, 20, 20*time.Second)
+	sendN(t, p, topic, "sqlmarker", 1, func(_ int, m *client.Message) { m.Tags = "C"; m.SetProperty("n", "1000") })
+	sr.waitCount(t, 21, 10*time.Second)
+	sr.mu.Lock()
+	defer sr.mu.Unlock()
+	require.Equal(t, 21, len(sr.msgs))
+	for _, m := range sr.msgs {
+		n, err := strconv.Atoi(m.Properties["n"])
+		require.NoError(t, err)
+		require.True(t, (m.Tags == "A" || m.Tags == "C") && n >= 40, "body %s tags %s n %d", m.Body, m.Tags, n)
+	}
 }
 
 // TestPushConsumer_Broadcasting: every member gets every message.

@@ -146,7 +146,7 @@ func (c *core) offsetCall(ctx context.Context, mq MessageQueue, what string, mk 
 }
 
 // pullRequest builds a PULL_MESSAGE request.
-func pullRequest(group string, mq MessageQueue, offset int64, max int, sysFlag int32, commit int64, suspend time.Duration, expr string) *transport.Command {
+func pullRequest(group string, mq MessageQueue, offset int64, max int, sysFlag int32, commit int64, suspend time.Duration, sub *subscription) *transport.Command {
 	h := transport.PullMessageRequestHeader{
 		ConsumerGroup:        group,
 		Topic:                mq.Topic,
@@ -156,8 +156,8 @@ func pullRequest(group string, mq MessageQueue, offset int64, max int, sysFlag i
 		SysFlag:              sysFlag,
 		CommitOffset:         commit,
 		SuspendTimeoutMillis: suspend.Milliseconds(),
-		Subscription:         expr,
-		ExpressionType:       "TAG",
+		Subscription:         sub.expr,
+		ExpressionType:       sub.exprType(),
 		BrokerName:           mq.BrokerName,
 	}
 	return transport.NewRequest(transport.ReqPullMessage, h.Encode(), nil)

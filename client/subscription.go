@@ -5,16 +5,41 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/raftmq/raftmq/filter"
 	"github.com/raftmq/raftmq/message"
 	"github.com/raftmq/raftmq/transport"
 )
 
-// subscription is a topic's tag expression ("*" or "A || B") and handler.
+// subscription is a topic's filter and handler: a tag expression ("*" or
+// "A || B"), or a SQL92 selector that the broker evaluates.
 type subscription struct {
 	topic   string
 	expr    string
 	tags    map[string]bool // nil: every message
+	sql     bool
 	handler Handler
+}
+
+// Expression types on the wire.
+const (
+	exprTag   = "TAG"
+	exprSQL92 = "SQL92"
+)
+
+// newSQLSubscription checks a SQL92 selector here, so that a typo fails
+// Subscribe rather than every pull.
+func newSQLSubscription(topic, sql string, h Handler) (*subscription, error) {
+	if _, err := filter.Compile(sql); err != nil {
+		return nil, fmt.Errorf("client: SQL92 selector: %w", err)
+	}
+	return &subscription{topic: topic, expr: sql, sql: true, handler: h}, nil
+}
+
+func (s *subscription) exprType() string {
+	if s.sql {
+		return exprSQL92
+	}
+	return exprTag
 }
 
 func newSubscription(topic, expr string, h Handler) (*subscription, error) {
@@ -40,12 +65,12 @@ func newSubscription(topic, expr string, h Handler) (*subscription, error) {
 	return s, nil
 }
 
-// match is the client-side exact tag filter.
+// match is the client-side exact tag filter (SQL92 is the broker's).
 func (s *subscription) match(tags string) bool { return s.tags == nil || s.tags[tags] }
 
 func (s *subscription) data(version int64) transport.SubscriptionData {
 	sd := transport.SubscriptionData{Topic: s.topic, SubString: s.expr, TagsSet: []string{}, CodeSet: transport.CodeSet{},
-		SubVersion: version, ExpressionType: "TAG"}
+		SubVersion: version, ExpressionType: s.exprType()}
 	for t := range s.tags {
 		sd.TagsSet = append(sd.TagsSet, t)
 	}

@@ -53,6 +53,9 @@ type Broker struct {
 	DefaultTopicQueueNums       int    `mapstructure:"defaultTopicQueueNums"`
 	AutoCreateTopicEnable       bool   `mapstructure:"autoCreateTopicEnable"`
 	AutoCreateSubscriptionGroup bool   `mapstructure:"autoCreateSubscriptionGroup"`
+	// EnablePropertyFilter allows SQL92 subscriptions (RocketMQ's default
+	// is false; raftmq evaluates them, so it defaults to true).
+	EnablePropertyFilter bool `mapstructure:"enablePropertyFilter"`
 
 	// DLedger keys (note RocketMQ's "Leger" spelling).
 	EnableDLegerCommitLog bool   `mapstructure:"enableDLegerCommitLog"`
@@ -150,6 +153,7 @@ func DefaultBroker() Broker {
 		AutoCreateTopicEnable:       true,
 		AutoCreateSubscriptionGroup: true,
 		EnableDLegerCommitLog:       true,
+		EnablePropertyFilter:        true,
 		DLegerSelfID:                "n0",
 		RaftHeartbeatTimeout:        250 * time.Millisecond,
 		RaftElectionTimeout:         250 * time.Millisecond,

@@ -207,6 +207,15 @@ func (c *CodeSet) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
+// CheckClientRequestBody is the CHECK_CLIENT_CONFIG request body: a
+// consumer asks, before it starts, whether the broker accepts its
+// (SQL92) subscription.
+type CheckClientRequestBody struct {
+	ClientID         string           `json:"clientId"`
+	Group            string           `json:"group"`
+	SubscriptionData SubscriptionData `json:"subscriptionData"`
+}
+
 // ProducerData names a producer group in a heartbeat.
 type ProducerData struct {
 	GroupName string `json:"groupName"`

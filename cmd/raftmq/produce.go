@@ -107,14 +107,15 @@ func newProduceCmd() *cobra.Command {
 }
 
 func newConsumeCmd() *cobra.Command {
-	var namesrv, topic, group, expr, from string
+	var namesrv, topic, group, expr, sql, from string
 	var count int
 	var jsonOut, broadcast bool
 	cmd := &cobra.Command{
 		Use:   "consume",
 		Short: "Consume a topic and print messages until Ctrl-C (or --count)",
 		Example: `  raftmq consume -n 127.0.0.1:9876 -t TopicTest -g MyGroup --from first
-  raftmq consume -n 127.0.0.1:9876 -t TopicTest --expr "TagA || TagB" --json`,
+  raftmq consume -n 127.0.0.1:9876 -t TopicTest --expr "TagA || TagB" --json
+  raftmq consume -n 127.0.0.1:9876 -t TopicTest --sql "TAGS = 'TagA' AND price > 100"`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if namesrv == "" {
 				return errors.New("no NameServer: use -n ip:port or set NAMESRV_ADDR")
@@ -143,7 +144,7 @@ func newConsumeCmd() *cobra.Command {
 			}
 			out := cmd.OutOrStdout()
 			msgs := make(chan *client.MessageExt, 256)
-			if err := c.Subscribe(topic, expr, func(hctx context.Context, ms []*client.MessageExt) client.ConsumeResult {
+			handler := func(hctx context.Context, ms []*client.MessageExt) client.ConsumeResult {
 				for _, m := range ms {
 					select {
 					case msgs <- m:
@@ -152,7 +153,15 @@ func newConsumeCmd() *cobra.Command {
 					}
 				}
 				return client.ConsumeSuccess
-			}); err != nil {
+			}
+			subscribe := func() error { return c.Subscribe(topic, expr, handler) }
+			if sql != "" {
+				if cmd.Flags().Changed("expr") {
+					return errors.New("--expr and --sql exclude each other")
+				}
+				subscribe = func() error { return c.SubscribeSQL(topic, sql, handler) }
+			}
+			if err := subscribe(); err != nil {
 				return err
 			}
 			if err := c.Start(ctx); err != nil {
@@ -184,6 +193,7 @@ func newConsumeCmd() *cobra.Command {
 	cmd.Flags().StringVarP(&topic, "topic", "t", "", "topic")
 	cmd.Flags().StringVarP(&group, "group", "g", "", "consumer group (default: a new one per process)")
 	cmd.Flags().StringVar(&expr, "expr", "*", "tag expression: * or \"TagA || TagB\"")
+	cmd.Flags().StringVar(&sql, "sql", "", "SQL92 selector on message properties, e.g. \"TAGS = 'A' AND price > 100\"")
 	cmd.Flags().StringVar(&from, "from", "last", "where a new group starts: first or last")
 	cmd.Flags().IntVar(&count, "count", 0, "stop after this many messages (0: until Ctrl-C)")
 	cmd.Flags().BoolVar(&broadcast, "broadcast", false, "broadcasting mode (every consumer gets every message)")

@@ -111,4 +111,22 @@ func TestOfficialClient_Smoke(t *testing.T) {
 		require.Equal(t, fmt.Sprintf("key-%d", i), m.GetKeys())
 		require.Equal(t, fmt.Sprint(i), m.GetProperty("p"))
 	}
+
+	// A SQL92 subscription is filtered by the broker on properties.
+	sql := &received{msgs: map[string]*primitive.MessageExt{}}
+	newPushConsumer(t, ns, "SmokeSQLGroup", topic, consumer.MessageSelector{Type: consumer.SQL92,
+		Expression: "p >= 150 AND TAGS = 'TagA' AND KEYS STARTSWITH 'key-1'"}, sql)
+	cluster.Eventually(t, 60*time.Second, func() error {
+		if got := sql.count(); got < 50 {
+			return fmt.Errorf("SQL92 consumer got %d of 50", got)
+		}
+		return nil
+	})
+	time.Sleep(time.Second) // anything unfiltered would show up by now
+	sql.mu.Lock()
+	defer sql.mu.Unlock()
+	require.Equal(t, 50, len(sql.msgs), "only the selected messages")
+	for i := 150; i < n; i++ {
+		require.NotNil(t, sql.msgs[fmt.Sprintf("body-%d", i)], i)
+	}
 }
