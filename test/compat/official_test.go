@@ -104,6 +104,8 @@ func TestOfficialClient_Smoke(t *testing.T) {
 		}
 		return nil
 	})
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	for i := 0; i < n; i++ {
 		m := r.msgs[fmt.Sprintf("body-%d", i)]
 		require.NotNil(t, m)
