@@ -76,28 +76,36 @@ func uniqueName(prefix string) string {
 	return fmt.Sprintf("%s_%d_%d", prefix, time.Now().UnixNano()%1e9, topicSeq)
 }
 
-// received collects delivered messages by body and counts duplicates.
+// received collects delivered messages by body and counts redeliveries.
 type received struct {
 	mu   sync.Mutex
 	msgs map[string]*client.MessageExt
+	at   map[string]bool // queue@offset delivered
+	// dups counts deliveries of a stored message (queue and offset) that
+	// was already delivered: the consumer's at-least-once redeliveries.
+	// A second stored copy of a body (a producer retry after a leadership
+	// change left the first outcome unknown) is not one.
 	dups int
 	seen int
 	ch   chan struct{} // signalled on every delivery
 }
 
 func newReceived() *received {
-	return &received{msgs: map[string]*client.MessageExt{}, ch: make(chan struct{}, 1)}
+	return &received{msgs: map[string]*client.MessageExt{}, at: map[string]bool{}, ch: make(chan struct{}, 1)}
 }
 
 func (r *received) add(ms ...*client.MessageExt) {
 	r.mu.Lock()
 	for _, m := range ms {
 		r.seen++
-		if _, ok := r.msgs[string(m.Body)]; ok {
+		at := fmt.Sprintf("%s@%d", m.Queue, m.QueueOffset)
+		if r.at[at] {
 			r.dups++
-			continue
 		}
-		r.msgs[string(m.Body)] = m
+		r.at[at] = true
+		if _, ok := r.msgs[string(m.Body)]; !ok {
+			r.msgs[string(m.Body)] = m
+		}
 	}
 	r.mu.Unlock()
 	select {
