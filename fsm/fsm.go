@@ -294,6 +294,12 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []interface{} {
 		out[i] = f.applyEntry(l, touched)
 	}
 	for q := range touched {
+		// One write per queue per batch. A failed write keeps the units
+		// in memory (still served) and is retried by the next Flush or
+		// the checkpoint's Sync, which fails loudly.
+		if err := q.Flush(); err != nil {
+			f.logger.Error("cannot write consume queue units", "topic", q.Topic, "queue", q.QueueID, "error", err)
+		}
 		q.Notify()
 	}
 	return out

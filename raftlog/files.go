@@ -93,14 +93,27 @@ func (x *indexFile) unit(i uint64) (pos int64, size uint32) {
 	return int64(binary.BigEndian.Uint64(b)), binary.BigEndian.Uint32(b[8:])
 }
 
-func (x *indexFile) setUnit(i uint64, pos int64, size uint32) {
-	b := x.m[(i-x.first)*unitSize:]
-	binary.BigEndian.PutUint64(b, uint64(pos))
-	binary.BigEndian.PutUint32(b[8:], size)
-	binary.BigEndian.PutUint32(b[12:], 0)
+// appendUnit encodes a unit for writeUnits.
+func appendUnit(b []byte, pos int64, size uint32) []byte {
+	b = binary.BigEndian.AppendUint64(b, uint64(pos))
+	b = binary.BigEndian.AppendUint32(b, size)
+	return binary.BigEndian.AppendUint32(b, 0)
 }
 
-func (x *indexFile) sync() error { return msync(x.m) }
+// writeUnits stores encoded units from index i on. Writes go through
+// pwrite, never through the mapping: a store into a shared mapping can
+// fault and wait on the filesystem journal while holding one of the Go
+// runtime's Ps (a syscall gives it up), and with GOMAXPROCS=2 two such
+// waits stall the whole process, raft heartbeats included. Reads through
+// the mapping see the written bytes (same page cache).
+func (x *indexFile) writeUnits(i uint64, b []byte) error {
+	if _, err := x.f.WriteAt(b, int64((i-x.first)*unitSize)); err != nil {
+		return fmt.Errorf("raftlog: write index %s: %w", x.path, err)
+	}
+	return nil
+}
+
+func (x *indexFile) sync() error { return datasync(x.f) }
 
 func (x *indexFile) close() error {
 	err := munmap(x.m)

@@ -35,6 +35,9 @@ type Log struct {
 	wmu  sync.Mutex
 	meta meta
 	buf  []byte
+	// ubuf holds encoded index units from ufirst on, not yet written.
+	ubuf   []byte
+	ufirst uint64
 	// failed is sticky: after a write or sync error the on-disk state is
 	// unknown (fsyncgate), so the log refuses further appends until reopened.
 	failed    error
@@ -393,6 +396,7 @@ func (l *Log) StoreLogs(logs []*raft.Log) error {
 	if err := l.ensureIndexFiles(first, logs[len(logs)-1].Index); err != nil {
 		return err
 	}
+	l.ubuf = l.ubuf[:0]
 	seg := l.cfg.SegmentSize
 	buf := l.buf[:0]
 	chunkStart := pos
@@ -430,10 +434,13 @@ func (l *Log) StoreLogs(logs []*raft.Log) error {
 			firstPos = pos
 		}
 		buf = appendRecord(buf, lg, lg.Index-first)
-		l.setUnit(lg.Index, pos, uint32(size))
+		l.addUnit(lg.Index, pos, uint32(size))
 		pos += size
 	}
 	if err := l.writeChunk(chunkStart, buf); err != nil {
+		return err
+	}
+	if err := l.flushUnits(); err != nil {
 		return err
 	}
 	if cap(buf) <= 16<<20 {
@@ -531,6 +538,9 @@ func (l *Log) writeChunk(start int64, buf []byte) error {
 // seal makes the segment holding pos, and every index unit written so
 // far, durable. Called before the first write into the next segment.
 func (l *Log) seal(pos int64) error {
+	if err := l.flushUnits(); err != nil {
+		return err
+	}
 	s := l.segmentFor(pos)
 	if err := datasync(s.f); err != nil {
 		return l.fail(fmt.Errorf("raftlog: seal %s: %w", s.path, err))
@@ -599,9 +609,34 @@ func (l *Log) ensureIndexFiles(from, to uint64) error {
 	return nil
 }
 
-func (l *Log) setUnit(index uint64, pos int64, size uint32) {
+// addUnit queues the index unit of index; units are added in index order
+// and written by flushUnits. Caller holds wmu.
+func (l *Log) addUnit(index uint64, pos int64, size uint32) {
+	if len(l.ubuf) == 0 {
+		l.ufirst = index
+	}
+	l.ubuf = appendUnit(l.ubuf, pos, size)
+}
+
+// flushUnits writes the queued units, one pwrite per index file. Caller
+// holds wmu; the index files exist (ensureIndexFiles).
+func (l *Log) flushUnits() error {
 	e := uint64(l.cfg.IndexFileEntries)
-	l.idxs[index/e-l.idxs[0].first/e].setUnit(index, pos, size)
+	i, b := l.ufirst, l.ubuf
+	for len(b) > 0 {
+		x := l.idxs[i/e-l.idxs[0].first/e]
+		n := min(uint64(len(b)/unitSize), x.first+e-i)
+		if err := x.writeUnits(i, b[:n*unitSize]); err != nil {
+			return l.fail(err)
+		}
+		i, b = i+n, b[n*unitSize:]
+	}
+	if cap(l.ubuf) <= 1<<20 {
+		l.ubuf = l.ubuf[:0]
+	} else {
+		l.ubuf = nil
+	}
+	return nil
 }
 
 // DeleteRange implements raft.LogStore. Only a prefix (head deletion after a

@@ -118,8 +118,11 @@ func (l *Log) recover() error {
 	}
 	for _, r := range recs {
 		if r.index >= lo {
-			l.setUnit(r.index, r.pos, uint32(r.size))
+			l.addUnit(r.index, r.pos, uint32(r.size))
 		}
+	}
+	if err := l.flushUnits(); err != nil {
+		return err
 	}
 
 	physFirst := recs[0].index

@@ -6,15 +6,12 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// mmapFile maps size bytes of f read-write and shared.
+// mmapFile maps size bytes of f read-only and shared (writes use pwrite).
 func mmapFile(f *os.File, size int64) ([]byte, error) {
-	return unix.Mmap(int(f.Fd()), 0, int(size), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+	return unix.Mmap(int(f.Fd()), 0, int(size), unix.PROT_READ, unix.MAP_SHARED)
 }
 
 func munmap(b []byte) error { return unix.Munmap(b) }
-
-// msync flushes a shared mapping to its file.
-func msync(b []byte) error { return unix.Msync(b, unix.MS_SYNC) }
 
 // diskUsage returns the used fraction (0..1) of the filesystem holding path.
 func diskUsage(path string) (float64, error) {

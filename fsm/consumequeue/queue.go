@@ -4,8 +4,13 @@
 //
 // Files live at <root>/consumequeue/<topic>/<queueId>/<20-digit name>, each
 // FileEntries units long and named by the byte offset of its first unit
-// (queue offset × 20), like RocketMQ's. Files are memory-mapped and
-// fixed-size; an all-zero unit (size 0: no message is empty) marks the end.
+// (queue offset × 20), like RocketMQ's. Files are fixed-size and mapped
+// read-only; an all-zero unit (size 0: no message is empty) marks the end.
+// Appended units are buffered and written with one pwrite per file by
+// Flush (the FSM calls it once per applied batch); readers see buffered
+// units at once. Stores into a shared mapping are avoided on purpose: one
+// can fault and wait on the filesystem journal while holding a Go runtime
+// P, and two such waits stall a GOMAXPROCS=2 broker entirely.
 //
 // Invariants: units are appended only by the FSM, in log order, so a
 // queue's units have increasing commitlog offsets; a queue is a pure
@@ -64,7 +69,11 @@ type Queue struct {
 	max     int64   // next offset to write
 	lastPhy int64   // commitlog offset of the last unit (-1: none)
 	dirty   bool
-	waitCh  chan struct{} // closed and replaced when max grows
+	// pend holds the encoded units [pendFrom, max), appended but not yet
+	// written to the files.
+	pend     []byte
+	pendFrom int64
+	waitCh   chan struct{} // closed and replaced when max grows
 }
 
 // Open opens (or creates) the queue's directory and recovers its extent.
@@ -130,12 +139,25 @@ func (q *Queue) load() error {
 		q.min = m
 	}
 	// The end is the first empty unit from the start of the last file (or
-	// from min, if min lies inside it).
-	last := q.files[len(q.files)-1]
-	from := max(q.min, last.first)
-	q.max = from
-	for q.max < last.first+q.entries && binary.BigEndian.Uint32(last.m[(q.max-last.first)*UnitSize+8:]) != 0 {
-		q.max++
+	// from min, if min lies inside it). A last file that is empty from its
+	// start, after the queue's start, was emptied by TruncatePhys: the end
+	// is then in an earlier file, and the empty file goes.
+	for {
+		last := q.files[len(q.files)-1]
+		from := max(q.min, last.first)
+		q.max = from
+		for q.max < last.first+q.entries && binary.BigEndian.Uint32(last.m[(q.max-last.first)*UnitSize+8:]) != 0 {
+			q.max++
+		}
+		if q.max > last.first || len(q.files) == 1 || last.first <= q.min {
+			break
+		}
+		q.files = q.files[:len(q.files)-1]
+		unix.Munmap(last.m)
+		last.f.Close()
+		if err := os.Remove(last.path); err != nil {
+			return fmt.Errorf("consumequeue: %w", err)
+		}
 	}
 	if q.max > q.min {
 		f := q.fileLocked(q.max - 1)
@@ -160,7 +182,7 @@ func (q *Queue) openFile(first int64) (*file, error) {
 			return nil, fmt.Errorf("consumequeue: %w", err)
 		}
 	}
-	m, err := unix.Mmap(int(f.Fd()), 0, int(size), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+	m, err := unix.Mmap(int(f.Fd()), 0, int(size), unix.PROT_READ, unix.MAP_SHARED)
 	if err != nil {
 		f.Close()
 		return nil, fmt.Errorf("consumequeue: mmap %s: %w", path, err)
@@ -189,8 +211,9 @@ func (q *Queue) LastPhysOffset() int64 {
 	return q.lastPhy
 }
 
-// Append adds units at MaxOffset and returns the offset of the first.
-// Waiters are woken by Notify, which the FSM calls once per batch.
+// Append adds units at MaxOffset and returns the offset of the first. They
+// are readable at once and written to the files by Flush. Waiters are woken
+// by Notify, which the FSM calls once per batch.
 func (q *Queue) Append(units ...Unit) (int64, error) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
@@ -199,19 +222,46 @@ func (q *Queue) Append(units ...Unit) (int64, error) {
 		if u.Size <= 0 {
 			return start, fmt.Errorf("consumequeue: unit with size %d", u.Size)
 		}
-		f, err := q.fileForWriteLocked(q.max)
-		if err != nil {
-			return start, err
+		if len(q.pend) == 0 {
+			q.pendFrom = q.max
 		}
-		b := f.m[(q.max-f.first)*UnitSize:]
-		binary.BigEndian.PutUint64(b, uint64(u.PhysOffset))
-		binary.BigEndian.PutUint32(b[8:], uint32(u.Size))
-		binary.BigEndian.PutUint64(b[12:], uint64(u.TagHash))
+		q.pend = binary.BigEndian.AppendUint64(q.pend, uint64(u.PhysOffset))
+		q.pend = binary.BigEndian.AppendUint32(q.pend, uint32(u.Size))
+		q.pend = binary.BigEndian.AppendUint64(q.pend, uint64(u.TagHash))
 		q.max++
 		q.lastPhy = u.PhysOffset
 	}
 	q.dirty = true
 	return start, nil
+}
+
+// Flush writes the appended units to the queue files. On error the units
+// stay buffered (and readable) and a later Flush retries.
+func (q *Queue) Flush() error {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.flushLocked()
+}
+
+func (q *Queue) flushLocked() error {
+	for len(q.pend) > 0 {
+		f, err := q.fileForWriteLocked(q.pendFrom)
+		if err != nil {
+			return err
+		}
+		n := min(int64(len(q.pend)/UnitSize), f.first+q.entries-q.pendFrom)
+		if _, err := f.f.WriteAt(q.pend[:n*UnitSize], (q.pendFrom-f.first)*UnitSize); err != nil {
+			return fmt.Errorf("consumequeue: write %s: %w", f.path, err)
+		}
+		q.pendFrom += n
+		q.pend = q.pend[n*UnitSize:]
+	}
+	if cap(q.pend) > 64<<10 {
+		q.pend = nil
+	} else {
+		q.pend = q.pend[:0]
+	}
+	return nil
 }
 
 func (q *Queue) fileForWriteLocked(off int64) (*file, error) {
@@ -274,11 +324,16 @@ func (q *Queue) Range(offset int64, max int, dst []Unit) ([]Unit, error) {
 	}
 	end := min(q.max, offset+int64(max))
 	for off := offset; off < end; off++ {
-		f := q.fileLocked(off)
-		if f == nil {
-			return dst, fmt.Errorf("%w: no file for offset %d", ErrCorrupt, off)
+		var b []byte
+		if len(q.pend) > 0 && off >= q.pendFrom {
+			b = q.pend[(off-q.pendFrom)*UnitSize:]
+		} else {
+			f := q.fileLocked(off)
+			if f == nil {
+				return dst, fmt.Errorf("%w: no file for offset %d", ErrCorrupt, off)
+			}
+			b = f.m[(off-f.first)*UnitSize:]
 		}
-		b := f.m[(off-f.first)*UnitSize:]
 		dst = append(dst, Unit{
 			PhysOffset: int64(binary.BigEndian.Uint64(b)),
 			Size:       int32(binary.BigEndian.Uint32(b[8:])),
@@ -322,6 +377,9 @@ func (q *Queue) Search(pred func(Unit) bool) int64 {
 func (q *Queue) TruncatePhys(phys int64) error {
 	q.mu.Lock()
 	defer q.mu.Unlock()
+	if err := q.flushLocked(); err != nil {
+		return err
+	}
 	newMax := q.max
 	for newMax > q.min {
 		f := q.fileLocked(newMax - 1)
@@ -331,9 +389,12 @@ func (q *Queue) TruncatePhys(phys int64) error {
 		}
 		newMax--
 	}
+	var zero [UnitSize]byte
 	for off := newMax; off < q.max; off++ {
 		f := q.fileLocked(off)
-		clear(f.m[(off-f.first)*UnitSize : (off-f.first+1)*UnitSize])
+		if _, err := f.f.WriteAt(zero[:], (off-f.first)*UnitSize); err != nil {
+			return fmt.Errorf("consumequeue: truncate %s: %w", f.path, err)
+		}
 	}
 	if newMax != q.max {
 		q.max = newMax
@@ -352,6 +413,7 @@ func (q *Queue) TruncatePhys(phys int64) error {
 func (q *Queue) Reset(offset int64) error {
 	q.mu.Lock()
 	defer q.mu.Unlock()
+	q.pend = nil
 	for _, f := range q.files {
 		unix.Munmap(f.m)
 		f.f.Close()
@@ -378,6 +440,9 @@ func (q *Queue) DeleteBefore(offset int64) error {
 	if offset <= q.min {
 		return nil
 	}
+	if err := q.flushLocked(); err != nil {
+		return err
+	}
 	offset = min(offset, q.max)
 	var drop []*file
 	for len(q.files) > 1 && q.files[0].first+q.entries <= offset {
@@ -399,9 +464,13 @@ func (q *Queue) FirstPhysAtOrAfter(phys int64) int64 {
 	return q.Search(func(u Unit) bool { return u.PhysOffset >= phys })
 }
 
-// Sync flushes written units to disk.
+// Sync writes and flushes appended units to disk.
 func (q *Queue) Sync() error {
 	q.mu.Lock()
+	if err := q.flushLocked(); err != nil {
+		q.mu.Unlock()
+		return err
+	}
 	dirty := q.dirty
 	q.dirty = false
 	files := append([]*file(nil), q.files...)
@@ -410,7 +479,7 @@ func (q *Queue) Sync() error {
 		return nil
 	}
 	for _, f := range files {
-		if err := unix.Msync(f.m, unix.MS_SYNC); err != nil {
+		if err := f.f.Sync(); err != nil {
 			return fmt.Errorf("consumequeue: sync %s: %w", f.path, err)
 		}
 	}
@@ -421,7 +490,7 @@ func (q *Queue) Sync() error {
 func (q *Queue) Close() error {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	var errs []error
+	errs := []error{q.flushLocked()}
 	for _, f := range q.files {
 		errs = append(errs, unix.Munmap(f.m), f.f.Close())
 	}

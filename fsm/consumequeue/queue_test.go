@@ -87,3 +87,41 @@ func TestQueue_WaitWakes(t *testing.T) {
 	<-ch
 	<-q.Wait(0) // already satisfied
 }
+
+// Appended units are readable before Flush writes them, Flush writes them
+// across file boundaries, and what was not flushed is simply absent after
+// a crash (the FSM replays from its checkpoint).
+func TestQueue_PendingUnitsAndFlush(t *testing.T) {
+	dir := t.TempDir()
+	q, err := Open(dir, "T", 0, 4)
+	require.NoError(t, err)
+	_, err = q.Append(units(0, 6)...)
+	require.NoError(t, err)
+	got, err := q.Range(0, 10, nil)
+	require.NoError(t, err)
+	require.Equal(t, units(0, 6), got, "pending units are readable")
+	require.NoError(t, q.Flush())
+	_, err = q.Append(units(6, 3)...)
+	require.NoError(t, err)
+	got, err = q.Range(4, 10, nil)
+	require.NoError(t, err)
+	require.Equal(t, units(4, 5), got, "flushed and pending units read together")
+
+	// Another opener sees only what was flushed (a crash loses the rest).
+	q2, err := Open(dir, "T", 0, 4)
+	require.NoError(t, err)
+	require.Equal(t, int64(6), q2.MaxOffset())
+	require.NoError(t, q2.Close())
+
+	// Truncation flushes first, then zeroes the cut units on disk.
+	require.NoError(t, q.TruncatePhys(700))
+	require.Equal(t, int64(7), q.MaxOffset())
+	require.NoError(t, q.Close())
+	q, err = Open(dir, "T", 0, 4)
+	require.NoError(t, err)
+	require.Equal(t, int64(7), q.MaxOffset())
+	got, err = q.Range(0, 10, nil)
+	require.NoError(t, err)
+	require.Equal(t, units(0, 7), got)
+	require.NoError(t, q.Close())
+}

@@ -269,6 +269,7 @@ func (c *Cluster) startProcess(p *Process) error {
 	cmd := exec.Command(c.bin, p.args...)
 	cmd.Stdout, cmd.Stderr = f, f
 	cmd.Dir = p.dir
+	dieWithParent(cmd)
 	if err := cmd.Start(); err != nil {
 		f.Close()
 		return fmt.Errorf("start %s: %w", p.Name, err)
