@@ -69,6 +69,21 @@ func (b *Broker) handleHeartbeat(ctx context.Context, c *transport.Conn, req *tr
 	if hb.ClientID == "" {
 		return respond(transport.RespInvalidParameter, "heartbeat without clientID")
 	}
+	for _, pd := range hb.ProducerDataSet {
+		if r := checkGroupName(pd.GroupName); r != nil {
+			return r
+		}
+	}
+	for _, cd := range hb.ConsumerDataSet {
+		if r := checkGroupName(cd.GroupName); r != nil {
+			return r
+		}
+		for _, sd := range cd.SubscriptionDataSet {
+			if r := checkTopicName(sd.Topic); r != nil {
+				return r
+			}
+		}
+	}
 	for _, g := range b.clients.heartbeat(c, &hb, time.Now()) {
 		b.notifyGroup(g)
 	}
@@ -111,7 +126,11 @@ func (b *Broker) ensureGroup(ctx context.Context, group string, broadcast bool) 
 	if broadcast {
 		return
 	}
-	rt := message.RetryTopic(group)
+	rt, err := retryTopicFor(group, false)
+	if err != nil {
+		b.logger.Warn("consumer group has no retry topic", "group", group, "error", err)
+		return
+	}
 	if _, ok := b.fsm.Topic(rt); !ok {
 		tc := fsm.TopicConfig{TopicName: rt, ReadQueueNums: 1, WriteQueueNums: 1, Perm: transport.PermRead | transport.PermWrite}
 		if _, err := b.proposeTopic(ctx, tc, true); err != nil {
@@ -265,6 +284,9 @@ func (b *Broker) handleSendBack(ctx context.Context, c *transport.Conn, req *tra
 	if err := h.Decode(req.ExtFields); err != nil {
 		return respond(transport.RespInvalidParameter, "bad send back header: %v", err)
 	}
+	if _, err := retryTopicFor(h.Group, false); err != nil {
+		return invalidName(err)
+	}
 	if !b.waitLeaderReady(ctx) {
 		return b.forward(ctx, c, req)
 	}
@@ -283,10 +305,13 @@ func (b *Broker) handleSendBack(ctx context.Context, c *transport.Conn, req *tra
 			maxTimes = g.RetryMaxTimes
 		}
 	}
-	topic := message.RetryTopic(h.Group)
+	dlq := m.ReconsumeTimes >= maxTimes || h.DelayLevel < 0
+	topic, err := retryTopicFor(h.Group, dlq)
+	if err != nil {
+		return invalidName(err)
+	}
 	delay := h.DelayLevel
-	if m.ReconsumeTimes >= maxTimes || delay < 0 {
-		topic = message.DLQTopic(h.Group)
+	if dlq {
 		delay = 0
 	} else if delay == 0 {
 		delay = 3 + m.ReconsumeTimes
@@ -351,11 +376,14 @@ func (b *Broker) handleUpdateTopic(ctx context.Context, c *transport.Conn, req *
 	if err := h.Decode(req.ExtFields); err != nil {
 		return respond(transport.RespInvalidParameter, "bad create topic header: %v", err)
 	}
-	if err := message.ValidateTopic(h.Topic); err != nil {
-		return respond(transport.RespInvalidParameter, "%v", err)
+	if r := checkTopicName(h.Topic); r != nil {
+		return r
 	}
-	if h.ReadQueueNums <= 0 || h.WriteQueueNums <= 0 || h.ReadQueueNums > 1024 || h.WriteQueueNums > 1024 {
-		return respond(transport.RespInvalidParameter, "queue numbers must be in [1, 1024] (read %d, write %d)", h.ReadQueueNums, h.WriteQueueNums)
+	if message.IsSystemTopic(h.Topic) {
+		return respond(transport.RespInvalidParameter, "the topic[%s] is conflict with system topic", h.Topic)
+	}
+	if r := b.checkQueueNums(h.ReadQueueNums, h.WriteQueueNums); r != nil {
+		return r
 	}
 	if !b.waitLeaderReady(ctx) {
 		return b.forward(ctx, c, req)
@@ -381,6 +409,12 @@ func (b *Broker) handleDeleteTopic(ctx context.Context, c *transport.Conn, req *
 	if err := h.Decode(req.ExtFields); err != nil {
 		return respond(transport.RespInvalidParameter, "bad delete topic header: %v", err)
 	}
+	if r := checkTopicName(h.Topic); r != nil {
+		return r
+	}
+	if message.IsSystemTopic(h.Topic) {
+		return respond(transport.RespInvalidParameter, "the topic[%s] is a system topic and cannot be deleted", h.Topic)
+	}
 	if !b.waitLeaderReady(ctx) {
 		return b.forward(ctx, c, req)
 	}
@@ -399,8 +433,8 @@ func (b *Broker) handleUpdateGroup(ctx context.Context, c *transport.Conn, req *
 	if err := transport.DecodeBody(req.Body, &gc); err != nil {
 		return respond(transport.RespInvalidParameter, "bad subscription group body: %v", err)
 	}
-	if err := message.ValidateGroup(gc.GroupName); err != nil {
-		return respond(transport.RespInvalidParameter, "%v", err)
+	if r := checkGroupName(gc.GroupName); r != nil {
+		return r
 	}
 	if !b.waitLeaderReady(ctx) {
 		return b.forward(ctx, c, req)
@@ -430,8 +464,8 @@ func (b *Broker) handleAllGroups(context.Context, *transport.Conn, *transport.Co
 
 func (b *Broker) handleDeleteGroup(ctx context.Context, c *transport.Conn, req *transport.Command) *transport.Command {
 	group := req.Ext("groupName")
-	if group == "" {
-		return respond(transport.RespInvalidParameter, "delete subscription group: groupName is required")
+	if r := checkGroupName(group); r != nil {
+		return r
 	}
 	if !b.waitLeaderReady(ctx) {
 		return b.forward(ctx, c, req)
@@ -498,7 +532,7 @@ func (b *Broker) handleGroupStatus(context.Context, *transport.Conn, *transport.
 
 func (b *Broker) queueStats(topic string, tc fsm.TopicConfig, group string) []transport.QueueOffsetStats {
 	var out []transport.QueueOffsetStats
-	n := max(tc.ReadQueueNums, tc.WriteQueueNums)
+	n := queueCount(tc)
 	for q := int32(0); q < n; q++ {
 		mn, mx := b.queueBounds(topic, q)
 		s := transport.QueueOffsetStats{Topic: topic, BrokerName: b.cfg.BrokerName, QueueID: q, MinOffset: mn, MaxOffset: mx, ConsumerOffset: -1}
@@ -569,6 +603,9 @@ func (b *Broker) handleResetOffset(ctx context.Context, c *transport.Conn, req *
 	if err := h.Decode(req.ExtFields); err != nil {
 		return respond(transport.RespInvalidParameter, "bad reset offset header: %v", err)
 	}
+	if r := checkGroupName(h.Group); r != nil {
+		return r
+	}
 	tc, ok := b.fsm.Topic(h.Topic)
 	if !ok {
 		return respond(transport.RespTopicNotExist, "topic[%s] not exist", h.Topic)
@@ -577,7 +614,7 @@ func (b *Broker) handleResetOffset(ctx context.Context, c *transport.Conn, req *
 		return b.forward(ctx, c, req)
 	}
 	var commits []fsm.OffsetCommit
-	for q := int32(0); q < max(tc.ReadQueueNums, tc.WriteQueueNums); q++ {
+	for q := int32(0); q < queueCount(tc); q++ {
 		commits = append(commits, fsm.OffsetCommit{Group: h.Group, Topic: h.Topic, QueueID: q, Offset: b.searchOffset(h.Topic, q, h.Timestamp)})
 	}
 	if err := b.commitOffsets(ctx, commits); err != nil {

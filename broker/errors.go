@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/raft"
+	"github.com/raftmq/raftmq/fsm"
 	"github.com/raftmq/raftmq/raftlog"
 	"github.com/raftmq/raftmq/transport"
 )
@@ -47,6 +48,9 @@ func (b *Broker) statusFromErr(what string, err error) *transport.Command {
 		return respond(transport.RespServiceNotAvailable, "%s: broker is shutting down (%s)", what, where)
 	case errors.Is(err, raftlog.ErrDiskFull):
 		return respond(transport.RespServiceNotAvailable, "%s: service not available now: the broker's disk is full (%s)", what, where)
+	case errors.Is(err, fsm.ErrRejected):
+		// Refused the same way on every replica: retrying cannot help.
+		return respond(transport.RespInvalidParameter, "%s: %v", what, err)
 	case errors.Is(err, transport.ErrConnClosed), errors.Is(err, transport.ErrTimeout):
 		return respond(transport.RespServiceNotAvailable, "%s: could not reach the leader, retry (%s): %v", what, where, err)
 	}

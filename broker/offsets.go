@@ -34,6 +34,16 @@ func (b *Broker) handleUpdateConsumerOffset(ctx context.Context, c *transport.Co
 	if err := h.Decode(req.ExtFields); err != nil {
 		return respond(transport.RespInvalidParameter, "bad update offset header: %v", err)
 	}
+	if r := checkGroupName(h.ConsumerGroup); r != nil {
+		return r
+	}
+	tc, ok := b.fsm.Topic(h.Topic)
+	if !ok {
+		return respond(transport.RespTopicNotExist, "topic[%s] not exist", h.Topic)
+	}
+	if h.QueueID < 0 || h.QueueID >= queueCount(tc) {
+		return respond(transport.RespInvalidParameter, "queueId[%d] is illegal, topic:[%s] has %d queues", h.QueueID, h.Topic, queueCount(tc))
+	}
 	if cur, ok := b.fsm.ConsumerOffset(h.ConsumerGroup, h.Topic, h.QueueID); ok && cur == h.CommitOffset {
 		return transport.NewResponse(transport.RespSuccess, "")
 	}

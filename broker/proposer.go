@@ -179,7 +179,11 @@ func (p *proposer) apply() {
 		case er.Err != nil:
 			r.err = er.Err
 		case i < len(er.Results):
-			r.res = er.Results[i]
+			if err, ok := er.Results[i].(error); ok {
+				r.err = err // rejected by the FSM, on every replica alike
+			} else {
+				r.res = er.Results[i]
+			}
 		}
 		pr.done <- r
 	}

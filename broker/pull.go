@@ -28,6 +28,9 @@ func (b *Broker) handlePull(ctx context.Context, c *transport.Conn, req *transpo
 	if err := h.Decode(req.ExtFields); err != nil {
 		return respond(transport.RespInvalidParameter, "bad pull request header: %v", err)
 	}
+	if r := checkGroupName(h.ConsumerGroup); r != nil {
+		return r
+	}
 	tc, ok := b.fsm.Topic(h.Topic)
 	if !ok {
 		return respond(transport.RespTopicNotExist, "topic[%s] not exist, apply first please!", h.Topic)
@@ -35,7 +38,7 @@ func (b *Broker) handlePull(ctx context.Context, c *transport.Conn, req *transpo
 	if tc.Perm&transport.PermRead == 0 {
 		return respond(transport.RespNoPermission, "the topic[%s] pulling message is forbidden", h.Topic)
 	}
-	if h.QueueID < 0 || h.QueueID >= max(tc.ReadQueueNums, tc.WriteQueueNums) {
+	if h.QueueID < 0 || h.QueueID >= queueCount(tc) {
 		return respond(transport.RespSystemError, "queueId[%d] is illegal, topic:[%s] topicConfig.readQueueNums:[%d] consumer:[%s]",
 			h.QueueID, h.Topic, tc.ReadQueueNums, c.RemoteAddr())
 	}

@@ -189,6 +189,8 @@ func (b *Broker) topicForSend(ctx context.Context, h *transport.SendMessageReque
 		return fsm.TopicConfig{}, respond(transport.RespTopicNotExist,
 			"topic[%s] not exist, apply first please! (autoCreateTopicEnable=false; create it with: raftmq admin updateTopic -t %s)", h.Topic, h.Topic)
 	}
+	// The queue count comes from configuration, never from the request:
+	// a queueId outside it is refused below like any other.
 	n := int32(b.cfg.DefaultTopicQueueNums)
 	if h.DefaultTopicQueueNums > 0 && h.DefaultTopicQueueNums < n {
 		n = h.DefaultTopicQueueNums
@@ -196,7 +198,6 @@ func (b *Broker) topicForSend(ctx context.Context, h *transport.SendMessageReque
 	if retry {
 		n = 1
 	}
-	n = max(n, h.QueueID+1)
 	tc := fsm.TopicConfig{TopicName: h.Topic, ReadQueueNums: n, WriteQueueNums: n,
 		Perm: transport.PermRead | transport.PermWrite, TopicFilterType: "SINGLE_TAG"}
 	got, err := b.proposeTopic(ctx, tc, true)

@@ -112,6 +112,21 @@ type Broker struct {
 	// and written as STOREHOST (default listenPort), for brokers behind a
 	// port-forwarding proxy.
 	AdvertisedListenPort int `mapstructure:"advertisedListenPort"`
+
+	// Limits against hostile or broken clients.
+	//
+	// MaxTopicQueueNums bounds the queue count of a topic created or
+	// updated through the admin API (1..16384; default 1024).
+	MaxTopicQueueNums int `mapstructure:"maxTopicQueueNums"`
+	// MaxConnections bounds open client connections (0: unlimited), and
+	// MaxConnectionsPerIP those from one remote address.
+	MaxConnections      int `mapstructure:"maxConnections"`
+	MaxConnectionsPerIP int `mapstructure:"maxConnectionsPerIP"`
+	// MaxPendingFrameBytes bounds the bytes held, over every connection,
+	// for frames that have started to arrive and are not complete.
+	MaxPendingFrameBytes int64 `mapstructure:"maxPendingFrameBytes"`
+	// FrameReadTimeout is how long a started frame may take to arrive.
+	FrameReadTimeout time.Duration `mapstructure:"frameReadTimeout"`
 }
 
 // DialAddrs parses raftDialAddrs.
@@ -172,6 +187,11 @@ func DefaultBroker() Broker {
 		RaftLogLevel:                "warn",
 		CommitLogPreallocate:        "zero",
 		RaftParallelFlush:           true,
+		MaxTopicQueueNums:           1024,
+		MaxConnections:              10000,
+		MaxConnectionsPerIP:         2000,
+		MaxPendingFrameBytes:        256 << 20,
+		FrameReadTimeout:            30 * time.Second,
 	}
 }
 
@@ -271,6 +291,21 @@ func (b Broker) Validate() error {
 	}
 	if b.DefaultTopicQueueNums < 1 || b.DefaultTopicQueueNums > 1024 {
 		errs = append(errs, fmt.Errorf("defaultTopicQueueNums %d out of range [1, 1024]", b.DefaultTopicQueueNums))
+	}
+	if b.MaxTopicQueueNums < 1 || b.MaxTopicQueueNums > 16384 {
+		errs = append(errs, fmt.Errorf("maxTopicQueueNums %d out of range [1, 16384]", b.MaxTopicQueueNums))
+	}
+	if b.DefaultTopicQueueNums > b.MaxTopicQueueNums {
+		errs = append(errs, fmt.Errorf("defaultTopicQueueNums %d exceeds maxTopicQueueNums %d", b.DefaultTopicQueueNums, b.MaxTopicQueueNums))
+	}
+	if b.MaxConnections < 0 || b.MaxConnectionsPerIP < 0 {
+		errs = append(errs, fmt.Errorf("maxConnections %d and maxConnectionsPerIP %d must not be negative", b.MaxConnections, b.MaxConnectionsPerIP))
+	}
+	if b.MaxPendingFrameBytes < int64(b.MaxMessageSize)+1<<20 {
+		errs = append(errs, fmt.Errorf("maxPendingFrameBytes %d must hold at least one largest frame (maxMessageSize + 1 MiB)", b.MaxPendingFrameBytes))
+	}
+	if b.FrameReadTimeout < time.Second {
+		errs = append(errs, fmt.Errorf("frameReadTimeout %v must be at least 1s", b.FrameReadTimeout))
 	}
 	if b.FileReservedTime < 1 {
 		errs = append(errs, fmt.Errorf("fileReservedTime %d must be at least 1 hour", b.FileReservedTime))

@@ -210,6 +210,22 @@ func (f *FSM) adopt(st *State) {
 	if f.offsets == nil {
 		f.offsets = map[string]map[int32]int64{}
 	}
+	// State written before names and counts were checked may hold what the
+	// checks now refuse; every replica holds the same state, so every one
+	// repairs it the same way.
+	for name, tc := range f.topics {
+		if err := validTopic(name); err != nil {
+			f.logger.Error("dropping a topic with an invalid name from the state", "topic", name, "error", err)
+			delete(f.topics, name)
+			continue
+		}
+		if err := validTopicConfig(tc); err != nil {
+			tc.ReadQueueNums = min(max(tc.ReadQueueNums, 1), MaxQueueNums)
+			tc.WriteQueueNums = min(max(tc.WriteQueueNums, 1), MaxQueueNums)
+			f.logger.Error("clamping a topic's queue counts", "topic", name, "read", tc.ReadQueueNums, "write", tc.WriteQueueNums, "error", err)
+			f.topics[name] = tc
+		}
+	}
 	f.skipTo = st.Index
 	f.restoredEnd = st.CommitLogEnd
 	f.applied.Store(st.Index)
@@ -243,6 +259,10 @@ func (f *FSM) load(st *State) error {
 				continue
 			}
 			q, err := consumequeue.Open(f.cqRoot, t.Name(), int32(id), f.cfg.ConsumeQueueFileEntries)
+			if errors.Is(err, consumequeue.ErrInvalidName) {
+				f.logger.Warn("ignoring a directory that cannot be a queue", "dir", filepath.Join(f.cqRoot, t.Name(), qd.Name()), "error", err)
+				continue
+			}
 			if err != nil {
 				return err
 			}
@@ -329,70 +349,121 @@ func (f *FSM) applyEntry(l *raft.Log, touched map[*consumequeue.Queue]bool) *Ent
 	f.applied.Store(l.Index)
 	f.term.Store(l.Term)
 	for i, c := range cmds {
-		switch c.Type {
-		case CmdAppend:
-			if dataOff < 0 {
-				p, err := f.log.Position(l.Index)
-				if err != nil {
-					panic(fmt.Sprintf("fsm: position of applied entry %d: %v", l.Index, err))
-				}
-				dataOff = p.DataOffset()
-			}
-			r, err := f.applyAppend(c, dataOff, touched)
-			if err != nil {
-				panic(fmt.Sprintf("fsm: entry %d: %v", l.Index, err))
-			}
-			res.Results[i] = r
-		case CmdOffsets:
-			var commits []OffsetCommit
-			if err := json.Unmarshal(c.Payload, &commits); err != nil {
-				panic(fmt.Sprintf("fsm: entry %d offsets: %v", l.Index, err))
-			}
-			for _, oc := range commits {
-				k := oc.Topic + "@" + oc.Group
-				m := f.offsets[k]
-				if m == nil {
-					m = map[int32]int64{}
-					f.offsets[k] = m
-				}
-				m[oc.QueueID] = oc.Offset
-			}
-		case CmdTopic:
-			var tc TopicCommand
-			if err := json.Unmarshal(c.Payload, &tc); err != nil {
-				panic(fmt.Sprintf("fsm: entry %d topic: %v", l.Index, err))
-			}
-			cur, ok := f.topics[tc.Config.TopicName]
-			if !ok || !tc.CreateOnly {
-				cur = tc.Config
-				f.topics[cur.TopicName] = cur
-			}
-			cp := cur
-			res.Results[i] = &cp
-			topicsChanged = true
-		case CmdDeleteTopic:
-			f.deleteTopicLocked(string(c.Payload))
-			topicsChanged = true
-		case CmdGroup:
-			var gc GroupCommand
-			if err := json.Unmarshal(c.Payload, &gc); err != nil {
-				panic(fmt.Sprintf("fsm: entry %d group: %v", l.Index, err))
-			}
-			if _, ok := f.groups[gc.Config.GroupName]; !ok || !gc.CreateOnly {
-				f.groups[gc.Config.GroupName] = gc.Config
-			}
-		case CmdDeleteGroup:
-			g := string(c.Payload)
-			delete(f.groups, g)
-			for k := range f.offsets {
-				if strings.HasSuffix(k, "@"+g) {
-					delete(f.offsets, k)
-				}
-			}
+		r, err := f.applyCommand(l, c, &dataOff, touched, &topicsChanged)
+		if err != nil {
+			rej := &RejectedError{Index: l.Index, Cmd: c.Type, Reason: err.Error()}
+			f.logger.Warn("rejected a command", "index", l.Index, "command", c.Type, "reason", err)
+			r = rej
 		}
+		res.Results[i] = r
 	}
 	return res
 }
+
+// applyCommand applies one command. An error rejects it without side
+// effects (bad names, counts out of range); it must depend only on the
+// command and the replicated state. Failures that are not the command's
+// fault (I/O, a record the leader built wrong) panic instead: going on
+// would let this replica diverge.
+func (f *FSM) applyCommand(l *raft.Log, c Command, dataOff *int64, touched map[*consumequeue.Queue]bool, topicsChanged *bool) (any, error) {
+	switch c.Type {
+	case CmdAppend:
+		if *dataOff < 0 {
+			p, err := f.log.Position(l.Index)
+			if err != nil {
+				panic(fmt.Sprintf("fsm: position of applied entry %d: %v", l.Index, err))
+			}
+			*dataOff = p.DataOffset()
+		}
+		r, err := f.applyAppend(c, *dataOff, touched)
+		var rej *rejection
+		if errors.As(err, &rej) {
+			return nil, rej.err
+		}
+		if err != nil {
+			panic(fmt.Sprintf("fsm: entry %d: %v", l.Index, err))
+		}
+		return r, nil
+	case CmdOffsets:
+		var commits []OffsetCommit
+		if err := json.Unmarshal(c.Payload, &commits); err != nil {
+			return nil, fmt.Errorf("offsets payload: %w", err)
+		}
+		for _, oc := range commits {
+			if err := validOffsetCommit(oc); err != nil {
+				return nil, err
+			}
+		}
+		for _, oc := range commits {
+			k := oc.Topic + "@" + oc.Group
+			m := f.offsets[k]
+			if m == nil {
+				m = map[int32]int64{}
+				f.offsets[k] = m
+			}
+			m[oc.QueueID] = oc.Offset
+		}
+		return nil, nil
+	case CmdTopic:
+		var tc TopicCommand
+		if err := json.Unmarshal(c.Payload, &tc); err != nil {
+			return nil, fmt.Errorf("topic payload: %w", err)
+		}
+		if err := validTopicConfig(tc.Config); err != nil {
+			return nil, err
+		}
+		cur, ok := f.topics[tc.Config.TopicName]
+		if !ok || !tc.CreateOnly {
+			cur = tc.Config
+			f.topics[cur.TopicName] = cur
+		}
+		*topicsChanged = true
+		cp := cur
+		return &cp, nil
+	case CmdDeleteTopic:
+		topic := string(c.Payload)
+		if err := validTopic(topic); err != nil {
+			return nil, err
+		}
+		if message.IsSystemTopic(topic) {
+			return nil, fmt.Errorf("topic %s is a system topic", topic)
+		}
+		f.deleteTopicLocked(topic)
+		*topicsChanged = true
+		return nil, nil
+	case CmdGroup:
+		var gc GroupCommand
+		if err := json.Unmarshal(c.Payload, &gc); err != nil {
+			return nil, fmt.Errorf("group payload: %w", err)
+		}
+		if err := validGroup(gc.Config.GroupName); err != nil {
+			return nil, err
+		}
+		if _, ok := f.groups[gc.Config.GroupName]; !ok || !gc.CreateOnly {
+			f.groups[gc.Config.GroupName] = gc.Config
+		}
+		return nil, nil
+	case CmdDeleteGroup:
+		g := string(c.Payload)
+		if err := validGroup(g); err != nil {
+			return nil, err
+		}
+		delete(f.groups, g)
+		for k := range f.offsets {
+			if strings.HasSuffix(k, "@"+g) {
+				delete(f.offsets, k)
+			}
+		}
+		return nil, nil
+	}
+	return nil, fmt.Errorf("unknown command type %d", c.Type)
+}
+
+// rejection marks an applyAppend error as the command's fault (detected
+// before any side effect).
+type rejection struct{ err error }
+
+func (r *rejection) Error() string { return r.err.Error() }
 
 func (f *FSM) applyAppend(c Command, dataOff int64, touched map[*consumequeue.Queue]bool) (*AppendResult, error) {
 	var r *AppendResult
@@ -400,6 +471,12 @@ func (f *FSM) applyAppend(c Command, dataOff int64, touched map[*consumequeue.Qu
 	err := WalkRecords(c.Payload, func(off int, rec []byte, v *message.RecordView) error {
 		phys := dataOff + int64(c.Pos+off)
 		if r == nil {
+			if err := validTopic(string(v.Topic)); err != nil {
+				return &rejection{err}
+			}
+			if err := validQueueID(v.QueueID); err != nil {
+				return &rejection{err}
+			}
 			r = &AppendResult{Topic: string(v.Topic), QueueID: v.QueueID}
 			var err error
 			if q, err = f.queueLocked(r.Topic, r.QueueID); err != nil {
@@ -467,7 +544,10 @@ func (f *FSM) deleteTopicLocked(topic string) {
 			delete(f.queues, k)
 		}
 	}
-	os.RemoveAll(filepath.Join(f.cqRoot, topic))
+	if err := consumequeue.RemoveTopic(f.cqRoot, topic); err != nil {
+		// The files stay; the topic is gone from the state on every replica.
+		f.logger.Error("cannot remove a deleted topic's queue files", "topic", topic, "error", err)
+	}
 	for k := range f.offsets {
 		if strings.HasPrefix(k, topic+"@") {
 			delete(f.offsets, k)

@@ -81,10 +81,14 @@ func Open(root, topic string, queueID int32, fileEntries int64) (*Queue, error) 
 	if fileEntries <= 0 {
 		return nil, fmt.Errorf("consumequeue: invalid file size %d units", fileEntries)
 	}
+	dir, err := QueueDir(root, topic, queueID)
+	if err != nil {
+		return nil, err
+	}
 	q := &Queue{
 		Topic:   topic,
 		QueueID: queueID,
-		dir:     filepath.Join(root, topic, strconv.Itoa(int(queueID))),
+		dir:     dir,
 		entries: fileEntries,
 		lastPhy: -1,
 		waitCh:  make(chan struct{}),

@@ -1,0 +1,182 @@
+package cluster_test
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/raftmq/raftmq/message"
+	"github.com/raftmq/raftmq/test/cluster"
+	"github.com/raftmq/raftmq/transport"
+	"github.com/stretchr/testify/require"
+)
+
+// TestHostile_NamesAndCounts replays, as raw remoting frames, the requests
+// that used to wipe replicas or create unusable topics: path-like topic
+// and group names through the leader and a follower, system topics,
+// queue ids and queue counts near 2^31. Each gets a clear error; the
+// store, a canary directory beside it and every acknowledged message
+// survive, also across a SIGKILL of the whole group.
+func TestHostile_NamesAndCounts(t *testing.T) {
+	c := cluster.Start(t, cluster.Options{})
+	g := c.Group(0)
+	leader := g.WaitLeader(t, 20*time.Second)
+	var follower *cluster.Node
+	for _, n := range g.Nodes {
+		if n != leader {
+			follower = n
+			break
+		}
+	}
+	canary := filepath.Join(c.Dir(), "canary")
+	require.NoError(t, os.MkdirAll(canary, 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(canary, "keep"), []byte("keep"), 0o644))
+
+	w := newWire(t)
+	const topic, queues, perQueue = "Keep", 4, 25
+	ct := transport.CreateTopicRequestHeader{Topic: topic, ReadQueueNums: queues, WriteQueueNums: queues, Perm: 6}
+	require.Equal(t, int16(0), w.call(leader.ClientAddr(), transport.NewRequest(transport.ReqUpdateAndCreateTopic, ct.Encode(), nil)).Code)
+	var firstPhys int64 = -1
+	for q := int32(0); q < queues; q++ {
+		for i := 0; i < perQueue; i++ {
+			r := w.send(leader.ClientAddr(), topic, q, fmt.Sprintf("m-%d-%d", q, i), nil)
+			require.Equal(t, int16(0), r.Code, r.Remark)
+			if firstPhys < 0 {
+				_, off, err := message.DecodeOffsetMsgID(r.ExtFields["msgId"])
+				require.NoError(t, err)
+				firstPhys = off
+			}
+		}
+	}
+
+	code := func(n *cluster.Node, req *transport.Command) (int16, string) {
+		t.Helper()
+		r, err := g.Call(n, req, 10*time.Second)
+		require.NoError(t, err)
+		return r.Code, r.Remark
+	}
+	invalid := int16(transport.RespInvalidParameter)
+	for _, n := range []*cluster.Node{leader, follower} {
+		for _, bad := range []string{"", "..", ".", "../..", "../../..", "../../../canary", "/", "/tmp", "a/../..",
+			"%DLQ%/../../x", topic + "/0", "TBW102", "SCHEDULE_TOPIC_XXXX", "RMQ_SYS_TRANS_HALF_TOPIC"} {
+			req := transport.NewRequest(transport.ReqDeleteTopicInBroker, map[string]string{"topic": bad}, nil)
+			got, remark := code(n, req)
+			require.Equal(t, invalid, got, "delete topic %q via %s: %s", bad, n.ID, remark)
+		}
+		for _, bad := range []string{"/../../../x", "..", "a/b", ""} {
+			sb := transport.ConsumerSendMsgBackRequestHeader{Offset: firstPhys, Group: bad, OriginTopic: topic, MaxReconsumeTimes: 16}
+			got, remark := code(n, transport.NewRequest(transport.ReqConsumerSendMsgBack, sb.Encode(), nil))
+			require.Equal(t, invalid, got, "send back for group %q via %s: %s", bad, n.ID, remark)
+
+			body, err := transport.EncodeBody(transport.HeartbeatData{ClientID: "evil@1", ConsumerDataSet: []transport.ConsumerData{{
+				GroupName: bad, ConsumeType: "CONSUME_PASSIVELY", MessageModel: "CLUSTERING", ConsumeFromWhere: "CONSUME_FROM_FIRST_OFFSET",
+				SubscriptionDataSet: []transport.SubscriptionData{{Topic: topic, SubString: "*"}}}}})
+			require.NoError(t, err)
+			got, remark = code(n, transport.NewRequest(transport.ReqHeartbeat, nil, body))
+			require.Equal(t, invalid, got, "heartbeat of group %q via %s: %s", bad, n.ID, remark)
+
+			pd := transport.PullMessageRequestHeader{ConsumerGroup: bad, Topic: topic, QueueID: 0, MaxMsgNums: 1,
+				SysFlag: transport.PullFlagCommitOffset, CommitOffset: 3}
+			got, remark = code(n, transport.NewRequest(transport.ReqPullMessage, pd.Encode(), nil))
+			require.Equal(t, invalid, got, "pull for group %q via %s: %s", bad, n.ID, remark)
+		}
+		// Queue counts from a request are bounded.
+		for _, nq := range []int32{0, -1, 1025, 1 << 30, 2147483647} {
+			h := transport.CreateTopicRequestHeader{Topic: "Wide", ReadQueueNums: nq, WriteQueueNums: nq, Perm: 6}
+			got, remark := code(n, transport.NewRequest(transport.ReqUpdateAndCreateTopic, h.Encode(), nil))
+			require.Equal(t, invalid, got, "create topic with %d queues via %s: %s", nq, n.ID, remark)
+		}
+		h := transport.CreateTopicRequestHeader{Topic: "TBW102", ReadQueueNums: 1, WriteQueueNums: 1, Perm: 0}
+		got, remark := code(n, transport.NewRequest(transport.ReqUpdateAndCreateTopic, h.Encode(), nil))
+		require.Equal(t, invalid, got, "update a system topic via %s: %s", n.ID, remark)
+	}
+
+	// A send with a huge queue id to a new topic: refused with a clear
+	// remark, and the auto-created topic has the configured queue count.
+	for _, qid := range []int32{2147483646, 4, -1} {
+		r := w.send(follower.ClientAddr(), "Huge", qid, "x", nil)
+		require.Equal(t, int16(transport.RespSystemError), r.Code, r.Remark)
+		require.Contains(t, r.Remark, fmt.Sprintf("queueId[%d] is illegal", qid))
+	}
+	r := w.call(leader.ClientAddr(), transport.NewRequest(transport.ReqGetTopicStatsInfo, map[string]string{"topic": "Huge"}, nil))
+	require.Equal(t, int16(0), r.Code, r.Remark)
+	var stats transport.OffsetStats
+	require.NoError(t, transport.DecodeBody(r.Body, &stats))
+	require.Len(t, stats.Queues, 4, "queue count from defaultTopicQueueNums (4 in the request), not from the queue id")
+	cluster.Eventually(t, 15*time.Second, func() error {
+		r := w.call(c.NameServers()[0], transport.NewRequest(transport.ReqGetRouteInfoByTopic, map[string]string{"topic": "Huge"}, nil))
+		if r.Code != 0 {
+			return fmt.Errorf("route: %d %s", r.Code, r.Remark)
+		}
+		var rd transport.TopicRouteData
+		if err := transport.DecodeBody(r.Body, &rd); err != nil {
+			return err
+		}
+		if len(rd.QueueDatas) != 1 || rd.QueueDatas[0].WriteQueueNums != 4 {
+			return fmt.Errorf("route queues %+v", rd.QueueDatas)
+		}
+		return nil
+	})
+
+	for _, n := range g.Nodes {
+		require.True(t, n.Running(), "%s died: %s", n.ID, n.LogTail(20))
+	}
+	requireNoStrayFiles(t, c, g)
+
+	// The whole group killed and restarted: every message is still there.
+	for _, n := range g.Nodes {
+		n.Kill()
+	}
+	for _, n := range g.Nodes {
+		n.Restart(t)
+	}
+	g.WaitLeader(t, 30*time.Second)
+	g.WaitCaughtUp(t, 30*time.Second)
+	for _, n := range g.Nodes {
+		for q := int32(0); q < queues; q++ {
+			cluster.Eventually(t, 15*time.Second, func() error {
+				recs, err := g.QueueContent(n, topic, q)
+				if err != nil {
+					return err
+				}
+				if len(recs) != perQueue {
+					return fmt.Errorf("%s: %s/%d has %d messages, want %d", n.ID, topic, q, len(recs), perQueue)
+				}
+				return nil
+			})
+		}
+	}
+	g.RequireIdenticalQueues(t, topic, queues)
+	_, err := os.Stat(filepath.Join(canary, "keep"))
+	require.NoError(t, err, "the canary beside the store is gone")
+	requireNoStrayFiles(t, c, g)
+}
+
+// requireNoStrayFiles checks that nothing was created outside the stores
+// and that every ConsumeQueue directory has a valid topic name.
+func requireNoStrayFiles(t *testing.T, c *cluster.Cluster, g *cluster.Group) {
+	t.Helper()
+	top, err := os.ReadDir(c.Dir())
+	require.NoError(t, err)
+	var names []string
+	for _, e := range top {
+		names = append(names, e.Name())
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		require.True(t, n == "canary" || n == g.Name || strings.HasPrefix(n, "ns"), "unexpected entry %q beside the stores (%v)", n, names)
+	}
+	for _, n := range g.Nodes {
+		ents, err := os.ReadDir(filepath.Join(n.Dir, "consumequeue"))
+		require.NoError(t, err, "%s lost its consumequeue directory", n.ID)
+		for _, e := range ents {
+			require.NoError(t, message.ValidateTopic(e.Name()), "%s: consumequeue/%s", n.ID, e.Name())
+		}
+		_, err = os.Stat(filepath.Join(n.Dir, "commitlog"))
+		require.NoError(t, err, "%s lost its commitlog", n.ID)
+	}
+}
