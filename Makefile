@@ -66,7 +66,8 @@ fuzz:
 	  './message FuzzDecodeBatch' \
 	  './message FuzzProperties' \
 	  './fsm FuzzDecodeEntry' \
-	  './filter FuzzCompile'; do \
+	  './filter FuzzCompile' \
+	  './broker FuzzBrokerFrames'; do \
 	  set -- $$t; echo "== $$2 ($$1, $(FUZZTIME))"; \
 	  $(GO) test -run '^$$' -fuzz "^$$2\$$" -fuzztime $(FUZZTIME) $$1; \
 	done

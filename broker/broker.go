@@ -189,7 +189,7 @@ func (b *Broker) Start() (err error) {
 	if err != nil {
 		return fmt.Errorf("broker: listen on raft address %s: %w", bind, err)
 	}
-	b.mux = newMux(ln)
+	b.mux = newMux(ln, b.logger.Named("raft-port"))
 	adv, err := net.ResolveTCPAddr("tcp", b.self.Addr)
 	if err != nil {
 		return fmt.Errorf("broker: %w", err)
@@ -270,12 +270,18 @@ func (b *Broker) Start() (err error) {
 	// Sends wait on raft, so many are in flight per connection (async and
 	// oneway producers); memory is bounded by the pending-bytes budget.
 	sc.MaxInflightPerConn = 1 << 16
+	sc.MaxConns = b.cfg.MaxConnections
+	sc.MaxConnsPerIP = b.cfg.MaxConnectionsPerIP
+	sc.MaxPendingFrameBytes = b.cfg.MaxPendingFrameBytes
+	sc.FrameTimeout = b.cfg.FrameReadTimeout
 	sc.Logger = b.logger.Named("remoting")
 	if b.server, err = transport.NewServer(sc); err != nil {
 		return err
 	}
 	sc.Addr = bind
 	sc.IdleTimeout = 0
+	// Members only (the mux bounds connections on the raft port).
+	sc.MaxConns, sc.MaxConnsPerIP = 0, 0
 	if b.peerServer, err = transport.NewServer(sc); err != nil {
 		return err
 	}

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"net"
 	"strings"
 	"sync"
 	"testing"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/raftmq/raftmq/message"
+	"github.com/raftmq/raftmq/test/cluster"
 	"github.com/raftmq/raftmq/transport"
 	"github.com/stretchr/testify/require"
 )
@@ -19,21 +19,15 @@ import (
 // In-process groups for broker logic under -race; process-level tests
 // (SIGKILL, restarts) live in test/cluster.
 
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
+func freePort(t testing.TB) int { return cluster.FreePort(t) }
 
 type group struct {
-	t       *testing.T
+	t       testing.TB
 	brokers []*Broker
 	client  *transport.Client
 }
 
-func startGroup(t *testing.T, n int, mutate func(*Config)) *group {
+func startGroup(t testing.TB, n int, mutate func(*Config)) *group {
 	t.Helper()
 	var peers []string
 	for i := 0; i < n; i++ {
@@ -76,7 +70,7 @@ func startGroup(t *testing.T, n int, mutate func(*Config)) *group {
 	return g
 }
 
-type testWriter struct{ t *testing.T }
+type testWriter struct{ t testing.TB }
 
 func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimSpace(string(p)))

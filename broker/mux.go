@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
 )
 
@@ -22,24 +23,30 @@ const (
 
 var errMuxClosed = errors.New("broker: listener closed")
 
+// maxMuxConns bounds connections on the raft port: members keep a few
+// each (raft's pool and streams, the peer channel), so this is generous.
+const maxMuxConns = 1024
+
 // mux accepts connections on the raft port and routes them by first byte.
 type mux struct {
-	ln    net.Listener
-	raft  *muxListener
-	peer  *muxListener
-	done  chan struct{}
-	once  sync.Once
-	wg    sync.WaitGroup
-	dialT time.Duration
+	ln     net.Listener
+	raft   *muxListener
+	peer   *muxListener
+	done   chan struct{}
+	once   sync.Once
+	wg     sync.WaitGroup
+	dialT  time.Duration
+	logger hclog.Logger
 
-	// conns are the accepted connections: raft's transport does not close
-	// the ones it serves on Close, so the mux does.
+	// conns are the open accepted connections: raft's transport does not
+	// close the ones it serves on Close, so the mux does. A connection
+	// leaves the table when it is closed.
 	mu    sync.Mutex
-	conns map[net.Conn]bool
+	conns map[*muxConn]bool
 }
 
-func newMux(ln net.Listener) *mux {
-	m := &mux{ln: ln, done: make(chan struct{}), dialT: 2 * time.Second, conns: map[net.Conn]bool{}}
+func newMux(ln net.Listener, logger hclog.Logger) *mux {
+	m := &mux{ln: ln, done: make(chan struct{}), dialT: 2 * time.Second, conns: map[*muxConn]bool{}, logger: logger}
 	m.raft = &muxListener{m: m, ch: make(chan net.Conn, 16), closed: make(chan struct{})}
 	m.peer = &muxListener{m: m, ch: make(chan net.Conn, 16), closed: make(chan struct{})}
 	m.wg.Add(1)
@@ -50,22 +57,58 @@ func newMux(ln net.Listener) *mux {
 	return m
 }
 
+// muxConn is an accepted connection that leaves the mux's table on Close.
+type muxConn struct {
+	net.Conn
+	m    *mux
+	once sync.Once
+}
+
+func (c *muxConn) Close() error {
+	c.once.Do(func() {
+		c.m.mu.Lock()
+		delete(c.m.conns, c)
+		c.m.mu.Unlock()
+	})
+	return c.Conn.Close()
+}
+
+// acceptLoop runs until the mux closes. Accept errors (out of file
+// descriptors, aborted handshakes) never end it: it backs off and goes on,
+// or the member would be cut off from its group until restarted.
 func (m *mux) acceptLoop() {
+	var backoff time.Duration
 	for {
-		c, err := m.ln.Accept()
+		nc, err := m.ln.Accept()
 		if err != nil {
 			select {
 			case <-m.done:
 				return
 			default:
 			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				continue
+			if errors.Is(err, net.ErrClosed) {
+				return
 			}
-			return
+			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+			m.logger.Warn("raft port: accept failed; retrying", "error", err, "delay", backoff)
+			t := time.NewTimer(backoff)
+			select {
+			case <-t.C:
+			case <-m.done:
+				t.Stop()
+				return
+			}
+			continue
 		}
+		backoff = 0
+		c := &muxConn{Conn: nc, m: m}
 		m.mu.Lock()
+		if len(m.conns) >= maxMuxConns {
+			m.mu.Unlock()
+			m.logger.Warn("raft port: too many connections; refusing one", "remote", nc.RemoteAddr(), "limit", maxMuxConns)
+			nc.Close()
+			continue
+		}
 		m.conns[c] = true
 		m.mu.Unlock()
 		m.wg.Add(1)
@@ -111,10 +154,16 @@ func (m *mux) close() error {
 	})
 	m.wg.Wait()
 	m.mu.Lock()
+	open := make([]*muxConn, 0, len(m.conns))
 	for c := range m.conns {
+		open = append(open, c)
+	}
+	m.mu.Unlock()
+	for _, c := range open {
 		c.Close()
 	}
-	m.conns = map[net.Conn]bool{}
+	m.mu.Lock()
+	m.conns = map[*muxConn]bool{}
 	m.mu.Unlock()
 	// Connections handed over but never accepted.
 	for _, l := range []*muxListener{m.raft, m.peer} {

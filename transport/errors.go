@@ -12,6 +12,9 @@ var (
 	// ErrMalformedFrame: bad length word, unknown serialize type, or a
 	// header that does not parse.
 	ErrMalformedFrame = errors.New("transport: malformed frame")
+	// ErrOverloaded: the server holds as many bytes of unfinished frames
+	// as it may; the connection that cannot get more is closed.
+	ErrOverloaded = errors.New("transport: overloaded")
 	// ErrIncompleteFrame: DecodeFrame was given less than a whole frame.
 	ErrIncompleteFrame = errors.New("transport: incomplete frame")
 	// ErrEncode: a command cannot be encoded (header over 16 MiB, ...).

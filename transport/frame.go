@@ -3,8 +3,10 @@ package transport
 import (
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"math"
+	"time"
 )
 
 // DefaultMaxFrameSize matches Java's frameMaxLength (16 MiB).
@@ -124,7 +126,28 @@ type FrameReader struct {
 	pooled bool
 	dec    headerDecoder
 	word   [4]byte
+	guard  *frameGuard
 }
+
+// frameGuard protects a server from frames that arrive slowly or never
+// finish. A frame not already buffered must complete within timeout, and
+// its memory grows with the bytes that arrived (never with the declared
+// length), reserved from a budget shared by every connection.
+type frameGuard struct {
+	timeout     time.Duration
+	budget      *byteBudget // nil: unbounded
+	setDeadline func(time.Time) error
+	stop        <-chan struct{}
+	armed       bool // the read deadline was set for a frame
+}
+
+// slowChunk is the first allocation for a frame that is not buffered yet;
+// the buffer doubles as bytes arrive.
+const slowChunk = 64 << 10
+
+// maxOversizeHeader bounds the header read from an oversized frame to
+// answer it; a larger header closes the connection instead.
+const maxOversizeHeader = 64 << 10
 
 // NewFrameReader reads frames of at most maxFrameSize bytes (0 means
 // DefaultMaxFrameSize) from r, which should be buffered. Bodies live in
@@ -139,14 +162,20 @@ func NewFrameReader(r io.Reader, maxFrameSize int) *FrameReader {
 
 // ReadFrame reads the next frame into c, replacing its contents. io.EOF
 // means the stream ended cleanly between frames; an error wrapping
-// ErrFrameTooLarge or ErrMalformedFrame means the stream cannot continue.
+// ErrFrameTooLarge or ErrMalformedFrame means the stream cannot continue,
+// except for an *OversizeError, after which c holds the frame's header
+// and Skip discards its body.
 func (fr *FrameReader) ReadFrame(c *Command) error {
 	c.reset()
 	if _, err := io.ReadFull(fr.r, fr.word[:]); err != nil {
 		return err
 	}
-	n, err := checkLength(binary.BigEndian.Uint32(fr.word[:]), fr.max)
+	v := binary.BigEndian.Uint32(fr.word[:])
+	n, err := checkLength(v, fr.max)
 	if err != nil {
+		if errors.Is(err, ErrFrameTooLarge) && fr.guard != nil {
+			return fr.readOversizeHeader(c, int64(v))
+		}
 		return err
 	}
 	if !fr.pooled {
@@ -160,15 +189,154 @@ func (fr *FrameReader) ReadFrame(c *Command) error {
 		}
 		return nil
 	}
-	p := getBuf(n)
-	if _, err := io.ReadFull(fr.r, *p); err != nil {
-		putBuf(p)
-		return unexpectedEOF(err)
+	var p *[]byte
+	if fr.guard == nil || fr.buffered() >= n {
+		p = getBuf(n)
+		if _, err := io.ReadFull(fr.r, *p); err != nil {
+			putBuf(p)
+			return unexpectedEOF(err)
+		}
+	} else if p, err = fr.readSlow(n); err != nil {
+		return err
 	}
 	c.buf = p
 	if err := fr.dec.decodePayload(*p, c); err != nil {
 		c.reset()
 		return err
+	}
+	return nil
+}
+
+func (fr *FrameReader) buffered() int {
+	if b, ok := fr.r.(interface{ Buffered() int }); ok {
+		return b.Buffered()
+	}
+	return 0
+}
+
+// arm starts the deadline of a frame that has to be waited for.
+func (fr *FrameReader) arm() (time.Time, error) {
+	g := fr.guard
+	deadline := time.Now().Add(g.timeout)
+	if g.timeout > 0 && g.setDeadline != nil {
+		if err := g.setDeadline(deadline); err != nil {
+			return deadline, err
+		}
+		g.armed = true
+	}
+	return deadline, nil
+}
+
+// disarmed reports (and clears) whether a frame changed the read deadline.
+func (fr *FrameReader) disarmed() bool {
+	if fr.guard == nil || !fr.guard.armed {
+		return false
+	}
+	fr.guard.armed = false
+	return true
+}
+
+// readSlow reads an n-byte frame payload that is not buffered yet.
+func (fr *FrameReader) readSlow(n int) (*[]byte, error) {
+	g := fr.guard
+	deadline, err := fr.arm()
+	if err != nil {
+		return nil, err
+	}
+	var held int64
+	defer func() {
+		if g.budget != nil {
+			g.budget.release(held)
+		}
+	}()
+	grow := func(to int) error {
+		if g.budget != nil {
+			if !g.budget.acquire(int64(to)-held, deadline, g.stop) {
+				return fmt.Errorf("%w: a %d-byte frame cannot get memory (%d bytes already held for unfinished frames)",
+					ErrOverloaded, n, g.budget.inUse())
+			}
+			held = int64(to)
+		}
+		return nil
+	}
+	size := min(n, slowChunk)
+	if err := grow(size); err != nil {
+		return nil, err
+	}
+	p := getBuf(size)
+	filled := 0
+	for filled < n {
+		if filled == len(*p) {
+			size = min(n, 2*len(*p))
+			if err := grow(size); err != nil {
+				putBuf(p)
+				return nil, err
+			}
+			np := getBuf(size)
+			copy(*np, (*p)[:filled])
+			putBuf(p)
+			p = np
+		}
+		k, err := fr.r.Read((*p)[filled:])
+		filled += k
+		if err != nil && filled < n {
+			putBuf(p)
+			return nil, unexpectedEOF(err)
+		}
+	}
+	return p, nil
+}
+
+// OversizeError is a frame over the size limit whose header could be read:
+// the server answers it and skips its body instead of resetting the
+// connection.
+type OversizeError struct {
+	Size  int64 // the frame's declared length
+	Limit int
+	skip  int64 // body bytes still to discard
+}
+
+func (e *OversizeError) Error() string {
+	return fmt.Sprintf("%v: a %d-byte frame exceeds the limit of %d bytes", ErrFrameTooLarge, e.Size, e.Limit)
+}
+
+func (e *OversizeError) Unwrap() error { return ErrFrameTooLarge }
+
+// readOversizeHeader reads the header of a frame whose declared length v
+// is over the limit, so that it can be answered.
+func (fr *FrameReader) readOversizeHeader(c *Command, v int64) error {
+	tooLarge := frameErr(ErrFrameTooLarge, "length %d exceeds limit %d", v, fr.max)
+	if v > math.MaxInt32 {
+		return tooLarge
+	}
+	if _, err := fr.arm(); err != nil {
+		return err
+	}
+	if _, err := io.ReadFull(fr.r, fr.word[:]); err != nil {
+		return unexpectedEOF(err)
+	}
+	hl := int64(binary.BigEndian.Uint32(fr.word[:]) & maxHeaderLen)
+	if hl > maxOversizeHeader || hl > v-4 {
+		return tooLarge
+	}
+	buf := make([]byte, 4+hl)
+	copy(buf, fr.word[:])
+	if _, err := io.ReadFull(fr.r, buf[4:]); err != nil {
+		return unexpectedEOF(err)
+	}
+	if err := fr.dec.decodePayload(buf, c); err != nil {
+		c.reset()
+		return tooLarge
+	}
+	c.Body = nil
+	return &OversizeError{Size: v, Limit: fr.max, skip: v - 4 - hl}
+}
+
+// Skip discards the body of the oversized frame e, under the frame
+// deadline, so the connection can go on with the next frame.
+func (fr *FrameReader) Skip(e *OversizeError) error {
+	if _, err := io.CopyN(io.Discard, fr.r, e.skip); err != nil {
+		return unexpectedEOF(err)
 	}
 	return nil
 }

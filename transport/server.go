@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -31,6 +32,18 @@ type ServerConfig struct {
 	MaxInflightPerConn int
 	// HeaderType is the header encoding of responses and server requests.
 	HeaderType SerializeType
+	// MaxConns bounds open connections and MaxConnsPerIP those from one
+	// remote address (0: unlimited). A connection over a limit is closed
+	// at once.
+	MaxConns      int
+	MaxConnsPerIP int
+	// MaxPendingFrameBytes bounds the bytes held, over every connection,
+	// for frames that are still arriving (0: unlimited). Memory for such a
+	// frame grows with the bytes received, not with its declared length.
+	MaxPendingFrameBytes int64
+	// FrameTimeout is how long a frame may take to arrive once its length
+	// word has (0: only IdleTimeout applies).
+	FrameTimeout time.Duration
 	// Logger receives connection-level events; nil discards them.
 	Logger hclog.Logger
 }
@@ -44,6 +57,11 @@ func DefaultServerConfig() ServerConfig {
 		WriteTimeout:       30 * time.Second,
 		MaxInflightPerConn: 4096,
 		HeaderType:         SerializeJSON,
+		MaxConns:           10000,
+		MaxConnsPerIP:      2000,
+		// 256 MiB: a few dozen largest frames at once.
+		MaxPendingFrameBytes: 256 << 20,
+		FrameTimeout:         30 * time.Second,
 	}
 }
 
@@ -60,6 +78,12 @@ func (c *ServerConfig) Validate() error {
 		return fmt.Errorf("transport: MaxInflightPerConn %d out of range [1, 1048576]", c.MaxInflightPerConn)
 	case c.HeaderType != SerializeJSON && c.HeaderType != SerializeRocketMQ:
 		return fmt.Errorf("transport: unknown HeaderType %d", c.HeaderType)
+	case c.MaxConns < 0 || c.MaxConnsPerIP < 0:
+		return fmt.Errorf("transport: MaxConns %d and MaxConnsPerIP %d must not be negative", c.MaxConns, c.MaxConnsPerIP)
+	case c.MaxPendingFrameBytes < 0 || c.MaxPendingFrameBytes > 0 && c.MaxPendingFrameBytes < int64(c.MaxFrameSize):
+		return fmt.Errorf("transport: MaxPendingFrameBytes %d must be 0 or hold one largest frame (%d)", c.MaxPendingFrameBytes, c.MaxFrameSize)
+	case c.FrameTimeout < 0:
+		return fmt.Errorf("transport: FrameTimeout %v is negative", c.FrameTimeout)
 	}
 	return nil
 }
@@ -81,6 +105,8 @@ type Server struct {
 	mu         sync.Mutex // guards the fields below
 	ln         net.Listener
 	conns      map[*Conn]struct{}
+	perIP      map[netip.Addr]int
+	refused    atomic.Uint64 // connections closed at accept by a limit
 	shutdown   bool
 	acceptDone chan struct{} // closed when the accept loop returns
 	readers    sync.WaitGroup
@@ -96,7 +122,7 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 		logger = hclog.NewNullLogger()
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &Server{cfg: cfg, logger: logger, cancel: cancel, conns: make(map[*Conn]struct{})}
+	s := &Server{cfg: cfg, logger: logger, cancel: cancel, conns: make(map[*Conn]struct{}), perIP: make(map[netip.Addr]int)}
 	s.handlers.Store(&map[RequestCode]HandlerFunc{})
 	s.ep = endpoint{
 		logger:       logger,
@@ -111,6 +137,10 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 		work:         &s.work,
 		onClose:      s.connClosed,
 		rejectRemark: "server shutting down",
+		frameTimeout: cfg.FrameTimeout,
+	}
+	if cfg.MaxPendingFrameBytes > 0 {
+		s.ep.frameBudget = newByteBudget(cfg.MaxPendingFrameBytes)
 	}
 	return s, nil
 }
@@ -147,6 +177,11 @@ func (s *Server) OnConnClose(f func(*Conn)) {
 func (s *Server) connClosed(c *Conn) {
 	s.mu.Lock()
 	delete(s.conns, c)
+	if ip, ok := remoteIP(c.nc); ok {
+		if s.perIP[ip]--; s.perIP[ip] <= 0 {
+			delete(s.perIP, ip)
+		}
+	}
 	s.mu.Unlock()
 	if p := s.onClose.Load(); p != nil {
 		for _, f := range *p {
@@ -243,6 +278,18 @@ func (s *Server) acceptLoop(ln net.Listener, done chan struct{}) error {
 			_ = nc.Close()
 			continue
 		}
+		ip, hasIP := remoteIP(nc)
+		if why := s.overLimitLocked(ip, hasIP); why != "" {
+			s.mu.Unlock()
+			_ = nc.Close()
+			if s.refused.Add(1)%100 == 1 { // a flood must not flood the log too
+				s.logger.Warn("refusing connection", "remote", nc.RemoteAddr(), "reason", why, "refused_total", s.refused.Load())
+			}
+			continue
+		}
+		if hasIP {
+			s.perIP[ip]++
+		}
 		c := newConn(s.nextID.Add(1), nc, &s.ep)
 		s.conns[c] = struct{}{}
 		s.readers.Add(1)
@@ -253,6 +300,36 @@ func (s *Server) acceptLoop(ln net.Listener, done chan struct{}) error {
 			c.readLoop()
 		}()
 	}
+}
+
+// overLimitLocked says why a new connection from ip must be refused.
+func (s *Server) overLimitLocked(ip netip.Addr, hasIP bool) string {
+	if s.cfg.MaxConns > 0 && len(s.conns) >= s.cfg.MaxConns {
+		return fmt.Sprintf("%d connections open (maxConnections)", len(s.conns))
+	}
+	if hasIP && s.cfg.MaxConnsPerIP > 0 && s.perIP[ip] >= s.cfg.MaxConnsPerIP {
+		return fmt.Sprintf("%d connections open from %s (maxConnectionsPerIP)", s.perIP[ip], ip)
+	}
+	return ""
+}
+
+func remoteIP(nc net.Conn) (netip.Addr, bool) {
+	if ta, ok := nc.RemoteAddr().(*net.TCPAddr); ok {
+		a, ok := netip.AddrFromSlice(ta.IP)
+		return a.Unmap(), ok
+	}
+	return netip.Addr{}, false
+}
+
+// Refused counts connections closed at accept because of a limit.
+func (s *Server) Refused() uint64 { return s.refused.Load() }
+
+// PendingFrameBytes is what unfinished frames hold now.
+func (s *Server) PendingFrameBytes() int64 {
+	if s.ep.frameBudget == nil {
+		return 0
+	}
+	return s.ep.frameBudget.inUse()
 }
 
 func isTemporary(err error) bool {

@@ -380,6 +380,8 @@ func TestServer_BadFramesCloseOnlyThatConnection(t *testing.T) {
 			nc := rawConn(t, addr)
 			_, err := nc.Write(frame)
 			require.NoError(t, err)
+			// Half-close: an oversized frame's header never comes.
+			require.NoError(t, nc.(*net.TCPConn).CloseWrite())
 			_, err = io.ReadAll(nc) // the server closes: EOF (or reset)
 			if err != nil {
 				require.ErrorContains(t, err, "reset")

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -113,15 +114,43 @@ func Binary(t testing.TB) string {
 	return builtBin
 }
 
-// FreePort returns a free 127.0.0.1 port.
+// Ports handed out by FreePort come from below the kernel's ephemeral
+// range (32768-60999 by default): a port taken with ":0" is free only
+// until someone binds it, and every outgoing connection and ":0" listener
+// (the harness's own proxies) draws from the ephemeral range, so a broker
+// started a moment later could find "its" port taken.
+const (
+	portLow  = 15000
+	portHigh = 32000
+)
+
+var (
+	portMu   sync.Mutex
+	portUsed = map[int]bool{}
+	portRand = rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), uint64(os.Getpid())))
+)
+
+// FreePort returns a 127.0.0.1 port that is free now and not handed out
+// before by this process.
 func FreePort(t testing.TB) int {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	portMu.Lock()
+	defer portMu.Unlock()
+	for i := 0; i < 1000; i++ {
+		p := portLow + portRand.IntN(portHigh-portLow)
+		if portUsed[p] {
+			continue
+		}
+		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
+		if err != nil {
+			continue
+		}
+		ln.Close()
+		portUsed[p] = true
+		return p
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	t.Fatal("no free port below the ephemeral range")
+	return 0
 }
 
 // Start starts NameServers and broker groups and waits until every group

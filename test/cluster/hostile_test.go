@@ -1,11 +1,16 @@
 package cluster_test
 
 import (
+	"encoding/binary"
+	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -179,4 +184,95 @@ func requireNoStrayFiles(t *testing.T, c *cluster.Cluster, g *cluster.Group) {
 		_, err = os.Stat(filepath.Join(n.Dir, "commitlog"))
 		require.NoError(t, err, "%s lost its commitlog", n.ID)
 	}
+}
+
+// TestHostile_SlowConnectionsBoundedMemory: 1,000 connections each start
+// a 4 MiB frame, send 1 MiB of it and stall. The broker holds at most
+// maxPendingFrameBytes for them (the rest waits in TCP), keeps serving,
+// and closes the stalled connections once frameReadTimeout passes.
+func TestHostile_SlowConnectionsBoundedMemory(t *testing.T) {
+	if testing.Short() {
+		t.Skip("opens 1,000 connections")
+	}
+	const budget = 64 << 20
+	c := cluster.Start(t, cluster.Options{Replicas: 1, Config: map[string]string{
+		"frameReadTimeout": "5s", "maxPendingFrameBytes": strconv.Itoa(budget)}})
+	g := c.Group(0)
+	n := g.WaitLeader(t, 20*time.Second)
+	w := newWire(t)
+	require.Equal(t, int16(0), w.send(n.ClientAddr(), "Slow", 0, "before", nil).Code)
+	before := rssBytes(t, n.PID())
+
+	const conns, sent = 1000, 1 << 20
+	open := make([]net.Conn, conns)
+	defer func() {
+		for _, nc := range open {
+			if nc != nil {
+				nc.Close()
+			}
+		}
+	}()
+	frame := binary.BigEndian.AppendUint32(nil, 4<<20)
+	frame = binary.BigEndian.AppendUint32(frame, 100)
+	frame = append(frame, make([]byte, sent)...)
+	var wg sync.WaitGroup
+	for i := range open {
+		nc, err := net.DialTimeout("tcp", n.DirectAddr(), 5*time.Second)
+		require.NoError(t, err)
+		open[i] = nc
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			nc.SetWriteDeadline(time.Now().Add(3 * time.Second))
+			nc.Write(frame) // stops when the broker stops reading
+		}()
+	}
+	wg.Wait()
+	during := rssBytes(t, n.PID())
+	t.Logf("broker RSS: %d MiB before, %d MiB with %d stalled frames (%d MiB sent, maxPendingFrameBytes %d MiB)",
+		before>>20, during>>20, conns, conns*sent>>20, budget>>20)
+	require.Less(t, during-before, int64(budget+100<<20), "memory is bounded by the budget, not by what was sent (%d MiB)", conns*sent>>20)
+	r := w.send(n.ClientAddr(), "Slow", 0, "during", nil)
+	require.Equal(t, int16(0), r.Code, r.Remark)
+	require.True(t, n.Running())
+
+	// Past frameReadTimeout every stalled connection is closed by the broker.
+	cluster.Eventually(t, 20*time.Second, func() error {
+		closed := 0
+		for _, nc := range open {
+			nc.SetReadDeadline(time.Now().Add(time.Millisecond))
+			var b [1]byte
+			if _, err := nc.Read(b[:]); err != nil && !isTimeout(err) {
+				closed++
+			}
+		}
+		if closed < conns {
+			return fmt.Errorf("%d of %d stalled connections closed", closed, conns)
+		}
+		return nil
+	})
+	require.Equal(t, int16(0), w.send(n.ClientAddr(), "Slow", 0, "after", nil).Code)
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// rssBytes reads a process's resident set size from /proc.
+func rssBytes(t *testing.T, pid int) int64 {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		t.Skipf("no /proc: %v", err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmRSS:" {
+			kb, err := strconv.ParseInt(f[1], 10, 64)
+			require.NoError(t, err)
+			return kb << 10
+		}
+	}
+	t.Fatal("no VmRSS")
+	return 0
 }
