@@ -290,6 +290,9 @@ func (b *Broker) handleSendBack(ctx context.Context, c *transport.Conn, req *tra
 	if !b.waitLeaderReady(ctx) {
 		return b.forward(ctx, c, req)
 	}
+	if err := b.diskRefusal(); err != nil {
+		return b.statusFromErr("send back", err)
+	}
 	rec, _, err := b.readRecord(h.Offset)
 	if err != nil {
 		return respond(transport.RespSystemError, "look message by offset failed, %d: %v", h.Offset, err)
@@ -517,7 +520,7 @@ func (b *Broker) status() transport.GroupStatus {
 		BrokerName: b.cfg.BrokerName, NodeID: b.self.ID, ClientAddr: b.clientAddr, RaftAddr: b.self.Addr,
 		State: b.raft.State().String(), Serving: b.isLeader(), Leader: string(leader), Term: b.raft.CurrentTerm(),
 		FirstIndex: ls.FirstIndex, LastIndex: ls.LastIndex, CommitIndex: ci, AppliedIndex: b.fsm.AppliedIndex(), RaftAppliedIndex: b.raft.AppliedIndex(),
-		MinOffset: ls.MinOffset, WriteOffset: ls.WriteOffset, Segments: ls.Segments, DiskFull: ls.DiskFull,
+		MinOffset: ls.MinOffset, WriteOffset: ls.WriteOffset, Segments: ls.Segments, DiskFull: ls.DiskFull, DiskUsed: ls.DiskUsed, DiskAvail: ls.DiskAvail,
 		FlushDisk: b.flushMod.String(), Peers: map[string]string{}, Messages: b.fsm.Messages.Load(),
 	}
 	for _, p := range b.peers {

@@ -71,6 +71,7 @@ type Broker struct {
 	locks    *lockManager
 	uniq     *message.UniqKeyGenerator
 	metrics  *metrics
+	disk     groupDisk
 	delays   []time.Duration
 	flushMod raftlog.FlushMode
 
@@ -152,6 +153,7 @@ func (b *Broker) Start() (err error) {
 	lc.Retention.DiskMaxUsedSpaceRatio = float64(b.cfg.DiskMaxUsedSpaceRatio) / 100
 	lc.Retention.DiskForceCleanRatio = math.Max(lc.Retention.DiskMaxUsedSpaceRatio, 0.85)
 	lc.Retention.DiskRejectRatio = math.Max(lc.Retention.DiskForceCleanRatio, 0.90)
+	lc.Retention.CleanForcibly = b.cfg.CleanFileForciblyEnable
 	lc.Preallocate = map[string]raftlog.PreallocMode{"zero": raftlog.PreallocZero, "fallocate": raftlog.PreallocFallocate, "none": raftlog.PreallocNone}[b.cfg.CommitLogPreallocate]
 	lc.Logger = b.logger
 	lc.Observer = b.metrics
@@ -172,6 +174,8 @@ func (b *Broker) Start() (err error) {
 	if b.fsm, err = fsm.Open(fc); err != nil {
 		return err
 	}
+	// Early deletion under disk pressure keeps what consumers still need.
+	b.log.SetRetentionGuard(b.fsm.LowestUnconsumed)
 	// raft replays only entries after its latest snapshot; anything between
 	// the FSM's checkpoint and that snapshot is replayed here.
 	if metas, err := b.snaps.List(); err == nil && len(metas) > 0 {
@@ -297,6 +301,7 @@ func (b *Broker) Start() (err error) {
 	b.goFunc(b.registerLoop)
 	b.goFunc(b.housekeepingLoop)
 	b.goFunc(b.scheduleLoop)
+	b.goFunc(b.diskLoop)
 	b.metrics.start()
 	b.logger.Info("broker started", "client_addr", b.clientAddr, "raft_addr", b.self.Addr,
 		"store", root, "flush", b.flushMod)

@@ -47,7 +47,7 @@ func (b *Broker) statusFromErr(what string, err error) *transport.Command {
 	case errors.Is(err, raft.ErrRaftShutdown), errors.Is(err, errShutdown):
 		return respond(transport.RespServiceNotAvailable, "%s: broker is shutting down (%s)", what, where)
 	case errors.Is(err, raftlog.ErrDiskFull):
-		return respond(transport.RespServiceNotAvailable, "%s: service not available now: the broker's disk is full (%s)", what, where)
+		return respond(transport.RespServiceNotAvailable, "%s: service not available now, disk full: %v (%s)", what, err, where)
 	case errors.Is(err, fsm.ErrRejected):
 		// Refused the same way on every replica: retrying cannot help.
 		return respond(transport.RespInvalidParameter, "%s: %v", what, err)

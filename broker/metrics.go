@@ -117,6 +117,20 @@ func newMetrics(b *Broker) *metrics {
 		}
 		return 0
 	}))
+	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "raftmq", Name: "disk_used_ratio",
+		Help: "Used fraction of the filesystem holding the CommitLog."}, func() float64 {
+		if l := b.log; l != nil {
+			return l.Space().Used()
+		}
+		return 0
+	}))
+	m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: "raftmq", Name: "index_errors_total",
+		Help: "IndexFile writes that failed (queries by key may miss those messages)."}, func() float64 {
+		if f := b.fsm; f != nil {
+			return float64(f.IndexErrors.Load())
+		}
+		return 0
+	}))
 	return m
 }
 

@@ -48,6 +48,9 @@ func (b *Broker) scheduleLoop() {
 			if !b.isLeader() {
 				continue
 			}
+			if b.diskRefusal() != nil {
+				continue // delivered once space returns
+			}
 			for level := 1; level <= len(b.delays); level++ {
 				if err := b.deliverDue(level); err != nil {
 					b.logger.Warn("delayed delivery failed; will retry", "level", level, "error", err)

@@ -11,7 +11,6 @@ import (
 	"github.com/hashicorp/raft"
 	"github.com/raftmq/raftmq/fsm"
 	"github.com/raftmq/raftmq/message"
-	"github.com/raftmq/raftmq/raftlog"
 	"github.com/raftmq/raftmq/transport"
 )
 
@@ -47,8 +46,8 @@ func (b *Broker) handleSend(ctx context.Context, c *transport.Conn, req *transpo
 	if batch && message.IsRetryTopic(h.Topic) {
 		return respond(transport.RespMessageIllegal, "batch request does not support retry group %s", h.Topic)
 	}
-	if b.log.Stats().DiskFull {
-		return b.statusFromErr("send", raftlog.ErrDiskFull)
+	if err := b.diskRefusal(); err != nil {
+		return b.statusFromErr("send", err)
 	}
 	tc, resp := b.topicForSend(ctx, &h)
 	if resp != nil {

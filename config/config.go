@@ -113,6 +113,12 @@ type Broker struct {
 	// port-forwarding proxy.
 	AdvertisedListenPort int `mapstructure:"advertisedListenPort"`
 
+	// CleanFileForciblyEnable lets retention delete, above the disk
+	// force-clean ratio, segments holding messages no consumer group has
+	// consumed yet (RocketMQ's key; default false here: a full disk then
+	// refuses new messages instead).
+	CleanFileForciblyEnable bool `mapstructure:"cleanFileForciblyEnable"`
+
 	// Limits against hostile or broken clients.
 	//
 	// MaxTopicQueueNums bounds the queue count of a topic created or

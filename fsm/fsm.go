@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"sort"
@@ -152,6 +153,12 @@ type FSM struct {
 
 	// Messages applied since start, for metrics.
 	Messages atomic.Uint64
+	// IndexErrors counts IndexFile writes that failed (metrics).
+	IndexErrors  atomic.Uint64
+	lastIndexErr time.Time // FSM goroutine only
+	// FlushErrors counts ConsumeQueue writes that failed (retried).
+	FlushErrors  atomic.Uint64
+	lastFlushErr time.Time // FSM goroutine only
 
 	cmds []Command // ApplyBatch scratch (FSM goroutine only)
 }
@@ -318,7 +325,12 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []interface{} {
 		// in memory (still served) and is retried by the next Flush or
 		// the checkpoint's Sync, which fails loudly.
 		if err := q.Flush(); err != nil {
-			f.logger.Error("cannot write consume queue units", "topic", q.Topic, "queue", q.QueueID, "error", err)
+			f.FlushErrors.Add(1)
+			if now := time.Now(); now.Sub(f.lastFlushErr) > time.Minute {
+				f.lastFlushErr = now
+				f.logger.Error("cannot write consume queue units; they stay in memory and are retried", "topic", q.Topic,
+					"queue", q.QueueID, "error", err, "errors_total", f.FlushErrors.Load())
+			}
 		}
 		q.Notify()
 	}
@@ -495,7 +507,14 @@ func (f *FSM) applyAppend(c Command, dataOff int64, touched map[*consumequeue.Qu
 		}
 		r.PhysOffsets = append(r.PhysOffsets, phys)
 		if err := f.indexKeys(r.Topic, v, phys); err != nil {
-			return err
+			// The IndexFile only speeds up queries by key; a write it
+			// cannot make (a full disk) must not stop the replica.
+			f.IndexErrors.Add(1)
+			if now := time.Now(); now.Sub(f.lastIndexErr) > time.Minute {
+				f.lastIndexErr = now
+				f.logger.Error("cannot index message keys; queries by key may miss messages", "topic", r.Topic, "error", err,
+					"errors_total", f.IndexErrors.Load())
+			}
 		}
 		f.Messages.Add(1)
 		return nil
@@ -744,4 +763,50 @@ func (f *FSM) TrimBelow(phys int64) error {
 	}
 	errs = append(errs, f.index.DeleteBelow(phys))
 	return errors.Join(errs...)
+}
+
+// LowestUnconsumed returns the lowest CommitLog offset of a message that
+// some consumer group has not consumed yet (by committed offsets), or
+// math.MaxInt64 if there is none. A queue counts as unconsumed from its
+// first message when no group committed an offset on it: a topic nobody
+// consumes yet keeps its messages until they expire. Retention deletes
+// segments early (under disk pressure) only below this offset.
+func (f *FSM) LowestUnconsumed() int64 {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	byTopic := map[string][]map[int32]int64{}
+	for k, m := range f.offsets {
+		if t, _, ok := strings.Cut(k, "@"); ok {
+			byTopic[t] = append(byTopic[t], m)
+		}
+	}
+	low := int64(math.MaxInt64)
+	for k, q := range f.queues {
+		mn, mx := q.MinOffset(), q.MaxOffset()
+		if mx <= mn {
+			continue
+		}
+		groups := byTopic[k.topic]
+		consumed := mn
+		if len(groups) > 0 {
+			consumed = mx
+			for _, g := range groups {
+				o, ok := g[k.qid]
+				if !ok {
+					o = mn
+				}
+				consumed = min(consumed, o)
+			}
+		}
+		consumed = max(consumed, mn)
+		if consumed >= mx {
+			continue
+		}
+		if u, err := q.Get(consumed); err == nil {
+			low = min(low, u.PhysOffset)
+		} else {
+			return 0 // unreadable: keep everything
+		}
+	}
+	return low
 }

@@ -3,6 +3,7 @@ package fsm
 import (
 	"bytes"
 	"fmt"
+	"math"
 	"net/netip"
 	"testing"
 
@@ -307,4 +308,33 @@ func TestFSM_TrimBelowMovesMinOffsets(t *testing.T) {
 	r.reopen()
 	require.Equal(t, int64(12), r.fsm.Queue("T", 0).MinOffset())
 	require.Equal(t, int64(20), r.fsm.Queue("T", 0).MaxOffset())
+}
+
+// LowestUnconsumed follows the slowest consumer group of each queue, and
+// treats queues nobody committed on as unconsumed from their start.
+func TestFSM_LowestUnconsumed(t *testing.T) {
+	r := newRig(t, t.TempDir())
+	require.Equal(t, int64(math.MaxInt64), r.fsm.LowestUnconsumed())
+	var phys [2][]int64
+	for i := 0; i < 6; i++ {
+		var b EntryBuilder
+		b.AddRecords(record(t, "T", int32(i%2), fmt.Sprintf("m%d", i), nil))
+		res := r.propose(&b)
+		a := res.Results[0].(*AppendResult)
+		phys[i%2] = append(phys[i%2], a.PhysOffsets[0])
+	}
+	require.Equal(t, phys[0][0], r.fsm.LowestUnconsumed(), "no group: everything is needed")
+	commit := func(oc ...OffsetCommit) {
+		var b EntryBuilder
+		require.NoError(t, b.AddJSON(CmdOffsets, oc))
+		r.propose(&b)
+	}
+	commit(OffsetCommit{Group: "A", Topic: "T", QueueID: 0, Offset: 2})
+	require.Equal(t, phys[1][0], r.fsm.LowestUnconsumed(), "queue 1 has no offset of A")
+	commit(OffsetCommit{Group: "A", Topic: "T", QueueID: 1, Offset: 3})
+	require.Equal(t, phys[0][2], r.fsm.LowestUnconsumed())
+	commit(OffsetCommit{Group: "B", Topic: "T", QueueID: 0, Offset: 1}, OffsetCommit{Group: "B", Topic: "T", QueueID: 1, Offset: 3})
+	require.Equal(t, phys[0][1], r.fsm.LowestUnconsumed(), "the slowest group counts")
+	commit(OffsetCommit{Group: "B", Topic: "T", QueueID: 0, Offset: 3}, OffsetCommit{Group: "A", Topic: "T", QueueID: 0, Offset: 3})
+	require.Equal(t, int64(math.MaxInt64), r.fsm.LowestUnconsumed(), "all consumed")
 }

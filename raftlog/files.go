@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strconv"
+	"syscall"
 )
 
 // segment is one CommitLog file, named by the 20-digit physical offset of
@@ -75,7 +76,15 @@ func openIndexFile(dir string, first uint64, entries int64) (*indexFile, error) 
 	size := entries * unitSize
 	st, err := f.Stat()
 	if err == nil && st.Size() != size {
-		err = f.Truncate(size)
+		// Allocated whole, so that writing units never runs out of space.
+		if err = preallocate(f, size); errors.Is(err, syscall.ENOSPC) {
+			f.Close()
+			os.Remove(path)
+			return nil, fmt.Errorf("%w: index file %s: %w", ErrDiskFull, path, err)
+		}
+		if err == nil && st.Size() > size {
+			err = f.Truncate(size)
+		}
 	}
 	var m []byte
 	if err == nil {

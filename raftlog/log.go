@@ -56,8 +56,15 @@ type Log struct {
 	cache *cache
 	alloc *allocator // nil unless PreallocZero
 	dur   durability
-	// usage reports disk usage; tests replace it.
-	usage func(path string) (float64, error)
+	// spaceFn reads the disk's size and free space; tests replace it.
+	spaceFn   atomic.Pointer[func(path string) (DiskSpace, error)]
+	lastSpace atomic.Pointer[DiskSpace]
+	// guard, if set, returns the lowest physical offset a consumer still
+	// needs (retention keeps what is above it; see SetRetentionGuard).
+	guard atomic.Pointer[func() int64]
+
+	// lastBlockedLog rate-limits the "cannot clean" error (retention loop).
+	lastBlockedLog time.Time
 
 	dirty     atomic.Bool // appended since the last background flush
 	diskFull  atomic.Bool
@@ -83,9 +90,9 @@ func Open(cfg Config) (*Log, error) {
 		idxDir:  filepath.Join(cfg.Dir, "raftlog", "index"),
 		metaPth: filepath.Join(cfg.Dir, "raftlog", "meta"),
 		cache:   newCache(cfg.CacheEntries, cfg.CacheBytes),
-		usage:   diskUsage,
 		stopCh:  make(chan struct{}),
 	}
+	l.setSpace(diskSpace)
 	for _, d := range []string{l.segDir, l.idxDir} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return nil, fmt.Errorf("raftlog: %w", err)
@@ -106,12 +113,24 @@ func Open(cfg Config) (*Log, error) {
 	if cfg.Preallocate == PreallocZero {
 		l.alloc = newAllocator(l.segDir, cfg.SegmentSize)
 		l.goBG(func() {
-			l.alloc.run(l.stopCh, func(err error) { l.logger.Warn("could not prepare the next segment", "error", err) })
+			var last time.Time
+			l.alloc.run(l.stopCh, l.roomToPrepare, func(err error) {
+				if time.Since(last) > time.Minute { // retried every second while the disk is full
+					last = time.Now()
+					l.logger.Warn("could not prepare the next segment", "error", err)
+				}
+			})
 		})
 		l.alloc.wake()
 	}
+	if _, err := l.refreshSpace(); err != nil {
+		l.logger.Warn("cannot read disk space", "error", err)
+	}
 	if cfg.Retention.CheckInterval > 0 {
 		l.goBG(l.retentionLoop)
+	}
+	if cfg.Retention.DiskCheckInterval > 0 {
+		l.goBG(l.spaceLoop)
 	}
 	return l, nil
 }
@@ -370,7 +389,9 @@ func (l *Log) StoreLogs(logs []*raft.Log) error {
 	if first == 0 || (!empty && first != l.last+1) {
 		return fmt.Errorf("%w: got index %d, last is %d", ErrNonContiguous, first, l.last)
 	}
-	hasCommand := false
+	// No refusal by policy here: a leader whose StoreLogs fails steps down,
+	// so the broker refuses new messages before raft (DiskFull), and this
+	// fails only when a new segment or index file truly has no room.
 	for i, lg := range logs {
 		if lg.Index != first+uint64(i) {
 			return fmt.Errorf("%w: batch index %d at position %d, want %d", ErrNonContiguous, lg.Index, i, first+uint64(i))
@@ -378,10 +399,6 @@ func (l *Log) StoreLogs(logs []*raft.Log) error {
 		if recordSize(lg) > l.cfg.SegmentSize {
 			return fmt.Errorf("%w: index %d is %d bytes, segment size %d", ErrTooLarge, lg.Index, recordSize(lg), l.cfg.SegmentSize)
 		}
-		hasCommand = hasCommand || lg.Type == raft.LogCommand
-	}
-	if hasCommand && l.diskFull.Load() {
-		return ErrDiskFull
 	}
 
 	pos := l.writePos
@@ -570,10 +587,16 @@ func (l *Log) ensureSegment(pos int64) (*segment, error) {
 		return nil, l.fail(fmt.Errorf("raftlog: segment %020d would not follow %020d", base, l.segs[n-1].base))
 	}
 	path := filepath.Join(l.segDir, segmentName(base))
+	if l.alloc == nil || !l.alloc.isReady() {
+		if err := l.roomFor(l.cfg.SegmentSize, "a new CommitLog segment"); err != nil {
+			return nil, err
+		}
+	}
 	f, err := l.newSegmentFile(path)
 	if err != nil {
 		return nil, err
 	}
+	defer l.refreshSpace()
 	if err := syncDir(l.segDir); err != nil {
 		f.Close()
 		return nil, l.fail(fmt.Errorf("raftlog: sync dir: %w", err))
@@ -598,7 +621,13 @@ func (l *Log) ensureIndexFiles(from, to uint64) error {
 				return l.fail(fmt.Errorf("raftlog: index file for %d does not follow %d", k*e, l.idxs[n-1].first))
 			}
 		}
+		if err := l.roomFor(l.indexFileBytes(), "a new raft index file"); err != nil {
+			return err
+		}
 		x, err := openIndexFile(l.idxDir, k*e, l.cfg.IndexFileEntries)
+		if errors.Is(err, ErrDiskFull) {
+			return err
+		}
 		if err != nil {
 			return l.fail(err)
 		}
@@ -867,13 +896,17 @@ type Stats struct {
 	WriteOffset int64 // physical offset of the next record
 	Segments    int
 	DiskFull    bool
+	DiskUsed    float64 // used fraction of the log's filesystem
+	DiskAvail   int64   // bytes available there
 }
 
 // Stats returns a snapshot of the log's shape.
 func (l *Log) Stats() Stats {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
-	s := Stats{FirstIndex: l.first, LastIndex: l.last, WriteOffset: l.writePos, Segments: len(l.segs), DiskFull: l.diskFull.Load()}
+	sp := l.Space()
+	s := Stats{FirstIndex: l.first, LastIndex: l.last, WriteOffset: l.writePos, Segments: len(l.segs), DiskFull: l.diskFull.Load(),
+		DiskUsed: sp.Used(), DiskAvail: sp.Avail}
 	if !l.closed && l.last != 0 {
 		s.MinOffset, _ = l.unitLocked(l.first)
 	}

@@ -23,6 +23,7 @@ func testConfig(dir string) Config {
 	c.CacheEntries = 8
 	c.CacheBytes = 1 << 20
 	c.Retention.CheckInterval = 0
+	c.Retention.DiskCheckInterval = 0
 	return c
 }
 

@@ -41,6 +41,13 @@ func newAllocator(dir string, size int64) *allocator {
 	return a
 }
 
+// isReady reports whether a prepared segment file is waiting.
+func (a *allocator) isReady() bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.ready
+}
+
 func (a *allocator) wake() {
 	select {
 	case a.kick <- struct{}{}:
@@ -63,7 +70,10 @@ func (a *allocator) take(path string) bool {
 	return true
 }
 
-func (a *allocator) run(stop <-chan struct{}, onErr func(error)) {
+// run prepares a segment whenever woken and none is ready. room says
+// whether the disk can spare one now: preparing must not take the last
+// space (the log would then report itself full because of its own file).
+func (a *allocator) run(stop <-chan struct{}, room func() error, onErr func(error)) {
 	for {
 		select {
 		case <-stop:
@@ -76,7 +86,10 @@ func (a *allocator) run(stop <-chan struct{}, onErr func(error)) {
 		if ready {
 			continue
 		}
-		err := a.prepare(stop)
+		err := room()
+		if err == nil {
+			err = a.prepare(stop)
+		}
 		if errors.Is(err, errStopped) {
 			return
 		}

@@ -23,15 +23,27 @@ type RetentionConfig struct {
 	// DiskMaxUsedSpaceRatio: above this used fraction of the disk, expired
 	// segments are deleted at any hour (diskMaxUsedSpaceRatio, 0.75).
 	DiskMaxUsedSpaceRatio float64
-	// DiskForceCleanRatio: above it, the oldest segments are deleted even if
-	// not expired, until usage falls below it (0.85).
+	// DiskForceCleanRatio: above it, the oldest segments are deleted before
+	// they expire, until usage falls below it (0.85), but only segments
+	// whose messages every consumer group has consumed (see
+	// SetRetentionGuard), unless CleanForcibly.
 	DiskForceCleanRatio float64
-	// DiskRejectRatio: above it, appends of commands fail with ErrDiskFull
-	// (0.90). Raft's own small entries still go through.
+	// CleanForcibly is RocketMQ's cleanFileForciblyEnable: above
+	// DiskForceCleanRatio, delete the oldest segments even when they hold
+	// messages nobody consumed yet. Off by default here: a full disk then
+	// refuses new messages instead of dropping acknowledged ones. Every
+	// such deletion is logged at error level.
+	CleanForcibly bool
+	// DiskRejectRatio: at or above it the log reports DiskFull, and the
+	// broker refuses new messages (0.90). So does too little room for one
+	// more segment and index file.
 	DiskRejectRatio float64
 	// CheckInterval is how often the rules run (0 disables the loop; call
 	// RunRetention directly).
 	CheckInterval time.Duration
+	// DiskCheckInterval is how often disk space is read (0 disables; it is
+	// also read before every segment or index file is created).
+	DiskCheckInterval time.Duration
 }
 
 // DefaultRetentionConfig returns RocketMQ's defaults.
@@ -43,6 +55,7 @@ func DefaultRetentionConfig() RetentionConfig {
 		DiskForceCleanRatio:   0.85,
 		DiskRejectRatio:       0.90,
 		CheckInterval:         10 * time.Second,
+		DiskCheckInterval:     time.Second,
 	}
 }
 
@@ -65,8 +78,8 @@ func (c RetentionConfig) Validate() error {
 	if !(r[0] <= r[1] && r[1] <= r[2]) {
 		return fmt.Errorf("retention: want DiskMaxUsedSpaceRatio <= DiskForceCleanRatio <= DiskRejectRatio, got %v", r)
 	}
-	if c.CheckInterval < 0 {
-		return errors.New("retention: CheckInterval must not be negative")
+	if c.CheckInterval < 0 || c.DiskCheckInterval < 0 {
+		return errors.New("retention: CheckInterval and DiskCheckInterval must not be negative")
 	}
 	return nil
 }
@@ -92,61 +105,101 @@ func ParseDeleteWhen(s string) ([]int, error) {
 // snapshot index). Nothing is deleted while it is 0.
 func (l *Log) SetRetentionBound(index uint64) { l.retBound.Store(index) }
 
-// DiskFull reports whether appends of commands are being refused.
+// SetRetentionGuard installs needed, which returns the lowest physical
+// offset some consumer group has not consumed yet (the FSM computes it
+// from queues and committed offsets). Without a guard, no segment is
+// deleted before it expires unless CleanForcibly.
+func (l *Log) SetRetentionGuard(needed func() int64) { l.guard.Store(&needed) }
+
+// DiskFull reports whether the disk is too full to accept new messages.
 func (l *Log) DiskFull() bool { return l.diskFull.Load() }
 
 // RetentionResult reports one retention pass.
 type RetentionResult struct {
 	DiskUsage       float64
 	DeletedSegments int
-	NewFirstIndex   uint64
+	// Forced counts deleted segments that held unconsumed messages
+	// younger than FileReservedTime (CleanForcibly only).
+	Forced        int
+	NewFirstIndex uint64
+	// Blocked is set when the disk is above DiskForceCleanRatio and the
+	// oldest segment may not go: it holds messages still needed.
+	Blocked bool
 }
 
-// RunRetention applies the retention rules once at time now.
+// RunRetention applies the retention rules once at time now:
+//   - a segment older than FileReservedTime goes at a DeleteWhen hour, or
+//     at any hour when the disk is above DiskMaxUsedSpaceRatio;
+//   - above DiskForceCleanRatio, a younger segment goes if every consumer
+//     group has consumed all its messages, or (CleanForcibly) anyway;
+//   - never the active segment, never past the retention bound.
 func (l *Log) RunRetention(now time.Time) (RetentionResult, error) {
 	var res RetentionResult
 	rc := l.cfg.Retention
-	usage, err := l.usage(l.segDir)
+	sp, err := l.refreshSpace()
 	if err != nil {
-		return res, fmt.Errorf("raftlog: disk usage: %w", err)
+		return res, err
 	}
-	res.DiskUsage = usage
-	full := usage >= rc.DiskRejectRatio
-	if full != l.diskFull.Swap(full) {
-		if full {
-			l.logger.Error("disk nearly full: refusing new messages", "usage", usage, "limit", rc.DiskRejectRatio)
-		} else {
-			l.logger.Info("disk usage back under the limit: accepting messages", "usage", usage)
-		}
-	}
+	res.DiskUsage = sp.Used()
 	atHour := false
 	for _, h := range rc.DeleteWhen {
 		atHour = atHour || now.Hour() == h
 	}
+	needed := int64(-1) // unknown
+	if g := l.guard.Load(); g != nil {
+		needed = (*g)()
+	}
 	for {
+		usage := res.DiskUsage
 		force := usage >= rc.DiskForceCleanRatio
 		early := usage >= rc.DiskMaxUsedSpaceRatio
-		ok, newFirst, err := l.deleteOldestSegment(func(mtime time.Time) bool {
-			expired := now.Sub(mtime) >= rc.FileReservedTime
-			return force || (expired && (atHour || early))
+		var why string
+		ok, newFirst, err := l.deleteOldestSegment(func(mtime time.Time, end int64) bool {
+			switch {
+			case now.Sub(mtime) >= rc.FileReservedTime && (atHour || early):
+				why = "expired"
+			case force && needed >= 0 && end <= needed:
+				why = "consumed"
+			case force && rc.CleanForcibly:
+				why = "forced"
+			default:
+				return false
+			}
+			return true
 		})
-		if err != nil || !ok {
+		if err != nil {
 			return res, err
+		}
+		if !ok {
+			res.Blocked = force
+			if force && now.Sub(l.lastBlockedLog) > 10*time.Minute {
+				l.lastBlockedLog = now
+				l.logger.Error("disk above the force-clean ratio, but the oldest segment holds messages a consumer group has not consumed "+
+					"and that are younger than fileReservedTime: keeping them; new messages are refused once the disk reaches the reject ratio "+
+					"(free space, add consumers, or set cleanFileForciblyEnable=true to delete unconsumed messages)",
+					"used", fmt.Sprintf("%.1f%%", 100*usage), "force_clean_ratio", rc.DiskForceCleanRatio, "reject_ratio", rc.DiskRejectRatio)
+			}
+			return res, nil
 		}
 		res.DeletedSegments++
 		res.NewFirstIndex = newFirst
-		if usage, err = l.usage(l.segDir); err != nil {
-			return res, fmt.Errorf("raftlog: disk usage: %w", err)
+		if why == "forced" {
+			res.Forced++
+			l.logger.Error("retention: DELETED A SEGMENT HOLDING UNCONSUMED MESSAGES younger than fileReservedTime, because the disk is above "+
+				"the force-clean ratio and cleanFileForciblyEnable=true; consumers behind it lose those messages",
+				"new_first_index", newFirst, "used", fmt.Sprintf("%.1f%%", 100*usage))
 		}
-		res.DiskUsage = usage
-		l.diskFull.Store(usage >= rc.DiskRejectRatio)
+		if sp, err = l.refreshSpace(); err != nil {
+			return res, err
+		}
+		res.DiskUsage = sp.Used()
 	}
 }
 
 // deleteOldestSegment deletes the first segment if it is not the active
 // one, every entry in it is at or below the retention bound, and
-// want(mtime) says so.
-func (l *Log) deleteOldestSegment(want func(mtime time.Time) bool) (bool, uint64, error) {
+// want(mtime, end) says so (end: the physical offset after the segment).
+func (l *Log) deleteOldestSegment(want func(mtime time.Time, end int64) bool) (bool, uint64, error) {
 	l.wmu.Lock()
 	defer l.wmu.Unlock()
 	if l.isClosed() || l.failed != nil || len(l.segs) < 2 {
@@ -165,7 +218,7 @@ func (l *Log) deleteOldestSegment(want func(mtime time.Time) bool) (bool, uint64
 	if err != nil {
 		return false, 0, fmt.Errorf("raftlog: %w", err)
 	}
-	if !want(st.ModTime()) {
+	if !want(st.ModTime(), next.base) {
 		return false, 0, nil
 	}
 	l.logger.Info("retention: deleting segment", "segment", l.segs[0].path, "modified", st.ModTime(), "new_first_index", newFirst)

@@ -13,18 +13,14 @@ func mmapFile(f *os.File, size int64) ([]byte, error) {
 
 func munmap(b []byte) error { return unix.Munmap(b) }
 
-// diskUsage returns the used fraction (0..1) of the filesystem holding path.
-func diskUsage(path string) (float64, error) {
+// diskSpace reads the size and available space of the filesystem holding
+// path.
+func diskSpace(path string) (DiskSpace, error) {
 	var st unix.Statfs_t
 	if err := unix.Statfs(path, &st); err != nil {
-		return 0, err
+		return DiskSpace{}, err
 	}
-	total := float64(st.Blocks) * float64(st.Bsize)
-	if total == 0 {
-		return 0, nil
-	}
-	avail := float64(st.Bavail) * float64(st.Bsize)
-	return (total - avail) / total, nil
+	return DiskSpace{Total: int64(st.Blocks) * int64(st.Bsize), Avail: int64(st.Bavail) * int64(st.Bsize)}, nil
 }
 
 // syncDir makes directory entries (created, renamed, removed files) durable.

@@ -66,6 +66,8 @@ type GroupStatus struct {
 	WriteOffset      int64             `json:"commitLogMaxOffset"`
 	Segments         int               `json:"segments"`
 	DiskFull         bool              `json:"diskFull"`
+	DiskUsed         float64           `json:"diskUsedRatio"`
+	DiskAvail        int64             `json:"diskAvailBytes"`
 	FlushDisk        string            `json:"flushDiskType"`
 	Peers            map[string]string `json:"peers"`
 	Messages         uint64            `json:"messagesApplied"`

@@ -197,6 +197,15 @@ func (s *Store) openFile(name string, active bool) (*file, error) {
 			return nil, fmt.Errorf("indexfile: %s is %d bytes, want %d (index sizes changed?)", path, st.Size(), size)
 		}
 		err = f.Truncate(size)
+		if err == nil {
+			// The header and slot table are written at every checkpoint,
+			// scattered: reserve them now, so that a checkpoint never needs
+			// disk space that the disk-full check did not see go.
+			err = fallocate(f, headerSize+int64(s.cfg.SlotCount)*slotSize)
+		}
+		if err != nil {
+			os.Remove(path)
+		}
 	}
 	if err != nil {
 		f.Close()
@@ -514,4 +523,14 @@ func (s *Store) Close() error {
 	}
 	s.files = nil
 	return errors.Join(errs...)
+}
+
+// fallocate allocates the first n bytes of f, keeping its size; a
+// filesystem without fallocate leaves them sparse.
+func fallocate(f *os.File, n int64) error {
+	err := unix.Fallocate(int(f.Fd()), unix.FALLOC_FL_KEEP_SIZE, 0, n)
+	if errors.Is(err, unix.EOPNOTSUPP) || errors.Is(err, unix.ENOSYS) {
+		return nil
+	}
+	return err
 }

@@ -35,6 +35,9 @@ type Options struct {
 	Config map[string]string
 	// LogLevel of the processes (default "info").
 	LogLevel string
+	// DataDir, if set, holds the brokers' stores (e.g. a small tmpfs for
+	// disk-full tests) instead of the test's temporary directory.
+	DataDir string
 }
 
 // Cluster is a set of real raftmq processes on 127.0.0.1.
@@ -219,7 +222,11 @@ func Start(t testing.TB, opts Options) *Cluster {
 			}
 		}
 		for _, n := range g.Nodes {
-			n.Dir = filepath.Join(c.dir, g.Name, n.ID)
+			root := c.dir
+			if opts.DataDir != "" {
+				root = opts.DataDir
+			}
+			n.Dir = filepath.Join(root, g.Name, n.ID)
 			n.Process = &Process{Name: g.Name + "/" + n.ID, dir: n.Dir}
 			if err := os.MkdirAll(n.Dir, 0o755); err != nil {
 				t.Fatal(err)
@@ -290,6 +297,13 @@ func (c *Cluster) startProcess(p *Process) error {
 		return err
 	}
 	p.logPath = filepath.Join(p.dir, "process.log")
+	if c.opts.DataDir != "" {
+		// Not on the (maybe full) data disk: the log must tell what happened.
+		if err := os.MkdirAll(filepath.Join(c.dir, "logs"), 0o755); err != nil {
+			return err
+		}
+		p.logPath = filepath.Join(c.dir, "logs", strings.ReplaceAll(p.Name, "/", "-")+".log")
+	}
 	f, err := os.OpenFile(p.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return err
