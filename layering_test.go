@@ -19,6 +19,7 @@ func TestLayering(t *testing.T) {
 		"fsm/indexfile":    {},
 		"client":           {"transport", "message", "filter"},
 		"filter":           {},
+		"acl":              {"transport"},
 		"namesrv":          {"transport", "message", "config"},
 		"config":           {},
 	}

@@ -52,6 +52,9 @@ func (b *Broker) registerHandlers(s *transport.Server) {
 		transport.ReqInvokeBrokerToResetOffset:        b.handleResetOffset,
 		transport.ReqTransferLeader:                   b.handleTransferLeader,
 		transport.ReqGetGroupStatus:                   b.handleGroupStatus,
+		transport.ReqUpdateAndCreateACLConfig:         b.handleUpdateACL,
+		transport.ReqDeleteACLConfig:                  b.handleDeleteACL,
+		transport.ReqGetBrokerClusterACLInfo:          b.handleACLInfo,
 	}
 	for code, f := range h {
 		s.Handle(code, f)

@@ -72,6 +72,7 @@ type Broker struct {
 	uniq     *message.UniqKeyGenerator
 	metrics  *metrics
 	disk     groupDisk
+	acl      *aclState // nil unless aclEnable
 	delays   []time.Duration
 	flushMod raftlog.FlushMode
 
@@ -170,12 +171,18 @@ func (b *Broker) Start() (err error) {
 	fc.ConsumeQueueFileEntries = b.cfg.MappedFileSizeConsumeQueue / 20
 	fc.Logger = b.logger
 	fc.OnTopicsChanged = b.kickRegister
+	fc.OnACLChanged = b.kickACL
 	fc.ObserveApply = b.metrics.observeApply
 	if b.fsm, err = fsm.Open(fc); err != nil {
 		return err
 	}
 	// Early deletion under disk pressure keeps what consumers still need.
 	b.log.SetRetentionGuard(b.fsm.LowestUnconsumed)
+	if b.cfg.ACLEnable {
+		if err := b.startACL(); err != nil {
+			return err
+		}
+	}
 	// raft replays only entries after its latest snapshot; anything between
 	// the FSM's checkpoint and that snapshot is replayed here.
 	if metas, err := b.snaps.List(); err == nil && len(metas) > 0 {
@@ -279,10 +286,14 @@ func (b *Broker) Start() (err error) {
 	sc.MaxPendingFrameBytes = b.cfg.MaxPendingFrameBytes
 	sc.FrameTimeout = b.cfg.FrameReadTimeout
 	sc.Logger = b.logger.Named("remoting")
+	if b.acl != nil {
+		sc.Authorize = b.authorize
+	}
 	if b.server, err = transport.NewServer(sc); err != nil {
 		return err
 	}
 	sc.Addr = bind
+	sc.Authorize = nil // members forward what they already checked
 	sc.IdleTimeout = 0
 	// Members only (the mux bounds connections on the raft port).
 	sc.MaxConns, sc.MaxConnsPerIP = 0, 0
@@ -302,6 +313,9 @@ func (b *Broker) Start() (err error) {
 	b.goFunc(b.housekeepingLoop)
 	b.goFunc(b.scheduleLoop)
 	b.goFunc(b.diskLoop)
+	if b.acl != nil {
+		b.goFunc(b.aclLoop)
+	}
 	b.metrics.start()
 	b.logger.Info("broker started", "client_addr", b.clientAddr, "raft_addr", b.self.Addr,
 		"store", root, "flush", b.flushMod)

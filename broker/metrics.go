@@ -34,6 +34,7 @@ type metrics struct {
 	entries       prometheus.Counter
 	entryCommands prometheus.Histogram
 	forwarded     prometheus.Counter
+	aclDenied     prometheus.Counter
 	leaderChanges prometheus.Counter
 	parkedPulls   prometheus.Gauge
 	storeSeconds  prometheus.Histogram
@@ -65,6 +66,7 @@ func newMetrics(b *Broker) *metrics {
 	m.sendErrors = f("send_errors_total", "Sends that failed after validation (raft errors).")
 	m.entries = f("raft_entries_proposed_total", "Raft entries proposed by the group-commit batcher.")
 	m.forwarded = f("forwarded_requests_total", "Client requests this follower forwarded to the leader.")
+	m.aclDenied = f("acl_denied_total", "Client requests refused by the ACL.")
 	m.leaderChanges = f("leader_elected_total", "Times this node became the serving leader.")
 	m.sendLatency = prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "raftmq", Name: "send_latency_seconds",
 		Help: "Send latency from request to majority commit.", Buckets: prometheus.ExponentialBuckets(0.0002, 2, 14)})

@@ -57,6 +57,7 @@ func newCore(o options) (*core, error) {
 	cc := transport.DefaultClientConfig()
 	cc.DialTimeout = o.timeout
 	cc.Logger = o.logger.Named("transport")
+	cc.Credentials = o.credentials
 	rpc, err := transport.NewClient(cc)
 	if err != nil {
 		return nil, err

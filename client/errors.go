@@ -29,6 +29,9 @@ var (
 	ErrInvalidMessage = errors.New("client: invalid message")
 	// ErrMessageNotFound: a query found no message.
 	ErrMessageNotFound = errors.New("client: message not found")
+	// ErrNoPermission: the broker's ACL refused the request (a *BrokerError
+	// with code 16 matches it; its remark says what is missing).
+	ErrNoPermission = errors.New("client: no permission")
 )
 
 // BrokerError is a non-success answer from a broker or NameServer.
@@ -49,9 +52,11 @@ func (e *BrokerError) Error() string {
 // brokers use 1 and 14 for "not the leader" and "outcome unknown".
 func (e *BrokerError) Retriable() bool { return retriableCode(e.Code) }
 
-// Is makes a TOPIC_NOT_EXIST answer match ErrTopicNotExist.
+// Is makes a TOPIC_NOT_EXIST answer match ErrTopicNotExist and a
+// NO_PERMISSION answer ErrNoPermission.
 func (e *BrokerError) Is(target error) bool {
-	return target == ErrTopicNotExist && e.Code == transport.RespTopicNotExist
+	return target == ErrTopicNotExist && e.Code == transport.RespTopicNotExist ||
+		target == ErrNoPermission && e.Code == transport.RespNoPermission
 }
 
 func retriableCode(c transport.ResponseCode) bool {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+	"github.com/raftmq/raftmq/transport"
 )
 
 // Option configures a Producer, PushConsumer, PullConsumer or Admin. Options
@@ -24,6 +25,7 @@ type options struct {
 	refreshInterval time.Duration
 	heartbeat       time.Duration
 	logger          hclog.Logger
+	credentials     transport.Credentials
 
 	// producer
 	compressThreshold int
@@ -107,6 +109,12 @@ func WithRouteRefreshInterval(d time.Duration) Option {
 // WithHeartbeatInterval sets how often the client heartbeats every broker of
 // the routes it uses (default 30 s).
 func WithHeartbeatInterval(d time.Duration) Option { return func(o *options) { o.heartbeat = d } }
+
+// WithCredentials signs every request with an access key and secret key,
+// for brokers with ACL on (RocketMQ's plain ACL, HMAC-SHA1).
+func WithCredentials(accessKey, secretKey string) Option {
+	return func(o *options) { o.credentials = transport.Credentials{AccessKey: accessKey, SecretKey: secretKey} }
+}
 
 // WithLogger sets the logger (default: warnings and errors to stderr).
 func WithLogger(l hclog.Logger) Option { return func(o *options) { o.logger = l } }

@@ -119,6 +119,12 @@ type Broker struct {
 	// refuses new messages instead).
 	CleanFileForciblyEnable bool `mapstructure:"cleanFileForciblyEnable"`
 
+	// ACLEnable turns on RocketMQ's plain ACL on the client port, with
+	// accounts from ACLFile (plain_acl.yml; default
+	// $ROCKETMQ_HOME/conf/plain_acl.yml), reloaded when it changes.
+	ACLEnable bool   `mapstructure:"aclEnable"`
+	ACLFile   string `mapstructure:"aclFile"`
+
 	// Limits against hostile or broken clients.
 	//
 	// MaxTopicQueueNums bounds the queue count of a topic created or
@@ -309,6 +315,9 @@ func (b Broker) Validate() error {
 	}
 	if b.MaxPendingFrameBytes < int64(b.MaxMessageSize)+1<<20 {
 		errs = append(errs, fmt.Errorf("maxPendingFrameBytes %d must hold at least one largest frame (maxMessageSize + 1 MiB)", b.MaxPendingFrameBytes))
+	}
+	if b.ACLEnable && b.ACLFile == "" && os.Getenv("ROCKETMQ_HOME") == "" {
+		errs = append(errs, errors.New("aclEnable=true needs aclFile (or ROCKETMQ_HOME, for $ROCKETMQ_HOME/conf/plain_acl.yml)"))
 	}
 	if b.FrameReadTimeout < time.Second {
 		errs = append(errs, fmt.Errorf("frameReadTimeout %v must be at least 1s", b.FrameReadTimeout))

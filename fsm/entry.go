@@ -43,6 +43,8 @@ const (
 	CmdGroup
 	// CmdDeleteGroup deletes a subscription group and its offsets.
 	CmdDeleteGroup
+	// CmdACL creates, replaces or deletes an ACL account (ACLCommand).
+	CmdACL
 )
 
 func (t CmdType) String() string {
@@ -59,6 +61,8 @@ func (t CmdType) String() string {
 		return "group"
 	case CmdDeleteGroup:
 		return "delete-group"
+	case CmdACL:
+		return "acl"
 	}
 	return fmt.Sprintf("CmdType(%d)", uint8(t))
 }
@@ -161,7 +165,7 @@ func DecodeEntry(data []byte, dst []Command) ([]Command, error) {
 		if l < 0 || l > len(data)-pos {
 			return dst, fmt.Errorf("%w: command %d length %d", ErrBadEntry, i, l)
 		}
-		if t == cmdInvalid || t > CmdDeleteGroup {
+		if t == cmdInvalid || t > CmdACL {
 			return dst, fmt.Errorf("%w: command type %d", ErrBadEntry, t)
 		}
 		dst = append(dst, Command{Type: t, Payload: data[pos : pos+l : pos+l], Pos: pos})
@@ -188,6 +192,20 @@ func WalkRecords(payload []byte, fn func(off int, rec []byte, v *message.RecordV
 		off += int(v.Size)
 	}
 	return nil
+}
+
+// ACLCommand is the CmdACL payload. The FSM keeps accounts opaque (the
+// broker's acl package gives them meaning); it only bounds their size.
+type ACLCommand struct {
+	AccessKey string          `json:"accessKey"`
+	Account   json.RawMessage `json:"account,omitempty"`
+	Deleted   bool            `json:"deleted,omitempty"`
+}
+
+// ACLEntry is a replicated ACL change: the account, or a deletion.
+type ACLEntry struct {
+	Account json.RawMessage `json:"account,omitempty"`
+	Deleted bool            `json:"deleted,omitempty"`
 }
 
 // OffsetCommit is one consumer offset in a CmdOffsets payload.

@@ -47,6 +47,10 @@ type Config struct {
 	// block) after a topic is created, updated or deleted, so every member
 	// re-registers with the NameServers at once, not only the proposer.
 	OnTopicsChanged func()
+	// OnACLChanged, if set, is called (on the FSM goroutine, or while a
+	// checkpoint or snapshot is adopted; it must not block) after the
+	// replicated ACL accounts changed.
+	OnACLChanged func()
 }
 
 // DefaultConfig returns RocketMQ's sizes.
@@ -141,6 +145,7 @@ type FSM struct {
 	topics  map[string]TopicConfig
 	groups  map[string]GroupConfig
 	offsets map[string]map[int32]int64 // "topic@group"
+	acl     map[string]ACLEntry        // by access key
 	queues  map[queueKey]*consumequeue.Queue
 	// skipTo: entries at or below it are already reflected (checkpoint).
 	skipTo uint64
@@ -182,6 +187,7 @@ func Open(cfg Config) (*FSM, error) {
 		topics:  map[string]TopicConfig{},
 		groups:  map[string]GroupConfig{},
 		offsets: map[string]map[int32]int64{},
+		acl:     map[string]ACLEntry{},
 		queues:  map[queueKey]*consumequeue.Queue{},
 	}
 	for _, d := range []string{f.cqRoot, filepath.Dir(f.ckPath)} {
@@ -207,7 +213,13 @@ func Open(cfg Config) (*FSM, error) {
 // adopt takes a checkpoint's or snapshot's configuration and position.
 // Caller holds f.mu (or has no concurrent users yet).
 func (f *FSM) adopt(st *State) {
-	f.topics, f.groups, f.offsets = st.Topics, st.Groups, st.Offsets
+	f.topics, f.groups, f.offsets, f.acl = st.Topics, st.Groups, st.Offsets, st.ACL
+	if f.acl == nil {
+		f.acl = map[string]ACLEntry{}
+	}
+	if f.cfg.OnACLChanged != nil {
+		defer f.cfg.OnACLChanged()
+	}
 	if f.topics == nil {
 		f.topics = map[string]TopicConfig{}
 	}
@@ -467,8 +479,32 @@ func (f *FSM) applyCommand(l *raft.Log, c Command, dataOff *int64, touched map[*
 			}
 		}
 		return nil, nil
+	case CmdACL:
+		var ac ACLCommand
+		if err := json.Unmarshal(c.Payload, &ac); err != nil {
+			return nil, fmt.Errorf("acl payload: %w", err)
+		}
+		if ac.AccessKey == "" || len(ac.AccessKey) > 255 || len(ac.Account) > 64<<10 || (!ac.Deleted && !json.Valid(ac.Account)) {
+			return nil, fmt.Errorf("acl: bad account %q", ac.AccessKey)
+		}
+		f.acl[ac.AccessKey] = ACLEntry{Account: ac.Account, Deleted: ac.Deleted}
+		if f.cfg.OnACLChanged != nil {
+			defer f.cfg.OnACLChanged()
+		}
+		return nil, nil
 	}
 	return nil, fmt.Errorf("unknown command type %d", c.Type)
+}
+
+// ACL returns the replicated ACL changes, by access key.
+func (f *FSM) ACL() map[string]ACLEntry {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	out := make(map[string]ACLEntry, len(f.acl))
+	for k, v := range f.acl {
+		out[k] = v
+	}
+	return out
 }
 
 // rejection marks an applyAppend error as the command's fault (detected

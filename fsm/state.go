@@ -27,6 +27,8 @@ type State struct {
 	Groups       map[string]GroupConfig     `json:"groups"`
 	Offsets      map[string]map[int32]int64 `json:"offsets"`
 	Queues       []QueueState               `json:"queues"`
+	// ACL holds accounts changed through the admin API, by access key.
+	ACL map[string]ACLEntry `json:"acl,omitempty"`
 	// IndexFile is local: where this node's IndexFiles stood.
 	IndexFile indexfile.State `json:"indexFile"`
 }
@@ -71,6 +73,12 @@ func (f *FSM) capture() (*State, error) {
 			cp[q] = o
 		}
 		st.Offsets[k] = cp
+	}
+	if len(f.acl) > 0 {
+		st.ACL = make(map[string]ACLEntry, len(f.acl))
+		for k, v := range f.acl {
+			st.ACL[k] = v
+		}
 	}
 	for k, q := range f.queues {
 		st.Queues = append(st.Queues, QueueState{Topic: k.topic, QueueID: k.qid, Min: q.MinOffset(), Max: q.MaxOffset()})

@@ -33,6 +33,8 @@ type ClientConfig struct {
 	// Dial, when set, opens connections instead of a plain TCP dial (the
 	// broker uses it to reach peers through the port it shares with raft).
 	Dial func(ctx context.Context, addr string) (net.Conn, error)
+	// Credentials, when set, sign every request (brokers with ACL on).
+	Credentials Credentials
 }
 
 // DefaultClientConfig returns defaults close to the official client's.
@@ -141,6 +143,7 @@ func (c *Client) handler(code RequestCode) HandlerFunc { return (*c.handlers.Loa
 // req.Opaque; do not share req between concurrent calls. A response with
 // a non-zero code is not an error.
 func (c *Client) Invoke(ctx context.Context, addr string, req *Command) (*Command, error) {
+	c.cfg.Credentials.Sign(req)
 	conn, err := c.conn(ctx, addr)
 	if err != nil {
 		return nil, err
@@ -152,6 +155,7 @@ func (c *Client) Invoke(ctx context.Context, addr string, req *Command) (*Comman
 // goroutine with the response or an error (ErrTimeout when ctx's deadline
 // passes first). If InvokeAsync returns an error, cb is not called.
 func (c *Client) InvokeAsync(ctx context.Context, addr string, req *Command, cb func(*Command, error)) error {
+	c.cfg.Credentials.Sign(req)
 	conn, err := c.conn(ctx, addr)
 	if err != nil {
 		return err
@@ -162,6 +166,7 @@ func (c *Client) InvokeAsync(ctx context.Context, addr string, req *Command, cb 
 // InvokeOneway sends req with the oneway flag; no response is awaited.
 // ctx bounds only the dial.
 func (c *Client) InvokeOneway(ctx context.Context, addr string, req *Command) error {
+	c.cfg.Credentials.Sign(req)
 	conn, err := c.conn(ctx, addr)
 	if err != nil {
 		return err

@@ -43,6 +43,9 @@ const (
 	ReqUnlockBatchMQ                    RequestCode = 42
 	ReqGetAllConsumerOffset             RequestCode = 43
 	ReqGetAllDelayOffset                RequestCode = 45
+	ReqUpdateAndCreateACLConfig         RequestCode = 50
+	ReqDeleteACLConfig                  RequestCode = 51
+	ReqGetBrokerClusterACLInfo          RequestCode = 52
 	ReqCheckClientConfig                RequestCode = 46
 	ReqGetClientConfig                  RequestCode = 47
 	ReqPutKVConfig                      RequestCode = 100
@@ -117,6 +120,9 @@ const (
 var requestCodeNames = map[RequestCode]string{
 	ReqSendMessage:                      "SEND_MESSAGE",
 	ReqPullMessage:                      "PULL_MESSAGE",
+	ReqUpdateAndCreateACLConfig:         "UPDATE_AND_CREATE_ACL_CONFIG",
+	ReqDeleteACLConfig:                  "DELETE_ACL_CONFIG",
+	ReqGetBrokerClusterACLInfo:          "GET_BROKER_CLUSTER_ACL_INFO",
 	ReqQueryMessage:                     "QUERY_MESSAGE",
 	ReqQueryBrokerOffset:                "QUERY_BROKER_OFFSET",
 	ReqQueryConsumerOffset:              "QUERY_CONSUMER_OFFSET",

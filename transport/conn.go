@@ -43,6 +43,9 @@ type endpoint struct {
 	// within frameTimeout, holding memory from frameBudget.
 	frameTimeout time.Duration
 	frameBudget  *byteBudget
+	// authorize, if set, runs before a request's handler; a non-nil
+	// response refuses the request.
+	authorize func(*Conn, *Command) *Command
 }
 
 // Conn is one TCP connection, server- or client-side. It correlates
@@ -451,7 +454,12 @@ func (c *Conn) serve(req *Command) {
 	defer c.inflight.Add(-1)
 	h := c.ep.handler(RequestCode(req.Code))
 	var resp *Command
-	if h == nil {
+	if c.ep.authorize != nil {
+		resp = c.ep.authorize(c, req)
+	}
+	if resp != nil {
+		// Refused before any handler saw it.
+	} else if h == nil {
 		resp = NewResponse(RespRequestCodeNotSupported, fmt.Sprintf("request type %d not supported", req.Code))
 	} else {
 		resp = c.runHandler(h, req)

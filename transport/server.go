@@ -44,6 +44,10 @@ type ServerConfig struct {
 	// FrameTimeout is how long a frame may take to arrive once its length
 	// word has (0: only IdleTimeout applies).
 	FrameTimeout time.Duration
+	// Authorize, if set, sees every request before its handler (on the
+	// handler's goroutine): it returns nil to let it through, or the
+	// response that refuses it (ACL).
+	Authorize func(c *Conn, req *Command) *Command
 	// Logger receives connection-level events; nil discards them.
 	Logger hclog.Logger
 }
@@ -138,6 +142,7 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 		onClose:      s.connClosed,
 		rejectRemark: "server shutting down",
 		frameTimeout: cfg.FrameTimeout,
+		authorize:    cfg.Authorize,
 	}
 	if cfg.MaxPendingFrameBytes > 0 {
 		s.ep.frameBudget = newByteBudget(cfg.MaxPendingFrameBytes)

@@ -29,7 +29,7 @@ func (a *adminCtx) open(cmd *cobra.Command) (*client.Admin, context.Context, con
 	if a.namesrv == "" {
 		return nil, nil, nil, errors.New("no NameServer: use -n ip:port or set NAMESRV_ADDR")
 	}
-	ad, err := client.NewAdmin(client.WithNameServers(a.namesrv), client.WithTimeout(a.timeout))
+	ad, err := client.NewAdmin(clientOpts(client.WithNameServers(a.namesrv), client.WithTimeout(a.timeout))...)
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -114,6 +114,7 @@ exits non-zero with the reason.`,
 		adminUpdateTopic(a), adminDeleteTopic(a), adminTopicList(a), adminTopicRoute(a), adminTopicStatus(a),
 		adminClusterList(a), adminBrokerStatus(a), adminConsumerProgress(a), adminQueryMsgByKey(a),
 		adminQueryMsgByID(a), adminResetOffsetByTime(a), adminUpdateSubGroup(a), adminTransferLeader(a),
+		adminUpdateACL(a), adminDeleteACL(a),
 	)
 	return cmd
 }
@@ -567,4 +568,75 @@ func adminTransferLeader(a *adminCtx) *cobra.Command {
 	cmd.Flags().StringVarP(&broker, "brokerName", "b", "", "broker group")
 	cmd.Flags().StringVarP(&target, "nodeId", "i", "", "target member (dLegerSelfId, e.g. n1); default: any")
 	return cmd
+}
+
+// adminUpdateACL is mqadmin updateAclConfig: create or replace an ACL
+// account on every broker group of a cluster (-c) or one group (-b).
+func adminUpdateACL(a *adminCtx) *cobra.Command {
+	var acc client.ACLAccount
+	var topicPerms, groupPerms, cluster, broker string
+	cmd := &cobra.Command{
+		Use:   "updateAclConfig",
+		Short: "Create or update an ACL account (replicated to every member of each broker group)",
+		RunE: a.run(func(cmd *cobra.Command, ad *client.Admin, ctx context.Context) error {
+			if err := required(map[string]string{"-a": acc.AccessKey, "-s": acc.SecretKey}); err != nil {
+				return err
+			}
+			acc.TopicPerms, acc.GroupPerms = splitList(topicPerms), splitList(groupPerms)
+			if err := ad.UpdateACLAccount(ctx, acc, client.Target{Cluster: cluster, BrokerGroup: broker}); err != nil {
+				return err
+			}
+			out := map[string]any{"accessKey": acc.AccessKey, "admin": acc.Admin, "defaultTopicPerm": acc.DefaultTopicPerm,
+				"defaultGroupPerm": acc.DefaultGroupPerm, "topicPerms": acc.TopicPerms, "groupPerms": acc.GroupPerms}
+			return a.emit(cmd.OutOrStdout(), out, func(w *tabwriter.Writer) {
+				fmt.Fprintf(w, "update plain access config to %s success.\n", orAll(broker, cluster))
+			})
+		}),
+	}
+	f := cmd.Flags()
+	f.StringVarP(&acc.AccessKey, "accessKey", "a", "", "access key (longer than 6 characters)")
+	f.StringVarP(&acc.SecretKey, "secretKey", "s", "", "secret key (longer than 6 characters)")
+	f.StringVarP(&acc.WhiteRemoteAddress, "whiteRemoteAddress", "w", "", "address white list entry (no signature needed from there)")
+	f.BoolVarP(&acc.Admin, "admin", "m", false, "admin account")
+	f.StringVarP(&acc.DefaultTopicPerm, "defaultTopicPerm", "i", "DENY", "default topic permission: DENY, PUB, SUB, PUB|SUB")
+	f.StringVarP(&acc.DefaultGroupPerm, "defaultGroupPerm", "u", "DENY", "default group permission")
+	f.StringVarP(&topicPerms, "topicPerms", "t", "", "topic permissions, e.g. topicA=DENY,topicB=PUB|SUB")
+	f.StringVarP(&groupPerms, "groupPerms", "g", "", "group permissions, e.g. groupA=SUB")
+	f.StringVarP(&cluster, "clusterName", "c", "", "cluster (default: every broker group)")
+	f.StringVarP(&broker, "brokerName", "b", "", "one broker group")
+	return cmd
+}
+
+// adminDeleteACL is mqadmin deleteAclConfig.
+func adminDeleteACL(a *adminCtx) *cobra.Command {
+	var ak, cluster, broker string
+	cmd := &cobra.Command{
+		Use:   "deleteAclConfig",
+		Short: "Delete an ACL account (on every member of each broker group)",
+		RunE: a.run(func(cmd *cobra.Command, ad *client.Admin, ctx context.Context) error {
+			if err := required(map[string]string{"-a": ak}); err != nil {
+				return err
+			}
+			if err := ad.DeleteACLAccount(ctx, ak, client.Target{Cluster: cluster, BrokerGroup: broker}); err != nil {
+				return err
+			}
+			return a.emit(cmd.OutOrStdout(), map[string]any{"accessKey": ak, "deleted": true}, func(w *tabwriter.Writer) {
+				fmt.Fprintf(w, "delete plain access config from %s success.\n", orAll(broker, cluster))
+			})
+		}),
+	}
+	cmd.Flags().StringVarP(&ak, "accessKey", "a", "", "access key")
+	cmd.Flags().StringVarP(&cluster, "clusterName", "c", "", "cluster (default: every broker group)")
+	cmd.Flags().StringVarP(&broker, "brokerName", "b", "", "one broker group")
+	return cmd
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, v := range strings.Split(s, ",") {
+		if v = strings.TrimSpace(v); v != "" {
+			out = append(out, v)
+		}
+	}
+	return out
 }

@@ -295,7 +295,7 @@ func newBenchProduceCmd() *cobra.Command {
 }
 
 func ensureTopic(ctx context.Context, namesrv, topic string, queues int) error {
-	a, err := client.NewAdmin(client.WithNameServers(namesrv))
+	a, err := client.NewAdmin(clientOpts(client.WithNameServers(namesrv))...)
 	if err != nil {
 		return err
 	}
@@ -315,8 +315,8 @@ func benchProduce(ctx context.Context, f benchFlags, senders, batch, queues int,
 	if err := ensureTopic(ctx, f.namesrv, f.topic, queues); err != nil {
 		return nil, fmt.Errorf("topic %s: %w", f.topic, err)
 	}
-	p, err := client.NewProducer(client.WithNameServers(f.namesrv), client.WithTimeout(f.timeout), client.WithGroup("BenchProducer"),
-		client.WithCompression(1<<30, 0))
+	p, err := client.NewProducer(clientOpts(client.WithNameServers(f.namesrv), client.WithTimeout(f.timeout), client.WithGroup("BenchProducer"),
+		client.WithCompression(1<<30, 0))...)
 	if err != nil {
 		return nil, err
 	}
@@ -406,8 +406,8 @@ func benchConsume(ctx context.Context, f benchFlags, group string, pullBatch int
 	var got, bytes atomic.Uint64
 	done := make(chan struct{})
 	var once sync.Once
-	c, err := client.NewPushConsumer(client.WithNameServers(f.namesrv), client.WithGroup(group),
-		client.WithConsumeFromWhere(client.ConsumeFromFirstOffset), client.WithPullBatchSize(pullBatch), client.WithConsumeBatchSize(pullBatch))
+	c, err := client.NewPushConsumer(clientOpts(client.WithNameServers(f.namesrv), client.WithGroup(group),
+		client.WithConsumeFromWhere(client.ConsumeFromFirstOffset), client.WithPullBatchSize(pullBatch), client.WithConsumeBatchSize(pullBatch))...)
 	if err != nil {
 		return nil, err
 	}
@@ -485,8 +485,8 @@ func benchE2E(ctx context.Context, f benchFlags, rate, queues int) (*benchReport
 	lat := newLatencies()
 	var got atomic.Uint64
 	group := fmt.Sprintf("BenchE2E_%d", time.Now().UnixNano())
-	c, err := client.NewPushConsumer(client.WithNameServers(f.namesrv), client.WithGroup(group),
-		client.WithConsumeFromWhere(client.ConsumeFromLastOffset))
+	c, err := client.NewPushConsumer(clientOpts(client.WithNameServers(f.namesrv), client.WithGroup(group),
+		client.WithConsumeFromWhere(client.ConsumeFromLastOffset))...)
 	if err != nil {
 		return nil, err
 	}
@@ -507,7 +507,7 @@ func benchE2E(ctx context.Context, f benchFlags, rate, queues int) (*benchReport
 	}
 	defer c.Shutdown(context.Background())
 	time.Sleep(2 * time.Second) // let the consumer take its queues
-	p, err := client.NewProducer(client.WithNameServers(f.namesrv), client.WithTimeout(f.timeout), client.WithGroup("BenchE2E"))
+	p, err := client.NewProducer(clientOpts(client.WithNameServers(f.namesrv), client.WithTimeout(f.timeout), client.WithGroup("BenchE2E"))...)
 	if err != nil {
 		return nil, err
 	}

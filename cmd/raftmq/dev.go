@@ -18,7 +18,7 @@ import (
 )
 
 func newDevCmd() *cobra.Command {
-	var dir, level, flush string
+	var dir, level, flush, aclFile string
 	var nsPort, basePort, raftPort, nodes int
 	cmd := &cobra.Command{
 		Use:   "dev",
@@ -64,6 +64,12 @@ from the same data.`,
 				cfg.DLegerSelfID = fmt.Sprintf("n%d", i)
 				cfg.FlushDiskType = flush
 				cfg.MappedFileSizeCommitLog = 64 << 20 // small segments for a laptop
+				if aclFile != "" {
+					cfg.ACLEnable = true
+					if cfg.ACLFile, err = filepath.Abs(aclFile); err != nil {
+						return err
+					}
+				}
 				cfg.Logger = logger.Named(cfg.DLegerSelfID)
 				cfg.RaftLogger = newLogger("dev."+cfg.DLegerSelfID+".raft", "warn", false)
 				b, err := broker.New(cfg)
@@ -76,6 +82,9 @@ from the same data.`,
 				}
 				brokers = append(brokers, b)
 				fmt.Fprintf(out, "  broker-a n%d  client 127.0.0.1:%d  raft 127.0.0.1:%d  data %s\n", i, cfg.ListenPort, raftPort+i, cfg.StorePathRootDir)
+			}
+			if aclFile != "" {
+				fmt.Fprintf(out, "  ACL on: accounts from %s (sign with --ak/--sk or RAFTMQ_ACCESS_KEY/RAFTMQ_SECRET_KEY)\n", aclFile)
 			}
 			fmt.Fprintf(out, "Try: NAMESRV_ADDR=127.0.0.1:%d raftmq produce -t TopicTest   (Ctrl-C stops the cluster)\n", nsPort)
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
@@ -93,6 +102,7 @@ from the same data.`,
 	cmd.Flags().IntVar(&nodes, "nodes", 3, "members of the broker group (1, 3 or 5)")
 	cmd.Flags().StringVar(&level, "log-level", "info", "log level")
 	cmd.Flags().StringVar(&flush, "flush", "SYNC_FLUSH", "flushDiskType: SYNC_FLUSH or ASYNC_FLUSH")
+	cmd.Flags().StringVar(&aclFile, "acl", "", "turn ACL on with the accounts of this plain_acl.yml")
 	_ = os.Getenv
 	return cmd
 }

@@ -44,7 +44,7 @@ func newProduceCmd() *cobra.Command {
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
-			p, err := client.NewProducer(client.WithNameServers(namesrv))
+			p, err := client.NewProducer(clientOpts(client.WithNameServers(namesrv))...)
 			if err != nil {
 				return err
 			}
@@ -137,8 +137,8 @@ func newConsumeCmd() *cobra.Command {
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
-			c, err := client.NewPushConsumer(client.WithNameServers(namesrv), client.WithGroup(group),
-				client.WithConsumeFromWhere(cfw), client.WithMessageModel(model))
+			c, err := client.NewPushConsumer(clientOpts(client.WithNameServers(namesrv), client.WithGroup(group),
+				client.WithConsumeFromWhere(cfw), client.WithMessageModel(model))...)
 			if err != nil {
 				return err
 			}

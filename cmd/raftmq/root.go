@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/hashicorp/go-hclog"
+	"github.com/raftmq/raftmq/client"
 	"github.com/spf13/cobra"
 )
 
@@ -19,6 +20,9 @@ func newRootCmd() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
+	pf := root.PersistentFlags()
+	pf.StringVar(&security.accessKey, "ak", os.Getenv("RAFTMQ_ACCESS_KEY"), "ACL access key for signing requests (env RAFTMQ_ACCESS_KEY)")
+	pf.StringVar(&security.secretKey, "sk", os.Getenv("RAFTMQ_SECRET_KEY"), "ACL secret key (env RAFTMQ_SECRET_KEY)")
 	root.AddCommand(newVersionCmd(), newNamesrvCmd(), newBrokerCmd(), newDevCmd(), newBenchCmd(), newProduceCmd(), newConsumeCmd(), newAdminCmd())
 	return root
 }
@@ -32,6 +36,19 @@ func newVersionCmd() *cobra.Command {
 			return err
 		},
 	}
+}
+
+// security holds the client-side credentials every client command uses.
+var security struct {
+	accessKey, secretKey string
+}
+
+// clientOpts adds the command line's credentials to a client's options.
+func clientOpts(opts ...client.Option) []client.Option {
+	if security.accessKey != "" || security.secretKey != "" {
+		opts = append(opts, client.WithCredentials(security.accessKey, security.secretKey))
+	}
+	return opts
 }
 
 // newLogger builds the process logger (stderr, text or JSON).

@@ -38,6 +38,9 @@ type Options struct {
 	// DataDir, if set, holds the brokers' stores (e.g. a small tmpfs for
 	// disk-full tests) instead of the test's temporary directory.
 	DataDir string
+	// Credentials sign the harness's own requests (clusters with ACL on:
+	// give it an admin account).
+	Credentials transport.Credentials
 }
 
 // Cluster is a set of real raftmq processes on 127.0.0.1.
@@ -181,6 +184,7 @@ func Start(t testing.TB, opts Options) *Cluster {
 	}
 	cc := transport.DefaultClientConfig()
 	cc.DialTimeout = time.Second
+	cc.Credentials = opts.Credentials
 	control, err := transport.NewClient(cc)
 	if err != nil {
 		t.Fatal(err)
@@ -664,6 +668,19 @@ func waitPort(t testing.TB, addr string, timeout time.Duration) {
 // proxy (so it stays reachable during Partition, e.g. to prove a
 // partitioned leader acknowledges nothing).
 func (n *Node) DirectAddr() string { return n.clientReal }
+
+// Raw sends a request to a node's client port as it is, without the
+// harness's credentials (for ACL tests).
+func (c *Cluster) Raw(n *Node, req *transport.Command) (*transport.Command, error) {
+	cl, err := transport.NewClient(transport.DefaultClientConfig())
+	if err != nil {
+		return nil, err
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return cl.Invoke(ctx, n.clientReal, req)
+}
 
 // Call sends a request straight to a node (bypassing its proxy).
 func (g *Group) Call(n *Node, req *transport.Command, timeout time.Duration) (*transport.Command, error) {

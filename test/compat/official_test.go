@@ -61,14 +61,14 @@ func (r *received) count() int {
 	return len(r.msgs)
 }
 
-func newPushConsumer(t *testing.T, ns, group, topic string, sel consumer.MessageSelector, r *received) rocketmq.PushConsumer {
+func newPushConsumer(t *testing.T, ns, group, topic string, sel consumer.MessageSelector, r *received, opts ...consumer.Option) rocketmq.PushConsumer {
 	t.Helper()
-	c, err := rocketmq.NewPushConsumer(
+	c, err := rocketmq.NewPushConsumer(append([]consumer.Option{
 		consumer.WithNameServer(strings.Split(ns, ";")),
 		consumer.WithGroupName(group),
 		consumer.WithConsumeFromWhere(consumer.ConsumeFromFirstOffset),
 		consumer.WithConsumerModel(consumer.Clustering),
-	)
+	}, opts...)...)
 	require.NoError(t, err)
 	require.NoError(t, c.Subscribe(topic, sel, func(_ context.Context, msgs ...*primitive.MessageExt) (consumer.ConsumeResult, error) {
 		for _, m := range msgs {
