@@ -20,6 +20,7 @@ func TestLayering(t *testing.T) {
 		"client":           {"transport", "message", "filter"},
 		"filter":           {},
 		"acl":              {"transport"},
+		"tlsconfig":        {},
 		"namesrv":          {"transport", "message", "config"},
 		"config":           {},
 	}

@@ -2,6 +2,7 @@ package broker
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"math"
@@ -21,6 +22,7 @@ import (
 	"github.com/raftmq/raftmq/fsm"
 	"github.com/raftmq/raftmq/message"
 	"github.com/raftmq/raftmq/raftlog"
+	"github.com/raftmq/raftmq/tlsconfig"
 	"github.com/raftmq/raftmq/transport"
 )
 
@@ -73,8 +75,10 @@ type Broker struct {
 	metrics  *metrics
 	disk     groupDisk
 	acl      *aclState // nil unless aclEnable
-	delays   []time.Duration
-	flushMod raftlog.FlushMode
+	// memberTLS dials other members (nil: plain).
+	memberTLS *tls.Config
+	delays    []time.Duration
+	flushMod  raftlog.FlushMode
 
 	leaderReady atomic.Bool
 	registerNow chan struct{}
@@ -200,13 +204,24 @@ func (b *Broker) Start() (err error) {
 	if err != nil {
 		return fmt.Errorf("broker: listen on raft address %s: %w", bind, err)
 	}
-	b.mux = newMux(ln, b.logger.Named("raft-port"))
+	var memberSrv, memberCli *tls.Config
+	if b.cfg.RaftTLSCertPath != "" {
+		if memberSrv, memberCli, err = tlsconfig.Member(b.cfg.RaftTLSCertPath, b.cfg.RaftTLSKeyPath, b.cfg.RaftTLSCAPath); err != nil {
+			ln.Close()
+			return fmt.Errorf("broker: raft TLS: %w", err)
+		}
+	} else if b.acl != nil {
+		b.logger.Warn("ACL is on but the raft port takes any peer: whoever reaches it can replicate or forward requests past the ACL; " +
+			"set raftTlsCertPath, raftTlsKeyPath and raftTlsCaPath (mutual TLS between members), or firewall the raft port")
+	}
+	b.memberTLS = memberCli
+	b.mux = newMux(ln, memberSrv, b.logger.Named("raft-port"))
 	adv, err := net.ResolveTCPAddr("tcp", b.self.Addr)
 	if err != nil {
 		return fmt.Errorf("broker: %w", err)
 	}
 	b.trans = raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
-		Stream:                &raftLayer{muxListener: b.mux.raft, advertise: adv},
+		Stream:                &raftLayer{muxListener: b.mux.raft, advertise: adv, tls: memberCli},
 		ServerAddressProvider: b,
 		MaxPool:               3,
 		Timeout:               2 * time.Second,
@@ -267,12 +282,28 @@ func (b *Broker) Start() (err error) {
 	b.prop.onEntry = b.metrics.entry
 
 	if b.peerClient, err = b.newClient(func(ctx context.Context, addr string) (net.Conn, error) {
-		return dialMux(ctx, b.dialAddr(addr), muxPeer)
+		return dialMux(ctx, b.dialAddr(addr), muxPeer, b.memberTLS)
 	}); err != nil {
 		return err
 	}
 	if b.nsClient, err = b.newClient(nil); err != nil {
 		return err
+	}
+	if b.cfg.TLSClientEnable {
+		// NameServers with TLS (RocketMQ's tls.enable for the broker's own
+		// connections): verified against tlsClientTrustCertPath if set.
+		tc, err := tlsconfig.Client(b.cfg.TLSClientTrustCertPath, b.cfg.TLSClientTrustCertPath == "", "", "")
+		if err != nil {
+			return fmt.Errorf("broker: %w", err)
+		}
+		b.nsClient.Close()
+		cc := transport.DefaultClientConfig()
+		cc.MaxFrameSize = b.cfg.MaxMessageSize + 1<<20
+		cc.Logger = b.logger.Named("remoting-client")
+		cc.TLS = tc
+		if b.nsClient, err = transport.NewClient(cc); err != nil {
+			return err
+		}
 	}
 	sc := transport.DefaultServerConfig()
 	sc.Addr = listenAddr(b.cfg.BrokerIP1, b.cfg.ListenPort)
@@ -289,11 +320,20 @@ func (b *Broker) Start() (err error) {
 	if b.acl != nil {
 		sc.Authorize = b.authorize
 	}
+	if sc.TLSMode, err = transport.ParseTLSMode(b.cfg.TLSServerMode); err != nil {
+		return err
+	}
+	if sc.TLSMode != transport.TLSDisabled {
+		if sc.TLS, err = tlsconfig.Server(b.cfg.TLSServerCertPath, b.cfg.TLSServerKeyPath, b.cfg.TLSServerTrustCertPath, b.cfg.TLSServerNeedClientAuth); err != nil {
+			return fmt.Errorf("broker: client port TLS: %w", err)
+		}
+	}
 	if b.server, err = transport.NewServer(sc); err != nil {
 		return err
 	}
 	sc.Addr = bind
-	sc.Authorize = nil // members forward what they already checked
+	sc.Authorize = nil                              // members forward what they already checked
+	sc.TLS, sc.TLSMode = nil, transport.TLSDisabled // the mux does member TLS
 	sc.IdleTimeout = 0
 	// Members only (the mux bounds connections on the raft port).
 	sc.MaxConns, sc.MaxConnsPerIP = 0, 0

@@ -2,7 +2,9 @@ package broker
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
+	"fmt"
 	"net"
 	"sync"
 	"time"
@@ -37,6 +39,7 @@ type mux struct {
 	wg     sync.WaitGroup
 	dialT  time.Duration
 	logger hclog.Logger
+	tls    *tls.Config // member TLS (server side); nil: plain
 
 	// conns are the open accepted connections: raft's transport does not
 	// close the ones it serves on Close, so the mux does. A connection
@@ -45,8 +48,8 @@ type mux struct {
 	conns map[*muxConn]bool
 }
 
-func newMux(ln net.Listener, logger hclog.Logger) *mux {
-	m := &mux{ln: ln, done: make(chan struct{}), dialT: 2 * time.Second, conns: map[*muxConn]bool{}, logger: logger}
+func newMux(ln net.Listener, tlsCfg *tls.Config, logger hclog.Logger) *mux {
+	m := &mux{ln: ln, done: make(chan struct{}), dialT: 2 * time.Second, conns: map[*muxConn]bool{}, logger: logger, tls: tlsCfg}
 	m.raft = &muxListener{m: m, ch: make(chan net.Conn, 16), closed: make(chan struct{})}
 	m.peer = &muxListener{m: m, ch: make(chan net.Conn, 16), closed: make(chan struct{})}
 	m.wg.Add(1)
@@ -120,6 +123,18 @@ func (m *mux) acceptLoop() {
 }
 
 func (m *mux) route(c net.Conn) {
+	if m.tls != nil {
+		// Members only: the peer must present a certificate of the group's CA.
+		tc := tls.Server(c, m.tls)
+		tc.SetDeadline(time.Now().Add(5 * time.Second))
+		if err := tc.Handshake(); err != nil {
+			m.logger.Warn("raft port: refusing a connection that is not a member's", "remote", c.RemoteAddr(), "error", err)
+			c.Close()
+			return
+		}
+		tc.SetDeadline(time.Time{})
+		c = tc
+	}
 	c.SetReadDeadline(time.Now().Add(5 * time.Second))
 	var b [1]byte
 	if _, err := c.Read(b[:]); err != nil {
@@ -180,11 +195,21 @@ func (m *mux) close() error {
 	return err
 }
 
-func dialMux(ctx context.Context, addr string, kind byte) (net.Conn, error) {
+// dialMux connects to a member's raft port for one protocol, with TLS
+// when the group uses it (cfg: the member client configuration).
+func dialMux(ctx context.Context, addr string, kind byte, cfg *tls.Config) (net.Conn, error) {
 	var d net.Dialer
 	c, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
 		return nil, err
+	}
+	if cfg != nil {
+		tc := tls.Client(c, cfg)
+		if err := tc.HandshakeContext(ctx); err != nil {
+			c.Close()
+			return nil, fmt.Errorf("raft port %s: TLS handshake: %w", addr, err)
+		}
+		c = tc
 	}
 	if _, err := c.Write([]byte{kind}); err != nil {
 		c.Close()
@@ -225,6 +250,7 @@ func (l *muxListener) Addr() net.Addr { return l.m.ln.Addr() }
 type raftLayer struct {
 	*muxListener
 	advertise net.Addr
+	tls       *tls.Config // member TLS (client side)
 }
 
 var _ raft.StreamLayer = (*raftLayer)(nil)
@@ -232,7 +258,7 @@ var _ raft.StreamLayer = (*raftLayer)(nil)
 func (r *raftLayer) Dial(addr raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	return dialMux(ctx, string(addr), muxRaft)
+	return dialMux(ctx, string(addr), muxRaft, r.tls)
 }
 
 func (r *raftLayer) Addr() net.Addr {

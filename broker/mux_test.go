@@ -33,11 +33,11 @@ func TestMux_SurvivesAcceptErrorsAndPrunesConns(t *testing.T) {
 	require.NoError(t, err)
 	fl := &flakyListener{Listener: ln}
 	fl.fails.Store(5)
-	m := newMux(fl, hclog.NewNullLogger())
+	m := newMux(fl, nil, hclog.NewNullLogger())
 	defer m.close()
 
 	for i := 0; i < 20; i++ {
-		c, err := dialMux(context.Background(), ln.Addr().String(), muxPeer)
+		c, err := dialMux(context.Background(), ln.Addr().String(), muxPeer, nil)
 		require.NoError(t, err)
 		sc, err := m.peer.Accept()
 		require.NoError(t, err)

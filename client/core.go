@@ -58,6 +58,7 @@ func newCore(o options) (*core, error) {
 	cc.DialTimeout = o.timeout
 	cc.Logger = o.logger.Named("transport")
 	cc.Credentials = o.credentials
+	cc.TLS = o.tls
 	rpc, err := transport.NewClient(cc)
 	if err != nil {
 		return nil, err

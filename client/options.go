@@ -1,6 +1,7 @@
 package client
 
 import (
+	"crypto/tls"
 	"fmt"
 	"net"
 	"os"
@@ -26,6 +27,7 @@ type options struct {
 	heartbeat       time.Duration
 	logger          hclog.Logger
 	credentials     transport.Credentials
+	tls             *tls.Config
 
 	// producer
 	compressThreshold int
@@ -115,6 +117,11 @@ func WithHeartbeatInterval(d time.Duration) Option { return func(o *options) { o
 func WithCredentials(accessKey, secretKey string) Option {
 	return func(o *options) { o.credentials = transport.Credentials{AccessKey: accessKey, SecretKey: secretKey} }
 }
+
+// WithTLS connects to NameServers and brokers over TLS (brokers with
+// tlsServerMode permissive or enforcing). cfg verifies the servers; the
+// official client's WithTls(true) is cfg with InsecureSkipVerify.
+func WithTLS(cfg *tls.Config) Option { return func(o *options) { o.tls = cfg } }
 
 // WithLogger sets the logger (default: warnings and errors to stderr).
 func WithLogger(l hclog.Logger) Option { return func(o *options) { o.logger = l } }

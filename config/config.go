@@ -125,6 +125,20 @@ type Broker struct {
 	ACLEnable bool   `mapstructure:"aclEnable"`
 	ACLFile   string `mapstructure:"aclFile"`
 
+	// TLS on the client port.
+	TLSServer `mapstructure:",squash"`
+	// RaftTLSCertPath, RaftTLSKeyPath and RaftTLSCAPath turn on mutual TLS
+	// on the raft port: members present certificates signed by the group's
+	// CA, and nothing else may replicate or forward.
+	RaftTLSCertPath string `mapstructure:"raftTlsCertPath"`
+	RaftTLSKeyPath  string `mapstructure:"raftTlsKeyPath"`
+	RaftTLSCAPath   string `mapstructure:"raftTlsCaPath"`
+	// TLSClientEnable makes the broker reach NameServers over TLS (for
+	// NameServers in enforcing mode), verified against
+	// TLSClientTrustCertPath when it is set.
+	TLSClientEnable        bool   `mapstructure:"tlsClientEnable"`
+	TLSClientTrustCertPath string `mapstructure:"tlsClientTrustCertPath"`
+
 	// Limits against hostile or broken clients.
 	//
 	// MaxTopicQueueNums bounds the queue count of a topic created or
@@ -139,6 +153,44 @@ type Broker struct {
 	MaxPendingFrameBytes int64 `mapstructure:"maxPendingFrameBytes"`
 	// FrameReadTimeout is how long a started frame may take to arrive.
 	FrameReadTimeout time.Duration `mapstructure:"frameReadTimeout"`
+}
+
+// TLSServer configures TLS on a port clients connect to (RocketMQ's
+// tls.server.* settings, as flat keys).
+type TLSServer struct {
+	// TLSServerMode: disabled (plain only), permissive (TLS and plain on
+	// the same port, told apart by the first byte) or enforcing (TLS only).
+	TLSServerMode     string `mapstructure:"tlsServerMode"`
+	TLSServerCertPath string `mapstructure:"tlsServerCertPath"`
+	TLSServerKeyPath  string `mapstructure:"tlsServerKeyPath"`
+	// TLSServerTrustCertPath (CA bundle) and TLSServerNeedClientAuth
+	// (none | optional | require) ask clients for certificates.
+	TLSServerTrustCertPath  string `mapstructure:"tlsServerTrustCertPath"`
+	TLSServerNeedClientAuth string `mapstructure:"tlsServerNeedClientAuth"`
+}
+
+// Validate checks the TLS keys' values (files are read when serving).
+func (t TLSServer) Validate() error {
+	switch t.TLSServerMode {
+	case "", "disabled":
+		return nil
+	case "permissive", "enforcing":
+	default:
+		return fmt.Errorf("tlsServerMode %q: want disabled, permissive or enforcing", t.TLSServerMode)
+	}
+	if t.TLSServerCertPath == "" || t.TLSServerKeyPath == "" {
+		return fmt.Errorf("tlsServerMode=%s needs tlsServerCertPath and tlsServerKeyPath", t.TLSServerMode)
+	}
+	switch t.TLSServerNeedClientAuth {
+	case "", "none", "optional":
+	case "require":
+		if t.TLSServerTrustCertPath == "" {
+			return errors.New("tlsServerNeedClientAuth=require needs tlsServerTrustCertPath (the CA of client certificates)")
+		}
+	default:
+		return fmt.Errorf("tlsServerNeedClientAuth %q: want none, optional or require", t.TLSServerNeedClientAuth)
+	}
+	return nil
 }
 
 // DialAddrs parses raftDialAddrs.
@@ -316,6 +368,12 @@ func (b Broker) Validate() error {
 	if b.MaxPendingFrameBytes < int64(b.MaxMessageSize)+1<<20 {
 		errs = append(errs, fmt.Errorf("maxPendingFrameBytes %d must hold at least one largest frame (maxMessageSize + 1 MiB)", b.MaxPendingFrameBytes))
 	}
+	if err := b.TLSServer.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if n := btoi(b.RaftTLSCertPath != "") + btoi(b.RaftTLSKeyPath != "") + btoi(b.RaftTLSCAPath != ""); n != 0 && n != 3 {
+		errs = append(errs, errors.New("raft TLS needs all of raftTlsCertPath, raftTlsKeyPath and raftTlsCaPath"))
+	}
 	if b.ACLEnable && b.ACLFile == "" && os.Getenv("ROCKETMQ_HOME") == "" {
 		errs = append(errs, errors.New("aclEnable=true needs aclFile (or ROCKETMQ_HOME, for $ROCKETMQ_HOME/conf/plain_acl.yml)"))
 	}
@@ -385,6 +443,9 @@ func ParseDelayLevels(s string) ([]time.Duration, error) {
 // NameServer is a NameServer's configuration.
 type NameServer struct {
 	ListenPort int `mapstructure:"listenPort"`
+	// TLS on the NameServer port (the official client's WithTls uses it
+	// for NameServers too).
+	TLSServer `mapstructure:",squash"`
 	// BrokerExpiry drops a broker that has not registered for this long
 	// (RocketMQ: 120 s).
 	BrokerExpiry time.Duration `mapstructure:"brokerExpiry"`
@@ -404,7 +465,17 @@ func (n NameServer) Validate() error {
 	if n.BrokerExpiry < time.Second {
 		return fmt.Errorf("invalid namesrv config: brokerExpiry %v shorter than 1s", n.BrokerExpiry)
 	}
+	if err := n.TLSServer.Validate(); err != nil {
+		return fmt.Errorf("invalid namesrv config: %w", err)
+	}
 	return nil
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // Load reads file (optional) and RAFTMQ_* environment variables over the
@@ -475,14 +546,19 @@ func millisHook(from, to reflect.Type, data any) (any, error) {
 
 func knownKeys(out any) map[string]bool {
 	known := map[string]bool{}
-	t := reflect.TypeOf(out).Elem()
+	addKeys(reflect.TypeOf(out).Elem(), known)
+	return known
+}
+
+func addKeys(t reflect.Type, known map[string]bool) {
 	for i := 0; i < t.NumField(); i++ {
-		if tag := t.Field(i).Tag.Get("mapstructure"); tag != "" {
+		switch tag := t.Field(i).Tag.Get("mapstructure"); {
+		case tag == ",squash":
+			addKeys(t.Field(i).Type, known)
+		case tag != "":
 			known[strings.ToLower(tag)] = true
 		}
 	}
-	// Old spellings RocketMQ still accepts.
-	return known
 }
 
 func codecs() viper.CodecRegistry {

@@ -17,6 +17,7 @@ package namesrv
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"sort"
@@ -33,6 +34,9 @@ type Config struct {
 	Addr         string
 	BrokerExpiry time.Duration
 	Logger       hclog.Logger
+	// TLS and TLSMode put TLS on the port (permissive: TLS and plain).
+	TLS     *tls.Config
+	TLSMode transport.TLSMode
 }
 
 // DefaultConfig listens on 9876.
@@ -89,6 +93,7 @@ func New(cfg Config) (*Server, error) {
 	sc := transport.DefaultServerConfig()
 	sc.Addr = cfg.Addr
 	sc.Logger = logger.Named("remoting")
+	sc.TLS, sc.TLSMode = cfg.TLS, cfg.TLSMode
 	srv, err := transport.NewServer(sc)
 	if err != nil {
 		return nil, err

@@ -2,6 +2,7 @@ package transport
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -35,6 +36,9 @@ type ClientConfig struct {
 	Dial func(ctx context.Context, addr string) (net.Conn, error)
 	// Credentials, when set, sign every request (brokers with ACL on).
 	Credentials Credentials
+	// TLS, when set, wraps every connection in TLS. Without a ServerName
+	// the dialled host is verified (unless InsecureSkipVerify).
+	TLS *tls.Config
 }
 
 // DefaultClientConfig returns defaults close to the official client's.
@@ -229,6 +233,9 @@ func (c *Client) dial(ctx context.Context, addr string, e *dialEntry) (*Conn, er
 		var d net.Dialer
 		nc, err = d.DialContext(dctx, "tcp", addr)
 	}
+	if err == nil && c.cfg.TLS != nil {
+		nc, err = clientTLS(dctx, nc, addr, c.cfg.TLS)
+	}
 	stop()
 	cancel()
 	c.mu.Lock()
@@ -318,4 +325,20 @@ func (c *Client) Close() error {
 	c.readers.Wait()
 	<-c.work.drain()
 	return nil
+}
+
+// clientTLS runs the TLS handshake on a dialled connection.
+func clientTLS(ctx context.Context, nc net.Conn, addr string, cfg *tls.Config) (net.Conn, error) {
+	if cfg.ServerName == "" {
+		cfg = cfg.Clone()
+		if host, _, err := net.SplitHostPort(addr); err == nil {
+			cfg.ServerName = host
+		}
+	}
+	tc := tls.Client(nc, cfg)
+	if err := tc.HandshakeContext(ctx); err != nil {
+		nc.Close()
+		return nil, fmt.Errorf("TLS handshake: %w", err)
+	}
+	return tc, nil
 }

@@ -2,8 +2,10 @@ package transport
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/netip"
 	"sync"
@@ -44,6 +46,11 @@ type ServerConfig struct {
 	// FrameTimeout is how long a frame may take to arrive once its length
 	// word has (0: only IdleTimeout applies).
 	FrameTimeout time.Duration
+	// TLS and TLSMode put TLS on the port (RocketMQ's tls.server.mode):
+	// TLSPermissive serves TLS and plain connections alike, TLSEnforcing
+	// only TLS.
+	TLS     *tls.Config
+	TLSMode TLSMode
 	// Authorize, if set, sees every request before its handler (on the
 	// handler's goroutine): it returns nil to let it through, or the
 	// response that refuses it (ACL).
@@ -88,8 +95,32 @@ func (c *ServerConfig) Validate() error {
 		return fmt.Errorf("transport: MaxPendingFrameBytes %d must be 0 or hold one largest frame (%d)", c.MaxPendingFrameBytes, c.MaxFrameSize)
 	case c.FrameTimeout < 0:
 		return fmt.Errorf("transport: FrameTimeout %v is negative", c.FrameTimeout)
+	case c.TLSMode != TLSDisabled && c.TLS == nil:
+		return errors.New("transport: a TLS mode needs a TLS configuration")
 	}
 	return nil
+}
+
+// TLSMode is how a port treats TLS (RocketMQ's tls.server.mode).
+type TLSMode int
+
+const (
+	TLSDisabled TLSMode = iota
+	TLSPermissive
+	TLSEnforcing
+)
+
+// ParseTLSMode parses "disabled" (or ""), "permissive", "enforcing".
+func ParseTLSMode(s string) (TLSMode, error) {
+	switch s {
+	case "", "disabled":
+		return TLSDisabled, nil
+	case "permissive":
+		return TLSPermissive, nil
+	case "enforcing":
+		return TLSEnforcing, nil
+	}
+	return TLSDisabled, fmt.Errorf("transport: TLS mode %q: want disabled, permissive or enforcing", s)
 }
 
 // Server accepts RocketMQ remoting connections and dispatches requests to
@@ -110,7 +141,8 @@ type Server struct {
 	ln         net.Listener
 	conns      map[*Conn]struct{}
 	perIP      map[netip.Addr]int
-	refused    atomic.Uint64 // connections closed at accept by a limit
+	opening    map[net.Conn]struct{} // accepted, not yet serving (TLS handshake)
+	refused    atomic.Uint64         // connections closed at accept by a limit
 	shutdown   bool
 	acceptDone chan struct{} // closed when the accept loop returns
 	readers    sync.WaitGroup
@@ -126,7 +158,8 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 		logger = hclog.NewNullLogger()
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &Server{cfg: cfg, logger: logger, cancel: cancel, conns: make(map[*Conn]struct{}), perIP: make(map[netip.Addr]int)}
+	s := &Server{cfg: cfg, logger: logger, cancel: cancel, conns: make(map[*Conn]struct{}), perIP: make(map[netip.Addr]int),
+		opening: make(map[net.Conn]struct{})}
 	s.handlers.Store(&map[RequestCode]HandlerFunc{})
 	s.ep = endpoint{
 		logger:       logger,
@@ -295,22 +328,99 @@ func (s *Server) acceptLoop(ln net.Listener, done chan struct{}) error {
 		if hasIP {
 			s.perIP[ip]++
 		}
-		c := newConn(s.nextID.Add(1), nc, &s.ep)
-		s.conns[c] = struct{}{}
+		s.opening[nc] = struct{}{}
 		s.readers.Add(1)
 		s.mu.Unlock()
-		s.logger.Debug("connection accepted", "remote", nc.RemoteAddr(), "conn", c.id)
 		go func() {
 			defer s.readers.Done()
-			c.readLoop()
+			s.open(nc, ip, hasIP)
 		}()
 	}
 }
 
+// open finishes a new connection off the accept loop (a TLS handshake or
+// the first byte may take a while) and serves it.
+func (s *Server) open(nc net.Conn, ip netip.Addr, hasIP bool) {
+	sc, err := s.secure(nc)
+	s.mu.Lock()
+	delete(s.opening, nc)
+	if err == nil && s.shutdown {
+		err = ErrServerClosed
+	}
+	if err != nil {
+		if hasIP {
+			if s.perIP[ip]--; s.perIP[ip] <= 0 {
+				delete(s.perIP, ip)
+			}
+		}
+		s.mu.Unlock()
+		_ = nc.Close()
+		if !errors.Is(err, ErrServerClosed) {
+			s.logger.Info("connection refused", "remote", nc.RemoteAddr(), "error", err)
+		}
+		return
+	}
+	c := newConn(s.nextID.Add(1), sc, &s.ep)
+	s.conns[c] = struct{}{}
+	s.mu.Unlock()
+	s.logger.Debug("connection accepted", "remote", nc.RemoteAddr(), "conn", c.id)
+	c.readLoop()
+}
+
+// secure applies the TLS mode: in permissive mode a connection whose first
+// byte starts a TLS handshake (0x16) gets TLS and any other stays plain (a
+// remoting frame starts with the high byte of its length, 0 below 16 MiB);
+// enforcing refuses plain connections.
+func (s *Server) secure(nc net.Conn) (net.Conn, error) {
+	if s.cfg.TLSMode == TLSDisabled {
+		return nc, nil
+	}
+	deadline := time.Now().Add(tlsHandshakeTimeout)
+	if err := nc.SetReadDeadline(deadline); err != nil {
+		return nil, err
+	}
+	var first [1]byte
+	if _, err := io.ReadFull(nc, first[:]); err != nil {
+		return nil, fmt.Errorf("transport: no first byte: %w", err)
+	}
+	pc := &prefixConn{Conn: nc, prefix: first[:]}
+	if first[0] != 0x16 {
+		if s.cfg.TLSMode == TLSEnforcing {
+			return nil, errors.New("transport: plain connection refused (tlsServerMode=enforcing)")
+		}
+		return pc, nc.SetReadDeadline(time.Time{})
+	}
+	tc := tls.Server(pc, s.cfg.TLS)
+	if err := tc.SetDeadline(deadline); err != nil {
+		return nil, err
+	}
+	if err := tc.Handshake(); err != nil {
+		return nil, fmt.Errorf("transport: TLS handshake: %w", err)
+	}
+	return tc, tc.SetDeadline(time.Time{})
+}
+
+const tlsHandshakeTimeout = 10 * time.Second
+
+// prefixConn gives back bytes read ahead of the stream.
+type prefixConn struct {
+	net.Conn
+	prefix []byte
+}
+
+func (c *prefixConn) Read(p []byte) (int, error) {
+	if len(c.prefix) > 0 {
+		n := copy(p, c.prefix)
+		c.prefix = c.prefix[n:]
+		return n, nil
+	}
+	return c.Conn.Read(p)
+}
+
 // overLimitLocked says why a new connection from ip must be refused.
 func (s *Server) overLimitLocked(ip netip.Addr, hasIP bool) string {
-	if s.cfg.MaxConns > 0 && len(s.conns) >= s.cfg.MaxConns {
-		return fmt.Sprintf("%d connections open (maxConnections)", len(s.conns))
+	if n := len(s.conns) + len(s.opening); s.cfg.MaxConns > 0 && n >= s.cfg.MaxConns {
+		return fmt.Sprintf("%d connections open (maxConnections)", n)
 	}
 	if hasIP && s.cfg.MaxConnsPerIP > 0 && s.perIP[ip] >= s.cfg.MaxConnsPerIP {
 		return fmt.Sprintf("%d connections open from %s (maxConnectionsPerIP)", s.perIP[ip], ip)
@@ -375,6 +485,11 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	for _, c := range conns {
 		c.close(ErrServerClosed)
 	}
+	s.mu.Lock()
+	for nc := range s.opening {
+		_ = nc.Close() // ends a handshake in progress
+	}
+	s.mu.Unlock()
 	s.readers.Wait()
 	s.cancel()
 	return err

@@ -14,12 +14,15 @@ import (
 
 	"github.com/raftmq/raftmq/broker"
 	"github.com/raftmq/raftmq/namesrv"
+	"github.com/raftmq/raftmq/tlsconfig"
+	"github.com/raftmq/raftmq/transport"
 	"github.com/spf13/cobra"
 )
 
 func newDevCmd() *cobra.Command {
 	var dir, level, flush, aclFile string
 	var nsPort, basePort, raftPort, nodes int
+	var useTLS bool
 	cmd := &cobra.Command{
 		Use:   "dev",
 		Short: "Run a local dev cluster: 1 NameServer + one 3-node broker group",
@@ -31,7 +34,19 @@ from the same data.`,
 				return errors.New("--nodes must be 1, 3 or 5")
 			}
 			logger := newLogger("dev", level, false)
-			ns, err := namesrv.New(namesrv.Config{Addr: "127.0.0.1:" + strconv.Itoa(nsPort), BrokerExpiry: 10 * time.Second, Logger: logger.Named("namesrv")})
+			nc := namesrv.Config{Addr: "127.0.0.1:" + strconv.Itoa(nsPort), BrokerExpiry: 10 * time.Second, Logger: logger.Named("namesrv")}
+			var certs tlsconfig.DevFiles
+			if useTLS {
+				var err error
+				if certs, err = tlsconfig.GenerateDev(filepath.Join(dir, "tls")); err != nil {
+					return err
+				}
+				if nc.TLS, err = tlsconfig.Server(certs.Cert, certs.Key, "", ""); err != nil {
+					return err
+				}
+				nc.TLSMode = transport.TLSEnforcing
+			}
+			ns, err := namesrv.New(nc)
 			if err != nil {
 				return err
 			}
@@ -64,6 +79,11 @@ from the same data.`,
 				cfg.DLegerSelfID = fmt.Sprintf("n%d", i)
 				cfg.FlushDiskType = flush
 				cfg.MappedFileSizeCommitLog = 64 << 20 // small segments for a laptop
+				if useTLS {
+					cfg.TLSServerMode, cfg.TLSServerCertPath, cfg.TLSServerKeyPath = "enforcing", certs.Cert, certs.Key
+					cfg.RaftTLSCertPath, cfg.RaftTLSKeyPath, cfg.RaftTLSCAPath = certs.Cert, certs.Key, certs.CA
+					cfg.TLSClientEnable, cfg.TLSClientTrustCertPath = true, certs.CA
+				}
 				if aclFile != "" {
 					cfg.ACLEnable = true
 					if cfg.ACLFile, err = filepath.Abs(aclFile); err != nil {
@@ -82,6 +102,10 @@ from the same data.`,
 				}
 				brokers = append(brokers, b)
 				fmt.Fprintf(out, "  broker-a n%d  client 127.0.0.1:%d  raft 127.0.0.1:%d  data %s\n", i, cfg.ListenPort, raftPort+i, cfg.StorePathRootDir)
+			}
+			if useTLS {
+				fmt.Fprintf(out, "  TLS only (client ports and NameServer), mutual TLS between members; certificates in %s\n"+
+					"  clients: raftmq ... --tls-ca %s   (official client: WithTls(true))\n", filepath.Dir(certs.CA), certs.CA)
 			}
 			if aclFile != "" {
 				fmt.Fprintf(out, "  ACL on: accounts from %s (sign with --ak/--sk or RAFTMQ_ACCESS_KEY/RAFTMQ_SECRET_KEY)\n", aclFile)
@@ -103,6 +127,7 @@ from the same data.`,
 	cmd.Flags().StringVar(&level, "log-level", "info", "log level")
 	cmd.Flags().StringVar(&flush, "flush", "SYNC_FLUSH", "flushDiskType: SYNC_FLUSH or ASYNC_FLUSH")
 	cmd.Flags().StringVar(&aclFile, "acl", "", "turn ACL on with the accounts of this plain_acl.yml")
+	cmd.Flags().BoolVar(&useTLS, "tls", false, "TLS everywhere, with self-signed certificates generated into <dir>/tls")
 	_ = os.Getenv
 	return cmd
 }

@@ -11,6 +11,8 @@ import (
 
 	"github.com/raftmq/raftmq/config"
 	"github.com/raftmq/raftmq/namesrv"
+	"github.com/raftmq/raftmq/tlsconfig"
+	"github.com/raftmq/raftmq/transport"
 	"github.com/spf13/cobra"
 )
 
@@ -42,7 +44,16 @@ func newNamesrvCmd() *cobra.Command {
 			if err := cfg.Validate(); err != nil {
 				return err
 			}
-			ns, err := namesrv.New(namesrv.Config{Addr: net.JoinHostPort(host, strconv.Itoa(cfg.ListenPort)), BrokerExpiry: cfg.BrokerExpiry, Logger: logger})
+			nc := namesrv.Config{Addr: net.JoinHostPort(host, strconv.Itoa(cfg.ListenPort)), BrokerExpiry: cfg.BrokerExpiry, Logger: logger}
+			if nc.TLSMode, err = transport.ParseTLSMode(cfg.TLSServerMode); err != nil {
+				return err
+			}
+			if nc.TLSMode != transport.TLSDisabled {
+				if nc.TLS, err = tlsconfig.Server(cfg.TLSServerCertPath, cfg.TLSServerKeyPath, cfg.TLSServerTrustCertPath, cfg.TLSServerNeedClientAuth); err != nil {
+					return err
+				}
+			}
+			ns, err := namesrv.New(nc)
 			if err != nil {
 				return err
 			}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/raftmq/raftmq/client"
+	"github.com/raftmq/raftmq/tlsconfig"
 	"github.com/spf13/cobra"
 )
 
@@ -23,6 +24,9 @@ func newRootCmd() *cobra.Command {
 	pf := root.PersistentFlags()
 	pf.StringVar(&security.accessKey, "ak", os.Getenv("RAFTMQ_ACCESS_KEY"), "ACL access key for signing requests (env RAFTMQ_ACCESS_KEY)")
 	pf.StringVar(&security.secretKey, "sk", os.Getenv("RAFTMQ_SECRET_KEY"), "ACL secret key (env RAFTMQ_SECRET_KEY)")
+	pf.BoolVar(&security.tls, "tls", false, "connect over TLS (servers verified against --tls-ca, else the system's roots)")
+	pf.StringVar(&security.tlsCA, "tls-ca", "", "CA certificate (PEM) that signed the servers' certificates; implies --tls")
+	pf.BoolVar(&security.tlsInsecure, "tls-insecure", false, "TLS without verifying the servers (as the official Go client does); implies --tls")
 	root.AddCommand(newVersionCmd(), newNamesrvCmd(), newBrokerCmd(), newDevCmd(), newBenchCmd(), newProduceCmd(), newConsumeCmd(), newAdminCmd())
 	return root
 }
@@ -41,12 +45,24 @@ func newVersionCmd() *cobra.Command {
 // security holds the client-side credentials every client command uses.
 var security struct {
 	accessKey, secretKey string
+	tls, tlsInsecure     bool
+	tlsCA                string
 }
 
-// clientOpts adds the command line's credentials to a client's options.
+// clientOpts adds the command line's credentials and TLS settings to a
+// client's options. A CA file that cannot be read fails the first request
+// with the reason (the client reports it).
 func clientOpts(opts ...client.Option) []client.Option {
 	if security.accessKey != "" || security.secretKey != "" {
 		opts = append(opts, client.WithCredentials(security.accessKey, security.secretKey))
+	}
+	if security.tls || security.tlsCA != "" || security.tlsInsecure {
+		cfg, err := tlsconfig.Client(security.tlsCA, security.tlsInsecure, "", "")
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "raftmq:", err)
+			os.Exit(2)
+		}
+		opts = append(opts, client.WithTLS(cfg))
 	}
 	return opts
 }

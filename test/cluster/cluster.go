@@ -3,6 +3,7 @@ package cluster
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -41,6 +42,11 @@ type Options struct {
 	// Credentials sign the harness's own requests (clusters with ACL on:
 	// give it an admin account).
 	Credentials transport.Credentials
+	// NameServerConfig adds keys to every NameServer (--set key=value).
+	NameServerConfig map[string]string
+	// TLS, if set, is how the harness connects to NameServers and client
+	// ports (clusters with TLS on).
+	TLS *tls.Config
 }
 
 // Cluster is a set of real raftmq processes on 127.0.0.1.
@@ -185,6 +191,7 @@ func Start(t testing.TB, opts Options) *Cluster {
 	cc := transport.DefaultClientConfig()
 	cc.DialTimeout = time.Second
 	cc.Credentials = opts.Credentials
+	cc.TLS = opts.TLS
 	control, err := transport.NewClient(cc)
 	if err != nil {
 		t.Fatal(err)
@@ -195,6 +202,9 @@ func Start(t testing.TB, opts Options) *Cluster {
 		port := FreePort(t)
 		p := &Process{Name: fmt.Sprintf("ns%d", i), dir: filepath.Join(c.dir, fmt.Sprintf("ns%d", i)),
 			args: []string{"namesrv", "--host", "127.0.0.1", "-p", strconv.Itoa(port), "--set", "brokerExpiry=10s", "--set", "logLevel=" + opts.LogLevel}}
+		for k, v := range opts.NameServerConfig {
+			p.args = append(p.args, "--set", k+"="+v)
+		}
 		c.ns = append(c.ns, p)
 		if err := c.startProcess(p); err != nil {
 			t.Fatal(err)
@@ -672,7 +682,9 @@ func (n *Node) DirectAddr() string { return n.clientReal }
 // Raw sends a request to a node's client port as it is, without the
 // harness's credentials (for ACL tests).
 func (c *Cluster) Raw(n *Node, req *transport.Command) (*transport.Command, error) {
-	cl, err := transport.NewClient(transport.DefaultClientConfig())
+	cc := transport.DefaultClientConfig()
+	cc.TLS = c.opts.TLS
+	cl, err := transport.NewClient(cc)
 	if err != nil {
 		return nil, err
 	}
