@@ -21,7 +21,7 @@ func TestLayering(t *testing.T) {
 		"filter":           {},
 		"acl":              {"transport"},
 		"tlsconfig":        {},
-		"namesrv":          {"transport", "message", "config"},
+		"namesrv":          {"transport", "message", "config", "acl"},
 		"config":           {},
 	}
 	for pkg, ok := range allowed {

@@ -3,13 +3,10 @@ package broker
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/netip"
 	"os"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/raftmq/raftmq/acl"
@@ -25,14 +22,8 @@ import (
 // UPDATE_AND_CREATE_ACL_CONFIG / DELETE_ACL_CONFIG on top: those go
 // through raft, so every member of the group applies them alike.
 type aclState struct {
-	path   string
-	policy atomic.Pointer[acl.Policy]
-	kick   chan struct{}
-
-	mu      sync.Mutex // guards the file's last reading
-	file    *acl.File
-	modTime time.Time
-	size    int64
+	*acl.Watcher
+	kick chan struct{}
 }
 
 // adminCodes change or reveal the broker's configuration: admin accounts
@@ -56,44 +47,20 @@ func (b *Broker) aclPath() string {
 // startACL loads the policy; a broker with ACL on and no usable policy
 // does not start.
 func (b *Broker) startACL() error {
-	b.acl = &aclState{path: b.aclPath(), kick: make(chan struct{}, 1)}
-	if _, err := b.acl.reloadFile(); err != nil {
+	w, err := acl.NewWatcher(b.aclPath())
+	if err != nil {
 		return fmt.Errorf("broker: aclEnable=true: %w", err)
 	}
+	b.acl = &aclState{Watcher: w, kick: make(chan struct{}, 1)}
 	if err := b.rebuildACL(); err != nil {
 		return fmt.Errorf("broker: aclEnable=true: %w", err)
 	}
-	b.logger.Info("ACL on", "file", b.acl.path, "accounts", len(b.acl.policy.Load().Accounts()))
+	b.logger.Info("ACL on", "file", w.Path(), "accounts", len(w.Policy().Accounts()))
 	return nil
 }
 
-// reloadFile reads the file again if it changed; it reports whether it did.
-func (a *aclState) reloadFile() (bool, error) {
-	st, err := os.Stat(a.path)
-	if err != nil {
-		return false, fmt.Errorf("acl file: %w", err)
-	}
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if a.file != nil && st.ModTime().Equal(a.modTime) && st.Size() == a.size {
-		return false, nil
-	}
-	f, err := acl.LoadFile(a.path)
-	if err != nil {
-		return false, err
-	}
-	if _, err := acl.Compile(f, nil); err != nil {
-		return false, fmt.Errorf("%s: %w", a.path, err)
-	}
-	a.file, a.modTime, a.size = f, st.ModTime(), st.Size()
-	return true, nil
-}
-
-// rebuildACL compiles the file with the replicated changes on top.
+// rebuildACL applies the replicated changes over the file.
 func (b *Broker) rebuildACL() error {
-	b.acl.mu.Lock()
-	f := b.acl.file
-	b.acl.mu.Unlock()
 	changes := map[string]acl.Change{}
 	for ak, e := range b.fsm.ACL() {
 		ch := acl.Change{Deleted: e.Deleted}
@@ -105,12 +72,7 @@ func (b *Broker) rebuildACL() error {
 		}
 		changes[ak] = ch
 	}
-	p, err := acl.Compile(f, changes)
-	if err != nil {
-		return err
-	}
-	b.acl.policy.Store(p)
-	return nil
+	return b.acl.SetChanges(changes)
 }
 
 func (b *Broker) kickACL() {
@@ -132,21 +94,21 @@ func (b *Broker) aclLoop() {
 		case <-b.stop:
 			return
 		case <-t.C:
-			changed, err := b.acl.reloadFile()
+			changed, err := b.acl.Reload()
 			if err != nil {
-				b.logger.Error("ACL file not reloaded; the previous policy stays", "file", b.acl.path, "error", err)
+				b.logger.Error("ACL file not reloaded; the previous policy stays", "file", b.acl.Path(), "error", err)
 				continue
 			}
 			if !changed {
 				continue
 			}
 		case <-b.acl.kick:
+			if err := b.rebuildACL(); err != nil {
+				b.logger.Error("ACL policy not rebuilt; the previous one stays", "error", err)
+				continue
+			}
 		}
-		if err := b.rebuildACL(); err != nil {
-			b.logger.Error("ACL policy not rebuilt; the previous one stays", "error", err)
-			continue
-		}
-		b.logger.Info("ACL policy reloaded", "accounts", len(b.acl.policy.Load().Accounts()))
+		b.logger.Info("ACL policy reloaded", "accounts", len(b.acl.Policy().Accounts()))
 	}
 }
 
@@ -162,7 +124,7 @@ func (b *Broker) authorize(c *transport.Conn, req *transport.Command) *transport
 	if r.Resources, err = aclResources(code, req); err != nil {
 		return respond(transport.RespNoPermission, "[ACL] cannot tell what %s touches: %v", code, err)
 	}
-	if err := b.acl.policy.Load().Check(r); err != nil {
+	if err := b.acl.Policy().Check(r); err != nil {
 		b.metrics.aclDenied.Inc()
 		return respond(transport.RespNoPermission, "[ACL] %v (request %s from %s)", err, code, c.RemoteAddr())
 	}
@@ -283,7 +245,7 @@ func (b *Broker) proposeACL(ctx context.Context, cmd fsm.ACLCommand) error {
 		return err
 	}
 	// The member that answers has the new policy before it answers.
-	if err := b.rebuildACL(); err != nil && !errors.Is(err, acl.ErrDenied) {
+	if err := b.rebuildACL(); err != nil {
 		b.logger.Error("ACL policy not rebuilt", "error", err)
 	}
 	return nil
@@ -296,7 +258,7 @@ func (b *Broker) handleACLInfo(context.Context, *transport.Conn, *transport.Comm
 		return respond(transport.RespNoPermission, "ACL is off on broker group %s (aclEnable=false)", b.cfg.BrokerName)
 	}
 	version, _ := json.Marshal(transport.DataVersion{Timestamp: time.Now().UnixMilli(), Counter: int64(b.fsm.AppliedIndex())})
-	r := okBody(map[string]any{"file": b.acl.path, "accounts": b.acl.policy.Load().Accounts(), "replicatedChanges": len(b.fsm.ACL())})
+	r := okBody(map[string]any{"file": b.acl.Path(), "accounts": b.acl.Policy().Accounts(), "replicatedChanges": len(b.fsm.ACL())})
 	r.ExtFields = map[string]string{"version": string(version), "brokerName": b.cfg.BrokerName, "brokerAddr": b.clientAddr,
 		"clusterName": b.cfg.BrokerClusterName}
 	return r

@@ -289,18 +289,19 @@ func (b *Broker) Start() (err error) {
 	if b.nsClient, err = b.newClient(nil); err != nil {
 		return err
 	}
-	if b.cfg.TLSClientEnable {
+	if b.cfg.TLSClientEnable || b.cfg.NamesrvAccessKey != "" {
 		// NameServers with TLS (RocketMQ's tls.enable for the broker's own
 		// connections): verified against tlsClientTrustCertPath if set.
-		tc, err := tlsconfig.Client(b.cfg.TLSClientTrustCertPath, b.cfg.TLSClientTrustCertPath == "", "", "")
-		if err != nil {
-			return fmt.Errorf("broker: %w", err)
-		}
 		b.nsClient.Close()
 		cc := transport.DefaultClientConfig()
 		cc.MaxFrameSize = b.cfg.MaxMessageSize + 1<<20
 		cc.Logger = b.logger.Named("remoting-client")
-		cc.TLS = tc
+		cc.Credentials = transport.Credentials{AccessKey: b.cfg.NamesrvAccessKey, SecretKey: b.cfg.NamesrvSecretKey}
+		if b.cfg.TLSClientEnable {
+			if cc.TLS, err = tlsconfig.Client(b.cfg.TLSClientTrustCertPath, b.cfg.TLSClientTrustCertPath == "", "", ""); err != nil {
+				return fmt.Errorf("broker: %w", err)
+			}
+		}
 		if b.nsClient, err = transport.NewClient(cc); err != nil {
 			return err
 		}

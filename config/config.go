@@ -133,6 +133,10 @@ type Broker struct {
 	RaftTLSCertPath string `mapstructure:"raftTlsCertPath"`
 	RaftTLSKeyPath  string `mapstructure:"raftTlsKeyPath"`
 	RaftTLSCAPath   string `mapstructure:"raftTlsCaPath"`
+	// NamesrvAccessKey and NamesrvSecretKey sign the broker's requests to
+	// NameServers with ACL on (an admin account of theirs).
+	NamesrvAccessKey string `mapstructure:"namesrvAccessKey"`
+	NamesrvSecretKey string `mapstructure:"namesrvSecretKey"`
 	// TLSClientEnable makes the broker reach NameServers over TLS (for
 	// NameServers in enforcing mode), verified against
 	// TLSClientTrustCertPath when it is set.
@@ -446,6 +450,11 @@ type NameServer struct {
 	// TLS on the NameServer port (the official client's WithTls uses it
 	// for NameServers too).
 	TLSServer `mapstructure:",squash"`
+	// ACLEnable makes registrations and route changes need an admin
+	// account of ACLFile (plain_acl.yml); brokers sign theirs with
+	// namesrvAccessKey/namesrvSecretKey. Route queries stay open.
+	ACLEnable bool   `mapstructure:"aclEnable"`
+	ACLFile   string `mapstructure:"aclFile"`
 	// BrokerExpiry drops a broker that has not registered for this long
 	// (RocketMQ: 120 s).
 	BrokerExpiry time.Duration `mapstructure:"brokerExpiry"`
@@ -467,6 +476,9 @@ func (n NameServer) Validate() error {
 	}
 	if err := n.TLSServer.Validate(); err != nil {
 		return fmt.Errorf("invalid namesrv config: %w", err)
+	}
+	if n.ACLEnable && n.ACLFile == "" {
+		return errors.New("invalid namesrv config: aclEnable=true needs aclFile")
 	}
 	return nil
 }

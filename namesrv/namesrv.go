@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+	"github.com/raftmq/raftmq/acl"
 	"github.com/raftmq/raftmq/transport"
 )
 
@@ -37,6 +38,9 @@ type Config struct {
 	// TLS and TLSMode put TLS on the port (permissive: TLS and plain).
 	TLS     *tls.Config
 	TLSMode transport.TLSMode
+	// ACL, if set, makes registrations and route changes need an admin
+	// account; the file is reloaded when it changes.
+	ACL *acl.Watcher
 }
 
 // DefaultConfig listens on 9876.
@@ -94,11 +98,15 @@ func New(cfg Config) (*Server, error) {
 	sc.Addr = cfg.Addr
 	sc.Logger = logger.Named("remoting")
 	sc.TLS, sc.TLSMode = cfg.TLS, cfg.TLSMode
+	var s *Server
+	if cfg.ACL != nil {
+		sc.Authorize = func(c *transport.Conn, req *transport.Command) *transport.Command { return s.authorize(c, req) }
+	}
 	srv, err := transport.NewServer(sc)
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, logger: logger, srv: srv, now: time.Now,
+	s = &Server{cfg: cfg, logger: logger, srv: srv, now: time.Now,
 		brokers: map[string]*broker{}, deleted: map[string]bool{}, lastLeader: map[string]string{}, stop: make(chan struct{})}
 	srv.Handle(transport.ReqRegisterBroker, s.register)
 	srv.Handle(transport.ReqUnregisterBroker, s.unregister)
@@ -121,6 +129,13 @@ func (s *Server) Start() error {
 		defer s.wg.Done()
 		s.expireLoop()
 	}()
+	if s.cfg.ACL != nil {
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.aclLoop()
+		}()
+	}
 	s.logger.Info("name server started", "addr", s.srv.Addr().String())
 	return nil
 }

@@ -9,6 +9,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/raftmq/raftmq/acl"
 	"github.com/raftmq/raftmq/config"
 	"github.com/raftmq/raftmq/namesrv"
 	"github.com/raftmq/raftmq/tlsconfig"
@@ -50,6 +51,11 @@ func newNamesrvCmd() *cobra.Command {
 			}
 			if nc.TLSMode != transport.TLSDisabled {
 				if nc.TLS, err = tlsconfig.Server(cfg.TLSServerCertPath, cfg.TLSServerKeyPath, cfg.TLSServerTrustCertPath, cfg.TLSServerNeedClientAuth); err != nil {
+					return err
+				}
+			}
+			if cfg.ACLEnable {
+				if nc.ACL, err = acl.NewWatcher(cfg.ACLFile); err != nil {
 					return err
 				}
 			}

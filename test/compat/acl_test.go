@@ -49,7 +49,10 @@ func TestOfficialClient_ACL(t *testing.T) {
 	file := filepath.Join(dir, "plain_acl.yml")
 	require.NoError(t, os.WriteFile(file, []byte(aclFile), 0o600))
 	admin := transport.Credentials{AccessKey: "RocketMQAdmin", SecretKey: "admin-secret"}
-	c := cluster.Start(t, cluster.Options{Credentials: admin, Config: map[string]string{"aclEnable": "true", "aclFile": file}})
+	c := cluster.Start(t, cluster.Options{Credentials: admin,
+		Config: map[string]string{"aclEnable": "true", "aclFile": file,
+			"namesrvAccessKey": admin.AccessKey, "namesrvSecretKey": admin.SecretKey},
+		NameServerConfig: map[string]string{"aclEnable": "true", "aclFile": file}})
 	g := c.Group(0)
 	leader := g.WaitLeader(t, 20*time.Second)
 	ns := c.NamesrvAddr()
@@ -108,6 +111,27 @@ func TestOfficialClient_ACL(t *testing.T) {
 		require.Equal(t, int16(transport.RespNoPermission), r.Code, r.Remark)
 		require.Contains(t, r.Remark, "Need admin permission for request code=215")
 	}
+
+	// The NameServer: nobody but an admin registers brokers (routes).
+	nsc, err := transport.NewClient(transport.DefaultClientConfig())
+	require.NoError(t, err)
+	defer nsc.Close()
+	reg := func(cred transport.Credentials) *transport.Command {
+		h := map[string]string{"brokerName": "evil", "brokerAddr": "127.0.0.1:1", "clusterName": "TestCluster", "brokerId": "0", "haServerAddr": ""}
+		req := transport.NewRequest(transport.ReqRegisterBroker, h, []byte(`{"topicConfigSerializeWrapper":{"topicConfigTable":{}}}`))
+		cred.Sign(req)
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		r, err := nsc.Invoke(ctx, c.NameServers()[0], req)
+		require.NoError(t, err)
+		return r
+	}
+	r = reg(transport.Credentials{})
+	require.Equal(t, int16(transport.RespNoPermission), r.Code, r.Remark)
+	require.Contains(t, r.Remark, "No accessKey")
+	r = reg(transport.Credentials{AccessKey: "producer1", SecretKey: "producer-secret"})
+	require.Equal(t, int16(transport.RespNoPermission), r.Code, r.Remark)
+	require.Contains(t, r.Remark, "Need admin permission for request code=103")
 
 	// The file changes: producer1 may now publish to OtherTopic.
 	require.NoError(t, os.WriteFile(file, []byte(strings.Replace(aclFile, "      - AclTopic=PUB", "      - AclTopic=PUB\n      - OtherTopic=PUB", 1)), 0o600))
