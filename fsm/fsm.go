@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -583,7 +584,20 @@ func (f *FSM) queueLocked(topic string, qid int32) (*consumequeue.Queue, error) 
 	if q := f.queues[k]; q != nil {
 		return q, nil
 	}
-	q, err := consumequeue.Open(f.cqRoot, topic, qid, f.cfg.ConsumeQueueFileEntries)
+	var q *consumequeue.Queue
+	var err error
+	for try := 0; ; try++ {
+		q, err = consumequeue.Open(f.cqRoot, topic, qid, f.cfg.ConsumeQueueFileEntries)
+		// Out of file descriptors is usually short: wait (applying stalls on
+		// this replica) rather than fail an entry every replica must apply.
+		if err == nil || try >= 300 || !(errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE)) {
+			break
+		}
+		if try == 0 {
+			f.logger.Error("out of file descriptors opening a consume queue; retrying", "topic", topic, "queue", qid, "error", err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 	if err != nil {
 		return nil, err
 	}

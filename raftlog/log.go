@@ -625,11 +625,8 @@ func (l *Log) ensureIndexFiles(from, to uint64) error {
 			return err
 		}
 		x, err := openIndexFile(l.idxDir, k*e, l.cfg.IndexFileEntries)
-		if errors.Is(err, ErrDiskFull) {
-			return err
-		}
 		if err != nil {
-			return l.fail(err)
+			return err // nothing written yet: the append can be retried
 		}
 		l.mu.Lock()
 		l.idxs = append(l.idxs, x)

@@ -152,25 +152,28 @@ func (a *allocator) prepare(stop <-chan struct{}) (err error) {
 }
 
 // newSegmentFile creates the file for a new segment at path.
+// Errors here are not sticky (l.fail): nothing has been written to the new
+// segment yet, so the append can simply be retried, e.g. after a short
+// shortage of file descriptors.
 func (l *Log) newSegmentFile(path string) (*os.File, error) {
 	if _, err := os.Stat(path); !errors.Is(err, fs.ErrNotExist) {
 		// A leftover (e.g. from a log emptied and restarted at the same
 		// offset) must not keep old bytes.
 		if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return nil, l.fail(fmt.Errorf("raftlog: create segment: %w", err))
+			return nil, fmt.Errorf("raftlog: create segment: %w", err)
 		}
 	}
 	if l.alloc != nil && l.alloc.take(path) {
 		l.alloc.wake()
 		f, err := os.OpenFile(path, os.O_RDWR, 0)
 		if err != nil {
-			return nil, l.fail(fmt.Errorf("raftlog: open segment: %w", err))
+			return nil, fmt.Errorf("raftlog: open segment: %w", err)
 		}
 		return f, nil
 	}
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
 	if err != nil {
-		return nil, l.fail(fmt.Errorf("raftlog: create segment: %w", err))
+		return nil, fmt.Errorf("raftlog: create segment: %w", err)
 	}
 	if l.cfg.Preallocate != PreallocNone {
 		if err := preallocate(f, l.cfg.SegmentSize); err != nil {
