@@ -546,6 +546,17 @@ func (g *Group) Leader() *Node {
 	return nil
 }
 
+// Follower returns a running member that is not leader (the first in
+// member order).
+func (g *Group) Follower(leader *Node) *Node {
+	for _, n := range g.Nodes {
+		if n != leader && n.Running() {
+			return n
+		}
+	}
+	return nil
+}
+
 // WaitLeader waits until a member serves as leader and returns it.
 func (g *Group) WaitLeader(t testing.TB, timeout time.Duration) *Node {
 	t.Helper()

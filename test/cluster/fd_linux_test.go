@@ -23,13 +23,7 @@ func TestHostile_FileDescriptorShortageIsTemporary(t *testing.T) {
 	c := cluster.Start(t, cluster.Options{})
 	g := c.Group(0)
 	leader := g.WaitLeader(t, 20*time.Second)
-	var f *cluster.Node
-	for _, n := range g.Nodes {
-		if n != leader {
-			f = n
-			break
-		}
-	}
+	f := g.Follower(leader)
 	pid := f.PID()
 	fds, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
 	require.NoError(t, err)

@@ -85,13 +85,7 @@ func TestGroup_FollowerCatchesUpAndServes(t *testing.T) {
 	c := cluster.Start(t, cluster.Options{})
 	g := c.Group(0)
 	leader := g.WaitLeader(t, 10*time.Second)
-	var follower *cluster.Node
-	for _, n := range g.Nodes {
-		if n != leader {
-			follower = n
-			break
-		}
-	}
+	follower := g.Follower(leader)
 	w := newWire(t)
 	require.Equal(t, int16(0), w.send(leader.ClientAddr(), "CatchUp", 0, "before", nil).Code)
 	follower.Kill()

@@ -30,13 +30,7 @@ func TestHostile_NamesAndCounts(t *testing.T) {
 	c := cluster.Start(t, cluster.Options{})
 	g := c.Group(0)
 	leader := g.WaitLeader(t, 20*time.Second)
-	var follower *cluster.Node
-	for _, n := range g.Nodes {
-		if n != leader {
-			follower = n
-			break
-		}
-	}
+	follower := g.Follower(leader)
 	canary := filepath.Join(c.Dir(), "canary")
 	require.NoError(t, os.MkdirAll(canary, 0o755))
 	require.NoError(t, os.WriteFile(filepath.Join(canary, "keep"), []byte("keep"), 0o644))
