@@ -210,12 +210,9 @@ func (b *Broker) readRecord(phys int64) ([]byte, *message.RecordView, error) {
 		return nil, nil, fmt.Errorf("no message at commitlog offset %d: %w", phys, err)
 	}
 	message.SetRecordPhysOffset(rec, phys)
-	if q := b.fsm.Queue(string(v.Topic), v.QueueID); q != nil {
-		off := q.FirstPhysAtOrAfter(phys)
-		if u, err := q.Get(off); err == nil && u.PhysOffset == phys {
-			message.SetRecordQueueOffset(rec, off)
-			v.QueueOffset = off
-		}
+	if off, ok := b.fsm.QueueOffsetOf(string(v.Topic), v.QueueID, phys); ok {
+		message.SetRecordQueueOffset(rec, off)
+		v.QueueOffset = off
 	}
 	v.PhysOffset = phys
 	return rec, &v, nil
@@ -548,10 +545,8 @@ func (b *Broker) queueStats(topic string, tc fsm.TopicConfig, group string) []tr
 			}
 		}
 		if mx > mn {
-			if qq := b.fsm.Queue(topic, q); qq != nil {
-				if u, err := qq.Get(mx - 1); err == nil {
-					s.LastTimestamp, _ = b.storeTime(u)
-				}
+			if u, err := b.fsm.QueueUnit(topic, q, mx-1); err == nil {
+				s.LastTimestamp, _ = b.storeTime(u)
 			}
 		}
 		out = append(out, s)

@@ -176,6 +176,8 @@ func (b *Broker) Start() (err error) {
 	fc.Logger = b.logger
 	fc.OnTopicsChanged = b.kickRegister
 	fc.OnACLChanged = b.kickACL
+	fc.OnSnapshot = b.log.SetRetentionBound
+	fc.OnRestore = func(index uint64, end int64) error { return b.log.SetNextStart(index+1, end) }
 	fc.ObserveApply = b.metrics.observeApply
 	if b.fsm, err = fsm.Open(fc); err != nil {
 		return err

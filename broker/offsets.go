@@ -5,7 +5,6 @@ import (
 	"time"
 
 	"github.com/raftmq/raftmq/fsm"
-	"github.com/raftmq/raftmq/fsm/consumequeue"
 	"github.com/raftmq/raftmq/message"
 	"github.com/raftmq/raftmq/transport"
 )
@@ -86,10 +85,7 @@ func offsetResponse(off int64) *transport.Command {
 }
 
 func (b *Broker) queueBounds(topic string, qid int32) (min, max int64) {
-	if q := b.fsm.Queue(topic, qid); q != nil {
-		return q.MinOffset(), q.MaxOffset()
-	}
-	return 0, 0
+	return b.fsm.QueueBounds(topic, qid)
 }
 
 func (b *Broker) handleGetMaxOffset(_ context.Context, _ *transport.Conn, req *transport.Command) *transport.Command {
@@ -111,7 +107,7 @@ func (b *Broker) handleGetMinOffset(_ context.Context, _ *transport.Conn, req *t
 }
 
 // storeTime reads a message's store timestamp.
-func (b *Broker) storeTime(u consumequeue.Unit) (int64, error) {
+func (b *Broker) storeTime(u fsm.Unit) (int64, error) {
 	rec, err := b.fsm.ReadMessage(nil, u.PhysOffset, u.Size)
 	if err != nil {
 		return 0, err
@@ -126,11 +122,7 @@ func (b *Broker) storeTime(u consumequeue.Unit) (int64, error) {
 // searchOffset returns the first queue offset whose store time is at or
 // after ts (ms), or the max offset if none.
 func (b *Broker) searchOffset(topic string, qid int32, ts int64) int64 {
-	q := b.fsm.Queue(topic, qid)
-	if q == nil {
-		return 0
-	}
-	return q.Search(func(u consumequeue.Unit) bool {
+	return b.fsm.QueueSearch(topic, qid, func(u fsm.Unit) bool {
 		st, err := b.storeTime(u)
 		return err != nil || st >= ts
 	})
@@ -149,11 +141,11 @@ func (b *Broker) handleEarliestStoreTime(_ context.Context, _ *transport.Conn, r
 	if err := h.Decode(req.ExtFields); err != nil {
 		return respond(transport.RespInvalidParameter, "bad header: %v", err)
 	}
-	q := b.fsm.Queue(h.Topic, h.QueueID)
-	if q == nil || q.MaxOffset() == q.MinOffset() {
+	mn, mx := b.fsm.QueueBounds(h.Topic, h.QueueID)
+	if mx == mn {
 		return respond(transport.RespSystemError, "no message in queue %s/%d", h.Topic, h.QueueID)
 	}
-	u, err := q.Get(q.MinOffset())
+	u, err := b.fsm.QueueUnit(h.Topic, h.QueueID, mn)
 	if err != nil {
 		return respond(transport.RespSystemError, "earliest message of %s/%d: %v", h.Topic, h.QueueID, err)
 	}

@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/raft"
-	"github.com/raftmq/raftmq/fsm/consumequeue"
+	"github.com/raftmq/raftmq/fsm"
 	"github.com/raftmq/raftmq/message"
 	"github.com/raftmq/raftmq/raftlog"
 	"github.com/raftmq/raftmq/transport"
@@ -107,11 +107,7 @@ func (b *Broker) checkSubscription(sub *subscription) *transport.Command {
 // pullOnce reads up to maxMsgs messages from offset. found reports whether
 // the body holds messages.
 func (b *Broker) pullOnce(topic string, qid int32, offset int64, maxMsgs int, sub *subscription) (*transport.Command, bool) {
-	q := b.fsm.Queue(topic, qid)
-	var minOff, maxOff int64
-	if q != nil {
-		minOff, maxOff = q.MinOffset(), q.MaxOffset()
-	}
+	minOff, maxOff := b.fsm.QueueBounds(topic, qid)
 	rh := transport.PullMessageResponseHeader{MinOffset: minOff, MaxOffset: maxOff}
 	reply := func(code transport.ResponseCode, next int64, remark string) *transport.Command {
 		rh.NextBeginOffset = next
@@ -138,10 +134,11 @@ func (b *Broker) pullOnce(topic string, qid int32, offset int64, maxMsgs int, su
 		}
 		return reply(transport.RespPullOffsetMoved, next, "offset overflow"), false
 	}
-	units, err := q.Range(offset, maxMsgs, nil)
+	units, err := b.fsm.QueueRange(topic, qid, offset, maxMsgs, nil)
 	if err != nil {
-		if errors.Is(err, consumequeue.ErrOffset) {
-			return reply(transport.RespPullOffsetMoved, q.MinOffset(), "offset moved"), false
+		if errors.Is(err, fsm.ErrQueueOffset) {
+			mn, _ := b.fsm.QueueBounds(topic, qid)
+			return reply(transport.RespPullOffsetMoved, mn, "offset moved"), false
 		}
 		return respond(transport.RespSystemError, "pull %s/%d@%d: %v", topic, qid, offset, err), false
 	}
@@ -161,7 +158,7 @@ func (b *Broker) pullOnce(topic string, qid int32, offset int64, maxMsgs int, su
 		if err != nil {
 			if errors.Is(err, raft.ErrLogNotFound) {
 				// Retention removed it: skip ahead to what is left.
-				return reply(transport.RespPullOffsetMoved, q.FirstPhysAtOrAfter(b.log.Stats().MinOffset), "message removed by retention"), false
+				return reply(transport.RespPullOffsetMoved, b.fsm.QueueFirstAtOrAfter(topic, qid, b.log.Stats().MinOffset), "message removed by retention"), false
 			}
 			if errors.Is(err, raftlog.ErrBeyondLimit) {
 				next = offset + int64(i)

@@ -64,18 +64,15 @@ func (b *Broker) scheduleLoop() {
 // deliverDue delivers the due messages of one level, up to 256 per entry.
 func (b *Broker) deliverDue(level int) error {
 	qid := int32(level - 1)
-	q := b.fsm.Queue(message.ScheduleTopic, qid)
-	if q == nil {
-		return nil
-	}
+	mn, mx := b.fsm.QueueBounds(message.ScheduleTopic, qid)
 	off, ok := b.fsm.ConsumerOffset(scheduleGroup, message.ScheduleTopic, qid)
-	if !ok || off < q.MinOffset() {
-		off = q.MinOffset()
+	if !ok || off < mn {
+		off = mn
 	}
 	delay := b.delays[level-1]
 	now := time.Now()
-	for off < q.MaxOffset() {
-		units, err := q.Range(off, 256, nil)
+	for off < mx {
+		units, err := b.fsm.QueueRange(message.ScheduleTopic, qid, off, 256, nil)
 		if err != nil {
 			return err
 		}

@@ -38,7 +38,14 @@ type Config struct {
 	// Index sizes the IndexFiles.
 	Index indexfile.Config
 	// Log is the CommitLog the entries live in.
-	Log *raftlog.Log
+	Log Log
+	// OnSnapshot, if set, is told the index of each snapshot once it is
+	// persisted (the group lets retention delete entries up to it).
+	OnSnapshot func(index uint64)
+	// OnRestore, if set, is told where the CommitLog must continue after a
+	// snapshot from the leader was installed: entry index+1 goes at
+	// physical offset commitLogEnd, as on every other replica.
+	OnRestore func(index uint64, commitLogEnd int64) error
 	// Logger receives recovery events.
 	Logger hclog.Logger
 	// ObserveApply, if set, receives each ApplyBatch's entry count and
@@ -54,8 +61,21 @@ type Config struct {
 	OnACLChanged func()
 }
 
+// Log is what the FSM needs of the CommitLog it is applied from
+// (*raftlog.Log is one): where an applied entry's bytes are, and reads of
+// committed data.
+type Log interface {
+	// Position locates an entry's record (its Data starts at DataOffset).
+	Position(index uint64) (raftlog.Position, error)
+	// ReadAt reads committed bytes at a physical offset, never past the
+	// entry limit.
+	ReadAt(p []byte, off int64, limit uint64) error
+	FirstIndex() (uint64, error)
+	GetLog(index uint64, out *raft.Log) error
+}
+
 // DefaultConfig returns RocketMQ's sizes.
-func DefaultConfig(dir string, log *raftlog.Log) Config {
+func DefaultConfig(dir string, log Log) Config {
 	return Config{Dir: dir, ConsumeQueueFileEntries: 300_000, Index: indexfile.DefaultConfig(), Log: log}
 }
 
@@ -135,7 +155,7 @@ type queueKey struct {
 // replicated configuration (topics, groups, consumer offsets).
 type FSM struct {
 	cfg    Config
-	log    *raftlog.Log
+	log    Log
 	logger hclog.Logger
 	cqRoot string
 	ckPath string
@@ -705,7 +725,8 @@ func (f *FSM) ConsumerGroups(topic string) []string {
 	return out
 }
 
-// Queue returns a ConsumeQueue if it exists.
+// Queue returns a ConsumeQueue if it exists (package internal: readers use
+// the Queue* accessors).
 func (f *FSM) Queue(topic string, qid int32) *consumequeue.Queue {
 	f.mu.RLock()
 	defer f.mu.RUnlock()

@@ -24,6 +24,8 @@ type rig struct {
 
 func testFSMConfig(dir string, log *raftlog.Log) Config {
 	c := DefaultConfig(dir, log)
+	c.OnSnapshot = log.SetRetentionBound
+	c.OnRestore = func(index uint64, end int64) error { return log.SetNextStart(index+1, end) }
 	c.ConsumeQueueFileEntries = 8
 	c.Index = indexfile.Config{SlotCount: 64, MaxEntries: 50}
 	return c

@@ -21,7 +21,7 @@ type State struct {
 	Index uint64 `json:"index"`
 	Term  uint64 `json:"term"`
 	// CommitLogEnd is the physical offset just past entry Index: where the
-	// next entry starts on every replica (see raftlog.SetNextStart).
+	// next entry starts on every replica (Config.OnRestore).
 	CommitLogEnd int64                      `json:"commitLogEnd"`
 	Topics       map[string]TopicConfig     `json:"topics"`
 	Groups       map[string]GroupConfig     `json:"groups"`
@@ -208,7 +208,9 @@ func (s *snapshot) Persist(sink raft.SnapshotSink) error {
 		return err
 	}
 	// Messages at or below the snapshot are no longer needed by raft.
-	s.f.log.SetRetentionBound(s.st.Index)
+	if s.f.cfg.OnSnapshot != nil {
+		s.f.cfg.OnSnapshot(s.st.Index)
+	}
 	return nil
 }
 
@@ -225,8 +227,10 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	if err := json.NewDecoder(rc).Decode(&st); err != nil {
 		return fmt.Errorf("fsm: read snapshot: %w", err)
 	}
-	if err := f.log.SetNextStart(st.Index+1, st.CommitLogEnd); err != nil {
-		return err
+	if f.cfg.OnRestore != nil {
+		if err := f.cfg.OnRestore(st.Index, st.CommitLogEnd); err != nil {
+			return err
+		}
 	}
 	f.mu.Lock()
 	for k, q := range f.queues {
