@@ -21,6 +21,7 @@ func TestLayering(t *testing.T) {
 		"filter":           {},
 		"acl":              {"transport"},
 		"tlsconfig":        {},
+		"group":            {"raftlog", "fsm", "message", "fsm/consumequeue", "fsm/indexfile"},
 		"namesrv":          {"transport", "message", "config", "acl"},
 		"config":           {},
 	}

@@ -62,7 +62,7 @@ func (b *Broker) startACL() error {
 // rebuildACL applies the replicated changes over the file.
 func (b *Broker) rebuildACL() error {
 	changes := map[string]acl.Change{}
-	for ak, e := range b.fsm.ACL() {
+	for ak, e := range b.g.ACL() {
 		ch := acl.Change{Deleted: e.Deleted}
 		if !e.Deleted {
 			if err := json.Unmarshal(e.Account, &ch.Account); err != nil || ch.Account.Validate(true) != nil {
@@ -239,7 +239,7 @@ func (b *Broker) handleDeleteACL(ctx context.Context, c *transport.Conn, req *tr
 }
 
 func (b *Broker) proposeACL(ctx context.Context, cmd fsm.ACLCommand) error {
-	if _, err := b.prop.propose(ctx, 256+len(cmd.Account), func(eb *fsm.EntryBuilder) error {
+	if _, err := b.g.Propose(ctx, 256+len(cmd.Account), func(eb *fsm.EntryBuilder) error {
 		return eb.AddJSON(fsm.CmdACL, cmd)
 	}); err != nil {
 		return err
@@ -257,8 +257,8 @@ func (b *Broker) handleACLInfo(context.Context, *transport.Conn, *transport.Comm
 	if b.acl == nil {
 		return respond(transport.RespNoPermission, "ACL is off on broker group %s (aclEnable=false)", b.cfg.BrokerName)
 	}
-	version, _ := json.Marshal(transport.DataVersion{Timestamp: time.Now().UnixMilli(), Counter: int64(b.fsm.AppliedIndex())})
-	r := okBody(map[string]any{"file": b.acl.Path(), "accounts": b.acl.Policy().Accounts(), "replicatedChanges": len(b.fsm.ACL())})
+	version, _ := json.Marshal(transport.DataVersion{Timestamp: time.Now().UnixMilli(), Counter: int64(b.g.AppliedIndex())})
+	r := okBody(map[string]any{"file": b.acl.Path(), "accounts": b.acl.Policy().Accounts(), "replicatedChanges": len(b.g.ACL())})
 	r.ExtFields = map[string]string{"version": string(version), "brokerName": b.cfg.BrokerName, "brokerAddr": b.clientAddr,
 		"clusterName": b.cfg.BrokerClusterName}
 	return r

@@ -10,7 +10,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/hashicorp/raft"
 	"github.com/raftmq/raftmq/fsm"
 	"github.com/raftmq/raftmq/message"
 	"github.com/raftmq/raftmq/transport"
@@ -118,10 +117,10 @@ func (b *Broker) handleCheckClientConfig(_ context.Context, _ *transport.Conn, r
 // first sight (Java does it on heartbeat), so the retry topic has a route.
 func (b *Broker) ensureGroup(ctx context.Context, group string, broadcast bool) {
 	if b.cfg.AutoCreateSubscriptionGroup {
-		if _, ok := b.fsm.Group(group); !ok {
+		if _, ok := b.g.Group(group); !ok {
 			gc := fsm.GroupConfig{GroupName: group, ConsumeEnable: true, ConsumeFromMinEnable: true, ConsumeBroadcastEnable: true,
 				RetryQueueNums: 1, RetryMaxTimes: 16, NotifyConsumerIDs: true}
-			b.prop.propose(ctx, 256, func(eb *fsm.EntryBuilder) error {
+			b.g.Propose(ctx, 256, func(eb *fsm.EntryBuilder) error {
 				return eb.AddJSON(fsm.CmdGroup, fsm.GroupCommand{Config: gc, CreateOnly: true})
 			})
 		}
@@ -134,7 +133,7 @@ func (b *Broker) ensureGroup(ctx context.Context, group string, broadcast bool) 
 		b.logger.Warn("consumer group has no retry topic", "group", group, "error", err)
 		return
 	}
-	if _, ok := b.fsm.Topic(rt); !ok {
+	if _, ok := b.g.Topic(rt); !ok {
 		tc := fsm.TopicConfig{TopicName: rt, ReadQueueNums: 1, WriteQueueNums: 1, Perm: transport.PermRead | transport.PermWrite}
 		if _, err := b.proposeTopic(ctx, tc, true); err != nil {
 			b.logger.Warn("could not create retry topic", "topic", rt, "error", err)
@@ -193,7 +192,7 @@ func (b *Broker) handleUnlock(ctx context.Context, c *transport.Conn, req *trans
 // applied index) and patches in its physical offset and, when the queue
 // still has it, its queue offset.
 func (b *Broker) readRecord(phys int64) ([]byte, *message.RecordView, error) {
-	head, err := b.fsm.ReadMessage(nil, phys, 4)
+	head, err := b.g.ReadMessage(nil, phys, 4)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -201,7 +200,7 @@ func (b *Broker) readRecord(phys int64) ([]byte, *message.RecordView, error) {
 	if size < message.MinRecordSize || int(size) > b.cfg.MaxMessageSize+1<<16 {
 		return nil, nil, fmt.Errorf("no message at commitlog offset %d", phys)
 	}
-	rec, err := b.fsm.ReadMessage(nil, phys, size)
+	rec, err := b.g.ReadMessage(nil, phys, size)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -210,7 +209,7 @@ func (b *Broker) readRecord(phys int64) ([]byte, *message.RecordView, error) {
 		return nil, nil, fmt.Errorf("no message at commitlog offset %d: %w", phys, err)
 	}
 	message.SetRecordPhysOffset(rec, phys)
-	if off, ok := b.fsm.QueueOffsetOf(string(v.Topic), v.QueueID, phys); ok {
+	if off, ok := b.g.QueueOffsetOf(string(v.Topic), v.QueueID, phys); ok {
 		message.SetRecordQueueOffset(rec, off)
 		v.QueueOffset = off
 	}
@@ -247,7 +246,7 @@ func (b *Broker) handleQueryMessage(_ context.Context, _ *transport.Conn, req *t
 	}
 	var body []byte
 	found := 0
-	for _, phys := range b.fsm.QueryIndex(h.Topic, h.Key, maxNum*4, h.BeginTimestamp, end) {
+	for _, phys := range b.g.QueryIndex(h.Topic, h.Key, maxNum*4, h.BeginTimestamp, end) {
 		rec, v, err := b.readRecord(phys)
 		if err != nil || string(v.Topic) != h.Topic {
 			continue // removed by retention, or a hash collision
@@ -271,7 +270,7 @@ func (b *Broker) handleQueryMessage(_ context.Context, _ *transport.Conn, req *t
 	}
 	r := transport.NewResponse(transport.RespSuccess, "")
 	r.ExtFields = (&transport.QueryMessageResponseHeader{IndexLastUpdateTimestamp: time.Now().UnixMilli(),
-		IndexLastUpdatePhyoffset: b.log.Stats().WriteOffset}).Encode()
+		IndexLastUpdatePhyoffset: b.commitLogEnd()}).Encode()
 	r.Body = body
 	return r
 }
@@ -290,7 +289,7 @@ func (b *Broker) handleSendBack(ctx context.Context, c *transport.Conn, req *tra
 	if !b.waitLeaderReady(ctx) {
 		return b.forward(ctx, c, req)
 	}
-	if err := b.diskRefusal(); err != nil {
+	if err := b.g.DiskRefusal(); err != nil {
 		return b.statusFromErr("send back", err)
 	}
 	rec, _, err := b.readRecord(h.Offset)
@@ -304,7 +303,7 @@ func (b *Broker) handleSendBack(ctx context.Context, c *transport.Conn, req *tra
 	maxTimes := h.MaxReconsumeTimes
 	if maxTimes <= 0 {
 		maxTimes = 16
-		if g, ok := b.fsm.Group(h.Group); ok && g.RetryMaxTimes > 0 {
+		if g, ok := b.g.Group(h.Group); ok && g.RetryMaxTimes > 0 {
 			maxTimes = g.RetryMaxTimes
 		}
 	}
@@ -319,7 +318,7 @@ func (b *Broker) handleSendBack(ctx context.Context, c *transport.Conn, req *tra
 	} else if delay == 0 {
 		delay = 3 + m.ReconsumeTimes
 	}
-	if _, ok := b.fsm.Topic(topic); !ok {
+	if _, ok := b.g.Topic(topic); !ok {
 		tc := fsm.TopicConfig{TopicName: topic, ReadQueueNums: 1, WriteQueueNums: 1, Perm: transport.PermRead | transport.PermWrite}
 		if _, err := b.proposeTopic(ctx, tc, true); err != nil {
 			return b.statusFromErr("send back", err)
@@ -365,7 +364,7 @@ func (b *Broker) handleSendBack(ctx context.Context, c *transport.Conn, req *tra
 	if err != nil {
 		return respond(transport.RespSystemError, "send back: %v", err)
 	}
-	if _, err := b.prop.propose(ctx, len(nrec), func(eb *fsm.EntryBuilder) error {
+	if _, err := b.g.Propose(ctx, len(nrec), func(eb *fsm.EntryBuilder) error {
 		eb.AddRecords(nrec)
 		return nil
 	}); err != nil {
@@ -421,7 +420,7 @@ func (b *Broker) handleDeleteTopic(ctx context.Context, c *transport.Conn, req *
 	if !b.waitLeaderReady(ctx) {
 		return b.forward(ctx, c, req)
 	}
-	if _, err := b.prop.propose(ctx, len(h.Topic), func(eb *fsm.EntryBuilder) error {
+	if _, err := b.g.Propose(ctx, len(h.Topic), func(eb *fsm.EntryBuilder) error {
 		eb.Add(fsm.CmdDeleteTopic, []byte(h.Topic))
 		return nil
 	}); err != nil {
@@ -445,7 +444,7 @@ func (b *Broker) handleUpdateGroup(ctx context.Context, c *transport.Conn, req *
 	cfg := fsm.GroupConfig{GroupName: gc.GroupName, ConsumeEnable: gc.ConsumeEnable, ConsumeFromMinEnable: gc.ConsumeFromMinEnable,
 		ConsumeBroadcastEnable: gc.ConsumeBroadcastEnable, ConsumeMessageOrderly: gc.ConsumeMessageOrderly, RetryQueueNums: gc.RetryQueueNums,
 		RetryMaxTimes: gc.RetryMaxTimes, BrokerID: gc.BrokerID, WhichBrokerWhenSlowly: gc.WhichBrokerWhenConsumeSlowly, NotifyConsumerIDs: gc.NotifyConsumerIDsChangedEnable}
-	if _, err := b.prop.propose(ctx, 256, func(eb *fsm.EntryBuilder) error {
+	if _, err := b.g.Propose(ctx, 256, func(eb *fsm.EntryBuilder) error {
 		return eb.AddJSON(fsm.CmdGroup, fsm.GroupCommand{Config: cfg})
 	}); err != nil {
 		return b.statusFromErr("update subscription group", err)
@@ -455,14 +454,14 @@ func (b *Broker) handleUpdateGroup(ctx context.Context, c *transport.Conn, req *
 
 func (b *Broker) handleAllGroups(context.Context, *transport.Conn, *transport.Command) *transport.Command {
 	table := map[string]transport.SubscriptionGroupConfig{}
-	for _, g := range b.fsm.Groups() {
+	for _, g := range b.g.Groups() {
 		table[g.GroupName] = transport.SubscriptionGroupConfig{GroupName: g.GroupName, ConsumeEnable: g.ConsumeEnable,
 			ConsumeFromMinEnable: g.ConsumeFromMinEnable, ConsumeBroadcastEnable: g.ConsumeBroadcastEnable,
 			ConsumeMessageOrderly: g.ConsumeMessageOrderly, RetryQueueNums: g.RetryQueueNums, RetryMaxTimes: g.RetryMaxTimes,
 			BrokerID: g.BrokerID, WhichBrokerWhenConsumeSlowly: g.WhichBrokerWhenSlowly, NotifyConsumerIDsChangedEnable: g.NotifyConsumerIDs}
 	}
 	return okBody(map[string]any{"subscriptionGroupTable": table,
-		"dataVersion": transport.DataVersion{Timestamp: time.Now().UnixMilli(), Counter: int64(b.fsm.AppliedIndex())}})
+		"dataVersion": transport.DataVersion{Timestamp: time.Now().UnixMilli(), Counter: int64(b.g.AppliedIndex())}})
 }
 
 func (b *Broker) handleDeleteGroup(ctx context.Context, c *transport.Conn, req *transport.Command) *transport.Command {
@@ -473,7 +472,7 @@ func (b *Broker) handleDeleteGroup(ctx context.Context, c *transport.Conn, req *
 	if !b.waitLeaderReady(ctx) {
 		return b.forward(ctx, c, req)
 	}
-	if _, err := b.prop.propose(ctx, len(group), func(eb *fsm.EntryBuilder) error {
+	if _, err := b.g.Propose(ctx, len(group), func(eb *fsm.EntryBuilder) error {
 		eb.Add(fsm.CmdDeleteGroup, []byte(group))
 		return nil
 	}); err != nil {
@@ -505,23 +504,21 @@ func (b *Broker) handleRuntimeInfo(context.Context, *transport.Conn, *transport.
 		"messagesApplied":        strconv.FormatUint(st.Messages, 10),
 		"producerClients":        strconv.Itoa(p),
 		"consumerClients":        strconv.Itoa(cns),
-		"topicCount":             strconv.Itoa(len(b.fsm.Topics())),
-		"subscriptionGroupCount": strconv.Itoa(len(b.fsm.Groups())),
+		"topicCount":             strconv.Itoa(len(b.g.Topics())),
+		"subscriptionGroupCount": strconv.Itoa(len(b.g.Groups())),
 	}
 	return okBody(transport.KVTable{Table: t})
 }
 
 func (b *Broker) status() transport.GroupStatus {
-	ls := b.log.Stats()
-	addr, leader := b.raft.LeaderWithID()
-	_ = addr
-	ci, _ := strconv.ParseUint(b.raft.Stats()["commit_index"], 10, 64)
+	gs := b.g.Status()
 	st := transport.GroupStatus{
 		BrokerName: b.cfg.BrokerName, NodeID: b.self.ID, ClientAddr: b.clientAddr, RaftAddr: b.self.Addr,
-		State: b.raft.State().String(), Serving: b.isLeader(), Leader: string(leader), Term: b.raft.CurrentTerm(),
-		FirstIndex: ls.FirstIndex, LastIndex: ls.LastIndex, CommitIndex: ci, AppliedIndex: b.fsm.AppliedIndex(), RaftAppliedIndex: b.raft.AppliedIndex(),
-		MinOffset: ls.MinOffset, WriteOffset: ls.WriteOffset, Segments: ls.Segments, DiskFull: ls.DiskFull, DiskUsed: ls.DiskUsed, DiskAvail: ls.DiskAvail,
-		FlushDisk: b.flushMod.String(), Peers: map[string]string{}, Messages: b.fsm.Messages.Load(),
+		State: gs.State, Serving: gs.Serving, Leader: gs.Leader, Term: gs.Term,
+		FirstIndex: gs.FirstIndex, LastIndex: gs.LastIndex, CommitIndex: gs.CommitIndex, AppliedIndex: gs.AppliedIndex,
+		RaftAppliedIndex: gs.RaftAppliedIndex, MinOffset: gs.MinOffset, WriteOffset: gs.WriteOffset, Segments: gs.Segments,
+		DiskFull: gs.DiskFull, DiskUsed: gs.DiskUsed, DiskAvail: gs.DiskAvail,
+		FlushDisk: b.flushMod.String(), Peers: map[string]string{}, Messages: gs.Messages,
 	}
 	for _, p := range b.peers {
 		st.Peers[p.ID] = p.Addr
@@ -540,12 +537,12 @@ func (b *Broker) queueStats(topic string, tc fsm.TopicConfig, group string) []tr
 		mn, mx := b.queueBounds(topic, q)
 		s := transport.QueueOffsetStats{Topic: topic, BrokerName: b.cfg.BrokerName, QueueID: q, MinOffset: mn, MaxOffset: mx, ConsumerOffset: -1}
 		if group != "" {
-			if o, ok := b.fsm.ConsumerOffset(group, topic, q); ok {
+			if o, ok := b.g.ConsumerOffset(group, topic, q); ok {
 				s.ConsumerOffset = o
 			}
 		}
 		if mx > mn {
-			if u, err := b.fsm.QueueUnit(topic, q, mx-1); err == nil {
+			if u, err := b.g.QueueUnit(topic, q, mx-1); err == nil {
 				s.LastTimestamp, _ = b.storeTime(u)
 			}
 		}
@@ -556,7 +553,7 @@ func (b *Broker) queueStats(topic string, tc fsm.TopicConfig, group string) []tr
 
 func (b *Broker) handleTopicStats(_ context.Context, _ *transport.Conn, req *transport.Command) *transport.Command {
 	topic := req.Ext("topic")
-	tc, ok := b.fsm.Topic(topic)
+	tc, ok := b.g.Topic(topic)
 	if !ok {
 		return respond(transport.RespTopicNotExist, "topic[%s] not exist", topic)
 	}
@@ -571,14 +568,14 @@ func (b *Broker) handleConsumeStats(_ context.Context, _ *transport.Conn, req *t
 	topics := []string{h.Topic}
 	if h.Topic == "" {
 		topics = nil
-		for t := range b.fsm.GroupOffsets(h.ConsumerGroup) {
+		for t := range b.g.GroupOffsets(h.ConsumerGroup) {
 			topics = append(topics, t)
 		}
 		sort.Strings(topics)
 	}
 	var st transport.OffsetStats
 	for _, t := range topics {
-		tc, ok := b.fsm.Topic(t)
+		tc, ok := b.g.Topic(t)
 		if !ok {
 			continue
 		}
@@ -607,7 +604,7 @@ func (b *Broker) handleResetOffset(ctx context.Context, c *transport.Conn, req *
 	if r := checkGroupName(h.Group); r != nil {
 		return r
 	}
-	tc, ok := b.fsm.Topic(h.Topic)
+	tc, ok := b.g.Topic(h.Topic)
 	if !ok {
 		return respond(transport.RespTopicNotExist, "topic[%s] not exist", h.Topic)
 	}
@@ -633,29 +630,23 @@ func (b *Broker) handleResetOffset(ctx context.Context, c *transport.Conn, req *
 }
 
 func (b *Broker) handleTransferLeader(ctx context.Context, c *transport.Conn, req *transport.Command) *transport.Command {
-	if b.raft.State() != raft.Leader {
+	if !b.g.RaftLeader() {
 		return b.forward(ctx, c, req)
 	}
 	target := req.Ext("target")
-	var f raft.Future
-	if target == "" {
-		f = b.raft.LeadershipTransfer()
-	} else {
-		var addr string
+	if target != "" {
+		known := false
 		for _, p := range b.peers {
-			if p.ID == target {
-				addr = p.Addr
-			}
+			known = known || p.ID == target
 		}
-		if addr == "" {
+		if !known {
 			return respond(transport.RespInvalidParameter, "transfer leader: %q is not a member of %s", target, b.cfg.BrokerName)
 		}
 		if target == b.self.ID {
 			return transport.NewResponse(transport.RespSuccess, "already the leader")
 		}
-		f = b.raft.LeadershipTransferToServer(raft.ServerID(target), raft.ServerAddress(addr))
 	}
-	if err := f.Error(); err != nil {
+	if err := b.g.TransferLeadership(target); err != nil {
 		return respond(transport.RespSystemError, "transfer leader: %v", err)
 	}
 	return transport.NewResponse(transport.RespSuccess, "")

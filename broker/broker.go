@@ -9,10 +9,8 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"path/filepath"
 	"strconv"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -20,6 +18,7 @@ import (
 	"github.com/raftmq/raftmq/config"
 	"github.com/raftmq/raftmq/filter"
 	"github.com/raftmq/raftmq/fsm"
+	"github.com/raftmq/raftmq/group"
 	"github.com/raftmq/raftmq/message"
 	"github.com/raftmq/raftmq/raftlog"
 	"github.com/raftmq/raftmq/tlsconfig"
@@ -53,36 +52,29 @@ type Broker struct {
 	clientAddr string            // advertised client address (brokerIP1:listenPort)
 	storeHost  netip.AddrPort    // STOREHOST of messages this node writes as leader
 
-	log    *raftlog.Log
-	stable *raftlog.StableStore
-	snaps  *raft.FileSnapshotStore
-	fsm    *fsm.FSM
-	raft   *raft.Raft
-	trans  *raft.NetworkTransport
-	mux    *mux
+	// g is the replicated group: raft, CommitLog, FSM, proposer.
+	g     *group.Group
+	trans *raft.NetworkTransport
+	mux   *mux
 
 	server     *transport.Server // clients
 	peerServer *transport.Server // other members (forwarded requests)
 	peerClient *transport.Client // to other members
 	nsClient   *transport.Client // to NameServers
 
-	prop     *proposer
 	pending  *byteBudget
 	handlers map[transport.RequestCode]transport.HandlerFunc
 	clients  *clientManager
 	locks    *lockManager
 	uniq     *message.UniqKeyGenerator
 	metrics  *metrics
-	disk     groupDisk
 	acl      *aclState // nil unless aclEnable
 	// memberTLS dials other members (nil: plain).
 	memberTLS *tls.Config
 	delays    []time.Duration
 	flushMod  raftlog.FlushMode
 
-	leaderReady atomic.Bool
 	registerNow chan struct{}
-	notifyCh    chan bool
 	stop        chan struct{}
 	stopOnce    sync.Once
 	wg          sync.WaitGroup
@@ -111,7 +103,6 @@ func New(cfg Config) (*Broker, error) {
 		clients:     newClientManager(filter.NewCache(1024)),
 		locks:       newLockManager(60 * time.Second),
 		registerNow: make(chan struct{}, 1),
-		notifyCh:    make(chan bool, 16),
 		stop:        make(chan struct{}),
 	}
 	for i, p := range peers {
@@ -136,7 +127,7 @@ func New(cfg Config) (*Broker, error) {
 // Addr is the advertised client address.
 func (b *Broker) Addr() string { return b.clientAddr }
 
-// Start opens the CommitLog and FSM, starts raft and the servers.
+// Start opens the group's storage, starts raft and the servers.
 func (b *Broker) Start() (err error) {
 	defer func() {
 		if err != nil {
@@ -144,60 +135,6 @@ func (b *Broker) Start() (err error) {
 		}
 	}()
 	root := b.cfg.StorePathRootDir
-	if err := os.MkdirAll(root, 0o755); err != nil {
-		return fmt.Errorf("broker: %w", err)
-	}
-	lc := raftlog.DefaultConfig(root)
-	lc.SegmentSize = b.cfg.MappedFileSizeCommitLog
-	lc.Flush = b.flushMod
-	lc.FlushInterval = time.Duration(b.cfg.FlushIntervalCommitLog) * time.Millisecond
-	lc.Retention.FileReservedTime = time.Duration(b.cfg.FileReservedTime) * time.Hour
-	if lc.Retention.DeleteWhen, err = raftlog.ParseDeleteWhen(b.cfg.DeleteWhen); err != nil {
-		return err
-	}
-	lc.Retention.DiskMaxUsedSpaceRatio = float64(b.cfg.DiskMaxUsedSpaceRatio) / 100
-	lc.Retention.DiskForceCleanRatio = math.Max(lc.Retention.DiskMaxUsedSpaceRatio, 0.85)
-	lc.Retention.DiskRejectRatio = math.Max(lc.Retention.DiskForceCleanRatio, 0.90)
-	lc.Retention.CleanForcibly = b.cfg.CleanFileForciblyEnable
-	lc.Preallocate = map[string]raftlog.PreallocMode{"zero": raftlog.PreallocZero, "fallocate": raftlog.PreallocFallocate, "none": raftlog.PreallocNone}[b.cfg.CommitLogPreallocate]
-	lc.Logger = b.logger
-	lc.Observer = b.metrics
-	if b.log, err = raftlog.Open(lc); err != nil {
-		return err
-	}
-	if b.stable, err = raftlog.OpenStableStore(root); err != nil {
-		return err
-	}
-	if b.snaps, err = raft.NewFileSnapshotStoreWithLogger(filepath.Join(root, "raft"), 2, b.logger.Named("snapshot")); err != nil {
-		return fmt.Errorf("broker: snapshot store: %w", err)
-	}
-	fc := fsm.DefaultConfig(root, b.log)
-	fc.ConsumeQueueFileEntries = b.cfg.MappedFileSizeConsumeQueue / 20
-	fc.Logger = b.logger
-	fc.OnTopicsChanged = b.kickRegister
-	fc.OnACLChanged = b.kickACL
-	fc.OnSnapshot = b.log.SetRetentionBound
-	fc.OnRestore = func(index uint64, end int64) error { return b.log.SetNextStart(index+1, end) }
-	fc.ObserveApply = b.metrics.observeApply
-	if b.fsm, err = fsm.Open(fc); err != nil {
-		return err
-	}
-	// Early deletion under disk pressure keeps what consumers still need.
-	b.log.SetRetentionGuard(b.fsm.LowestUnconsumed)
-	if b.cfg.ACLEnable {
-		if err := b.startACL(); err != nil {
-			return err
-		}
-	}
-	// raft replays only entries after its latest snapshot; anything between
-	// the FSM's checkpoint and that snapshot is replayed here.
-	if metas, err := b.snaps.List(); err == nil && len(metas) > 0 {
-		if err := b.fsm.ReplayTo(metas[0].Index); err != nil {
-			return err
-		}
-		b.log.SetRetentionBound(metas[0].Index)
-	}
-
 	bind := b.self.Addr
 	if b.cfg.RaftBindAddr != "" {
 		bind = b.cfg.RaftBindAddr
@@ -212,7 +149,7 @@ func (b *Broker) Start() (err error) {
 			ln.Close()
 			return fmt.Errorf("broker: raft TLS: %w", err)
 		}
-	} else if b.acl != nil {
+	} else if b.cfg.ACLEnable {
 		b.logger.Warn("ACL is on but the raft port takes any peer: whoever reaches it can replicate or forward requests past the ACL; " +
 			"set raftTlsCertPath, raftTlsKeyPath and raftTlsCaPath (mutual TLS between members), or firewall the raft port")
 	}
@@ -230,58 +167,22 @@ func (b *Broker) Start() (err error) {
 		Logger:                b.logger.Named("raft-net").With(),
 	})
 
-	rc := raft.DefaultConfig()
-	rc.LocalID = raft.ServerID(b.self.ID)
-	rc.HeartbeatTimeout = b.cfg.RaftHeartbeatTimeout
-	rc.ElectionTimeout = b.cfg.RaftElectionTimeout
-	rc.LeaderLeaseTimeout = b.cfg.RaftLeaderLeaseTimeout
-	rc.CommitTimeout = b.cfg.RaftCommitTimeout
-	rc.MaxAppendEntries = 512
-	// Entries queued while the leader fsyncs are stored together with one
-	// fsync (raft's own group commit, on top of the proposer's packing).
-	rc.BatchApplyCh = true
-	// The log is the data: raft must never compact it (retention does,
-	// bounded by the snapshot index). Snapshots stay small and frequent.
-	rc.TrailingLogs = math.MaxUint64
-	rc.SnapshotThreshold = b.cfg.RaftSnapshotThreshold
-	rc.SnapshotInterval = b.cfg.RaftSnapshotInterval
-	rc.NoSnapshotRestoreOnStart = true
-	rc.NotifyCh = b.notifyCh
-	rc.Logger = b.cfg.RaftLogger
-	if rc.Logger == nil {
-		rc.Logger = b.logger.Named("raft")
-	} else {
-		rc.Logger = rc.Logger.With("group", b.cfg.BrokerName, "node", b.self.ID)
-	}
-	has, err := raft.HasExistingState(b.log, b.stable, b.snaps)
+	gc, err := b.groupConfig()
 	if err != nil {
-		return fmt.Errorf("broker: %w", err)
+		return err
 	}
-	if !has {
-		var servers []raft.Server
-		for _, p := range b.peers {
-			servers = append(servers, raft.Server{ID: raft.ServerID(p.ID), Address: raft.ServerAddress(p.Addr)})
-		}
-		if err := raft.BootstrapCluster(rc, b.log, b.stable, b.snaps, b.trans, raft.Configuration{Servers: servers}); err != nil {
-			return fmt.Errorf("broker: bootstrap: %w", err)
-		}
-		b.logger.Info("bootstrapped raft group", "peers", len(servers))
+	if b.g, err = group.Open(gc); err != nil {
+		return err
 	}
-	if b.raft, err = raft.NewRaft(rc, b.fsm, b.log, b.stable, b.snaps, b.trans); err != nil {
-		return fmt.Errorf("broker: start raft: %w", err)
-	}
-	b.prop = newProposer(b.raft, b.cfg.SendBatchMaxBytes, b.cfg.SendMaxInflightEntries)
-	if b.flushMod == raftlog.SyncFlush {
-		// Acknowledge only what is on the leader's disk too (it may flush
-		// in parallel with replication; see RaftParallelFlush).
-		b.prop.durable = func(idx uint64) error {
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			return b.log.WaitSynced(ctx, idx)
+	if b.cfg.ACLEnable {
+		if err := b.startACL(); err != nil {
+			return err
 		}
+	}
+	if err := b.g.Start(); err != nil {
+		return err
 	}
 	b.pending = newByteBudget(b.cfg.SendMaxPendingBytes)
-	b.prop.onEntry = b.metrics.entry
 
 	if b.peerClient, err = b.newClient(func(ctx context.Context, addr string) (net.Conn, error) {
 		return dialMux(ctx, b.dialAddr(addr), muxPeer, b.memberTLS)
@@ -351,7 +252,6 @@ func (b *Broker) Start() (err error) {
 		return fmt.Errorf("broker: listen on %s: %w", sc.Addr, err)
 	}
 	b.goFunc(func() { b.peerServer.Serve(b.mux.peer) })
-	b.goFunc(b.leadershipLoop)
 	b.goFunc(b.registerLoop)
 	b.goFunc(b.housekeepingLoop)
 	b.goFunc(b.scheduleLoop)
@@ -427,13 +327,10 @@ func (b *Broker) Shutdown(ctx context.Context) error {
 	if b.peerServer != nil {
 		errs = append(errs, b.peerServer.Shutdown(ctx))
 	}
-	if b.prop != nil {
-		b.prop.shutdown()
-	}
-	if b.raft != nil {
-		errs = append(errs, b.raft.Shutdown().Error())
-	}
 	b.metrics.shutdown(ctx)
+	if b.g != nil {
+		errs = append(errs, b.g.Shutdown())
+	}
 	b.wg.Wait()
 	for _, c := range []*transport.Client{b.peerClient, b.nsClient} {
 		if c != nil {
@@ -450,6 +347,9 @@ func (b *Broker) Shutdown(ctx context.Context) error {
 
 func (b *Broker) closeStorage() error {
 	var errs []error
+	if b.g != nil {
+		errs = append(errs, b.g.Shutdown())
+	}
 	if b.trans != nil {
 		errs = append(errs, b.trans.Close())
 		b.trans = nil
@@ -458,71 +358,27 @@ func (b *Broker) closeStorage() error {
 		errs = append(errs, b.mux.close())
 		b.mux = nil
 	}
-	if b.fsm != nil {
-		errs = append(errs, b.fsm.Close())
-		b.fsm = nil
-	}
-	if b.log != nil {
-		errs = append(errs, b.log.Close())
-		b.log = nil
-	}
-	if b.stable != nil {
-		errs = append(errs, b.stable.Close())
-		b.stable = nil
-	}
 	return errors.Join(errs...)
 }
 
 // isLeader reports whether this node leads and has applied everything
-// before its term (Barrier done), so its FSM state is current.
-func (b *Broker) isLeader() bool {
-	return b.leaderReady.Load() && b.raft.State() == raft.Leader
-}
+// before its term, so its state is current.
+func (b *Broker) isLeader() bool { return b.g.IsLeader() }
 
-// leadershipLoop reacts to leadership changes: a new leader first waits for
-// a Barrier (everything committed before is applied), then registers at
-// once as brokerId 0 instead of waiting for the periodic registration.
-func (b *Broker) leadershipLoop() {
-	for {
-		select {
-		case <-b.stop:
-			return
-		case leader := <-b.notifyCh:
-			if !leader {
-				b.leaderReady.Store(false)
-				if err := b.log.SetDeferredSync(false); err != nil {
-					b.logger.Error("flushing the CommitLog after losing leadership failed", "error", err)
-				}
-				b.logger.Info("lost leadership", "term", b.raft.CurrentTerm())
-				b.locks.reset()
-				b.kickRegister()
-				continue
-			}
-			t0 := time.Now()
-			b.log.SetDeferredSync(b.cfg.RaftParallelFlush)
-			if err := b.raft.Barrier(10 * time.Second).Error(); err != nil {
-				b.logger.Warn("barrier after election failed", "error", err)
-				continue
-			}
-			if b.raft.State() != raft.Leader {
-				continue
-			}
-			// System topics exist before the NameServers advertise us.
-			b.ensureSystemTopics()
-			b.leaderReady.Store(true)
-			b.logger.Info("became leader", "term", b.raft.CurrentTerm(), "applied", b.fsm.AppliedIndex(),
-				"barrier", time.Since(t0).Round(time.Microsecond))
-			b.metrics.leaderChanges.Inc()
-			b.kickRegister()
-		}
+// onLeadership: a new leader registers at once as brokerId 0 instead of
+// waiting for the periodic registration; a former one drops its locks.
+func (b *Broker) onLeadership(leader bool) {
+	if leader {
+		b.metrics.leaderChanges.Inc()
+	} else {
+		b.locks.reset()
 	}
+	b.kickRegister()
 }
 
 // ensureSystemTopics creates TBW102 (the auto-create template the official
 // producer falls back to) when auto-creation is on.
-func (b *Broker) ensureSystemTopics() {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
+func (b *Broker) ensureSystemTopics(ctx context.Context) {
 	var want []fsm.TopicConfig
 	if b.cfg.AutoCreateTopicEnable {
 		want = append(want, fsm.TopicConfig{TopicName: message.AutoCreateTopicKey, ReadQueueNums: int32(b.cfg.DefaultTopicQueueNums),
@@ -531,7 +387,7 @@ func (b *Broker) ensureSystemTopics() {
 	want = append(want, fsm.TopicConfig{TopicName: message.ScheduleTopic, ReadQueueNums: int32(len(b.delays)),
 		WriteQueueNums: int32(len(b.delays)), Perm: transport.PermRead | transport.PermWrite})
 	for _, tc := range want {
-		if _, ok := b.fsm.Topic(tc.TopicName); ok {
+		if _, ok := b.g.Topic(tc.TopicName); ok {
 			continue
 		}
 		if _, err := b.proposeTopic(ctx, tc, true); err != nil {
@@ -547,11 +403,10 @@ func (b *Broker) kickRegister() {
 	}
 }
 
-// housekeepingLoop expires silent clients and writes periodic checkpoints.
+// housekeepingLoop expires silent clients and stale locks.
 func (b *Broker) housekeepingLoop() {
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
-	lastCheckpoint := time.Now()
 	for {
 		select {
 		case <-b.stop:
@@ -561,16 +416,6 @@ func (b *Broker) housekeepingLoop() {
 				b.notifyGroup(g)
 			}
 			b.locks.expire(now)
-			if now.Sub(lastCheckpoint) >= 10*time.Second {
-				lastCheckpoint = now
-				// Retention may have deleted segments: trim what points there.
-				if err := b.fsm.TrimBelow(b.log.Stats().MinOffset); err != nil {
-					b.logger.Warn("trimming queues after retention failed", "error", err)
-				}
-				if _, err := b.fsm.Checkpoint(); err != nil {
-					b.logger.Error("checkpoint failed", "error", err)
-				}
-			}
 		}
 	}
 }
@@ -593,9 +438,48 @@ func (b *Broker) notifyGroup(group string) {
 
 // Leader returns the raft id of the current leader, or "".
 func (b *Broker) Leader() string {
-	_, id := b.raft.LeaderWithID()
-	return string(id)
+	id, _ := b.g.Leader()
+	return id
 }
 
 // IsLeader reports whether this node is the group's serving leader.
 func (b *Broker) IsLeader() bool { return b.isLeader() }
+
+// groupConfig maps the broker's configuration onto the group's.
+func (b *Broker) groupConfig() (group.Config, error) {
+	lc := raftlog.DefaultConfig(b.cfg.StorePathRootDir)
+	lc.SegmentSize = b.cfg.MappedFileSizeCommitLog
+	lc.Flush = b.flushMod
+	lc.FlushInterval = time.Duration(b.cfg.FlushIntervalCommitLog) * time.Millisecond
+	lc.Retention.FileReservedTime = time.Duration(b.cfg.FileReservedTime) * time.Hour
+	var err error
+	if lc.Retention.DeleteWhen, err = raftlog.ParseDeleteWhen(b.cfg.DeleteWhen); err != nil {
+		return group.Config{}, err
+	}
+	lc.Retention.DiskMaxUsedSpaceRatio = float64(b.cfg.DiskMaxUsedSpaceRatio) / 100
+	lc.Retention.DiskForceCleanRatio = math.Max(lc.Retention.DiskMaxUsedSpaceRatio, 0.85)
+	lc.Retention.DiskRejectRatio = math.Max(lc.Retention.DiskForceCleanRatio, 0.90)
+	lc.Retention.CleanForcibly = b.cfg.CleanFileForciblyEnable
+	lc.Preallocate = map[string]raftlog.PreallocMode{"zero": raftlog.PreallocZero, "fallocate": raftlog.PreallocFallocate, "none": raftlog.PreallocNone}[b.cfg.CommitLogPreallocate]
+	lc.Logger = b.logger
+	lc.Observer = b.metrics
+	gc := group.Config{
+		NodeID: b.self.ID, Log: lc, ConsumeQueueFileEntries: b.cfg.MappedFileSizeConsumeQueue / 20,
+		HeartbeatTimeout: b.cfg.RaftHeartbeatTimeout, ElectionTimeout: b.cfg.RaftElectionTimeout,
+		LeaderLeaseTimeout: b.cfg.RaftLeaderLeaseTimeout, CommitTimeout: b.cfg.RaftCommitTimeout,
+		SnapshotThreshold: b.cfg.RaftSnapshotThreshold, SnapshotInterval: b.cfg.RaftSnapshotInterval,
+		ParallelFlush: b.cfg.RaftParallelFlush, MaxEntryBytes: b.cfg.SendBatchMaxBytes, MaxInflightEntries: b.cfg.SendMaxInflightEntries,
+		Transport: b.trans, Logger: b.logger,
+		// System topics exist before the NameServers advertise us.
+		BeforeServing: b.ensureSystemTopics, OnLeadership: b.onLeadership,
+		OnTopicsChanged: b.kickRegister, OnACLChanged: b.kickACL,
+		ObserveApply: b.metrics.observeApply, OnEntry: b.metrics.entry,
+	}
+	if b.cfg.RaftLogger != nil {
+		gc.RaftLogger = b.cfg.RaftLogger.With("group", b.cfg.BrokerName, "node", b.self.ID)
+	}
+	for _, p := range b.peers {
+		gc.Members = append(gc.Members, group.Member{ID: p.ID, Addr: p.Addr})
+	}
+	return gc, nil
+}

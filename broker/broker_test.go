@@ -21,19 +21,19 @@ import (
 
 func freePort(t testing.TB) int { return cluster.FreePort(t) }
 
-type group struct {
+type rig struct {
 	t       testing.TB
 	brokers []*Broker
 	client  *transport.Client
 }
 
-func startGroup(t testing.TB, n int, mutate func(*Config)) *group {
+func startGroup(t testing.TB, n int, mutate func(*Config)) *rig {
 	t.Helper()
 	var peers []string
 	for i := 0; i < n; i++ {
 		peers = append(peers, fmt.Sprintf("n%d-127.0.0.1:%d", i, freePort(t)))
 	}
-	g := &group{t: t}
+	g := &rig{t: t}
 	for i := 0; i < n; i++ {
 		cfg := DefaultConfig()
 		cfg.ListenPort = freePort(t)
@@ -77,7 +77,7 @@ func (w testWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-func (g *group) leader() *Broker {
+func (g *rig) leader() *Broker {
 	g.t.Helper()
 	deadline := time.Now().Add(15 * time.Second)
 	for time.Now().Before(deadline) {
@@ -92,7 +92,7 @@ func (g *group) leader() *Broker {
 	return nil
 }
 
-func (g *group) follower() *Broker {
+func (g *rig) follower() *Broker {
 	l := g.leader()
 	for _, b := range g.brokers {
 		if b != l {
@@ -102,7 +102,7 @@ func (g *group) follower() *Broker {
 	return nil
 }
 
-func (g *group) call(addr string, req *transport.Command) *transport.Command {
+func (g *rig) call(addr string, req *transport.Command) *transport.Command {
 	g.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
@@ -136,7 +136,7 @@ func sendReq(topic string, qid int32, body []byte, props map[string]string) *tra
 	return transport.NewRequest(transport.ReqSendMessage, h.Encode(), body)
 }
 
-func pull(g *group, addr, topic string, qid int32, off int64) (*transport.Command, transport.PullMessageResponseHeader) {
+func pull(g *rig, addr, topic string, qid int32, off int64) (*transport.Command, transport.PullMessageResponseHeader) {
 	h := transport.PullMessageRequestHeader{ConsumerGroup: "G", Topic: topic, QueueID: qid, QueueOffset: off, MaxMsgNums: 64}
 	r := g.call(addr, transport.NewRequest(transport.ReqPullMessage, h.Encode(), nil))
 	var rh transport.PullMessageResponseHeader

@@ -8,6 +8,7 @@ import (
 
 	"github.com/hashicorp/raft"
 	"github.com/raftmq/raftmq/fsm"
+	"github.com/raftmq/raftmq/group"
 	"github.com/raftmq/raftmq/raftlog"
 	"github.com/raftmq/raftmq/transport"
 )
@@ -28,7 +29,7 @@ func respond(code transport.ResponseCode, format string, a ...any) *transport.Co
 // producer retry at once; they are used exactly for outcomes a retry can
 // fix. Remarks name the group and, when known, the leader.
 func (b *Broker) statusFromErr(what string, err error) *transport.Command {
-	_, leader := b.raft.LeaderWithID()
+	leader, _ := b.g.Leader()
 	where := fmt.Sprintf("broker group %s, node %s", b.cfg.BrokerName, b.self.ID)
 	if leader != "" {
 		where += fmt.Sprintf(", leader %s", leader)
@@ -36,7 +37,7 @@ func (b *Broker) statusFromErr(what string, err error) *transport.Command {
 		where += ", no leader (election in progress)"
 	}
 	switch {
-	case errors.Is(err, errOutcomeUnknown), errors.Is(err, raft.ErrLeadershipLost):
+	case errors.Is(err, group.ErrOutcomeUnknown), errors.Is(err, raft.ErrLeadershipLost):
 		// The entry may still commit: the client retries; a duplicate is
 		// possible (at-least-once), a loss is not.
 		return respond(transport.RespSystemError, "%s: leadership changed while committing; outcome unknown, retry (%s): %v", what, where, err)
@@ -44,7 +45,7 @@ func (b *Broker) statusFromErr(what string, err error) *transport.Command {
 		return respond(transport.RespServiceNotAvailable, "%s: not the leader, retry (%s)", what, where)
 	case errors.Is(err, raft.ErrEnqueueTimeout), errors.Is(err, context.DeadlineExceeded):
 		return respond(transport.RespServiceNotAvailable, "%s: timed out waiting for the raft group (%s)", what, where)
-	case errors.Is(err, raft.ErrRaftShutdown), errors.Is(err, errShutdown):
+	case errors.Is(err, raft.ErrRaftShutdown), errors.Is(err, group.ErrShutdown):
 		return respond(transport.RespServiceNotAvailable, "%s: broker is shutting down (%s)", what, where)
 	case errors.Is(err, raftlog.ErrDiskFull):
 		return respond(transport.RespServiceNotAvailable, "%s: service not available now, disk full: %v (%s)", what, err, where)
@@ -81,18 +82,18 @@ func (b *Broker) forward(ctx context.Context, c *transport.Conn, req *transport.
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
 		deadline = d
 	}
-	var dead raft.ServerAddress
+	var dead string
 	var lastErr error = ErrNotLeader
 	for {
-		addr, id := b.raft.LeaderWithID()
+		id, addr := b.g.Leader()
 		switch {
-		case string(id) == b.self.ID:
+		case id == b.self.ID:
 			if h := b.handlers[transport.RequestCode(req.Code)]; h != nil && b.waitLeaderReady(ctx) {
 				return h(ctx, c, req)
 			}
 		case addr != "" && addr != dead:
 			rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-			resp, err := b.peerClient.Invoke(rctx, string(addr), fwd)
+			resp, err := b.peerClient.Invoke(rctx, addr, fwd)
 			cancel()
 			if err == nil {
 				b.metrics.forwarded.Inc()
@@ -103,7 +104,7 @@ func (b *Broker) forward(ctx context.Context, c *transport.Conn, req *transport.
 			}
 			if !errors.Is(err, transport.ErrConnClosed) {
 				if errors.Is(err, transport.ErrTimeout) {
-					err = fmt.Errorf("%w: %w", errOutcomeUnknown, err)
+					err = fmt.Errorf("%w: %w", group.ErrOutcomeUnknown, err)
 				}
 				return b.statusFromErr(what, err)
 			}
@@ -119,35 +120,10 @@ func (b *Broker) forward(ctx context.Context, c *transport.Conn, req *transport.
 		case <-ctx.Done():
 			return b.statusFromErr(what, lastErr)
 		case <-b.stop:
-			return b.statusFromErr(what, errShutdown)
+			return b.statusFromErr(what, group.ErrShutdown)
 		}
 	}
 }
 
 // waitLeaderReady gives a fresh leader a moment to finish its Barrier.
-func (b *Broker) waitLeaderReady(ctx context.Context) bool {
-	if b.isLeader() {
-		return true
-	}
-	if b.raft.State() != raft.Leader {
-		return false
-	}
-	t := time.NewTicker(2 * time.Millisecond)
-	defer t.Stop()
-	deadline := time.After(2 * time.Second)
-	for {
-		select {
-		case <-t.C:
-			if b.isLeader() {
-				return true
-			}
-			if b.raft.State() != raft.Leader {
-				return false
-			}
-		case <-deadline:
-			return false
-		case <-ctx.Done():
-			return false
-		}
-	}
-}
+func (b *Broker) waitLeaderReady(ctx context.Context) bool { return b.g.WaitLeaderReady(ctx) }

@@ -10,7 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-func sqlPull(g *group, addr, topic string, off int64, sql string, withSub bool) (*transport.Command, transport.PullMessageResponseHeader) {
+func sqlPull(g *rig, addr, topic string, off int64, sql string, withSub bool) (*transport.Command, transport.PullMessageResponseHeader) {
 	h := transport.PullMessageRequestHeader{ConsumerGroup: "SQLG", Topic: topic, QueueOffset: off, MaxMsgNums: 32}
 	if withSub {
 		h.SysFlag, h.Subscription, h.ExpressionType = transport.PullFlagSubscription, sql, "SQL92"

@@ -9,9 +9,9 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/hashicorp/raft"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/raftmq/raftmq/group"
 )
 
 // metrics are the broker's Prometheus metrics, served at /metrics on
@@ -83,56 +83,37 @@ func newMetrics(b *Broker) *metrics {
 	m.applySeconds = prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "raftmq", Name: "fsm_apply_seconds",
 		Help: "Duration of one FSM ApplyBatch (ConsumeQueue and IndexFile updates).", Buckets: lat})
 	m.reg.MustRegister(m.sendLatency, m.entryCommands, m.parkedPulls, m.storeSeconds, m.syncSeconds, m.storeEntries, m.applySeconds)
-	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "raftmq", Name: "is_leader",
-		Help: "1 when this node is its group's serving leader."}, func() float64 {
-		if b.raft != nil && b.isLeader() {
+	// The gauges read the group; the metrics server stops before it does.
+	status := func(f func(group.Status) float64) func() float64 {
+		return func() float64 {
+			if b.g == nil {
+				return 0
+			}
+			return f(b.g.Status())
+		}
+	}
+	gauge := func(name, help string, f func(group.Status) float64) {
+		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "raftmq", Name: name, Help: help}, status(f)))
+	}
+	boolf := func(v bool) float64 {
+		if v {
 			return 1
 		}
 		return 0
-	}))
-	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "raftmq", Name: "raft_applied_index",
-		Help: "Last raft index applied by the FSM."}, func() float64 {
-		if f := b.fsm; f != nil {
-			return float64(f.AppliedIndex())
-		}
-		return 0
-	}))
-	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "raftmq", Name: "raft_last_contact_seconds",
-		Help: "Seconds since this follower last heard from the leader (0 on the leader)."}, func() float64 {
-		if b.raft == nil || b.raft.State() == raft.Leader {
+	}
+	gauge("is_leader", "1 when this node is its group's serving leader.", func(s group.Status) float64 { return boolf(s.Serving) })
+	gauge("raft_applied_index", "Last raft index applied by the FSM.", func(s group.Status) float64 { return float64(s.AppliedIndex) })
+	gauge("raft_last_contact_seconds", "Seconds since this follower last heard from the leader (0 on the leader).", func(s group.Status) float64 {
+		if s.Serving {
 			return 0
 		}
-		return time.Since(b.raft.LastContact()).Seconds()
-	}))
-	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "raftmq", Name: "commitlog_bytes",
-		Help: "Bytes between the CommitLog's first record and its end."}, func() float64 {
-		if l := b.log; l != nil {
-			s := l.Stats()
-			return float64(s.WriteOffset - s.MinOffset)
-		}
-		return 0
-	}))
-	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "raftmq", Name: "disk_full",
-		Help: "1 while sends are refused because the disk is above its hard limit."}, func() float64 {
-		if l := b.log; l != nil && l.DiskFull() {
-			return 1
-		}
-		return 0
-	}))
-	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "raftmq", Name: "disk_used_ratio",
-		Help: "Used fraction of the filesystem holding the CommitLog."}, func() float64 {
-		if l := b.log; l != nil {
-			return l.Space().Used()
-		}
-		return 0
-	}))
+		return time.Since(b.g.LastContact()).Seconds()
+	})
+	gauge("commitlog_bytes", "Bytes between the CommitLog's first record and its end.", func(s group.Status) float64 { return float64(s.WriteOffset - s.MinOffset) })
+	gauge("disk_full", "1 while sends are refused because the disk is above its hard limit.", func(s group.Status) float64 { return boolf(s.DiskFull) })
+	gauge("disk_used_ratio", "Used fraction of the filesystem holding the CommitLog.", func(s group.Status) float64 { return s.DiskUsed })
 	m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: "raftmq", Name: "index_errors_total",
-		Help: "IndexFile writes that failed (queries by key may miss those messages)."}, func() float64 {
-		if f := b.fsm; f != nil {
-			return float64(f.IndexErrors.Load())
-		}
-		return 0
-	}))
+		Help: "IndexFile writes that failed (queries by key may miss those messages)."}, status(func(s group.Status) float64 { return float64(s.IndexErrors) })))
 	return m
 }
 

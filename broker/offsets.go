@@ -17,7 +17,7 @@ func (b *Broker) handleQueryConsumerOffset(_ context.Context, _ *transport.Conn,
 	if err := h.Decode(req.ExtFields); err != nil {
 		return respond(transport.RespInvalidParameter, "bad query offset header: %v", err)
 	}
-	off, ok := b.fsm.ConsumerOffset(h.ConsumerGroup, h.Topic, h.QueueID)
+	off, ok := b.g.ConsumerOffset(h.ConsumerGroup, h.Topic, h.QueueID)
 	if !ok {
 		return respond(transport.RespQueryNotFound, "Not found, V3_0_6_SNAPSHOT maybe this group consumer boot first")
 	}
@@ -36,14 +36,14 @@ func (b *Broker) handleUpdateConsumerOffset(ctx context.Context, c *transport.Co
 	if r := checkGroupName(h.ConsumerGroup); r != nil {
 		return r
 	}
-	tc, ok := b.fsm.Topic(h.Topic)
+	tc, ok := b.g.Topic(h.Topic)
 	if !ok {
 		return respond(transport.RespTopicNotExist, "topic[%s] not exist", h.Topic)
 	}
 	if h.QueueID < 0 || h.QueueID >= queueCount(tc) {
 		return respond(transport.RespInvalidParameter, "queueId[%d] is illegal, topic:[%s] has %d queues", h.QueueID, h.Topic, queueCount(tc))
 	}
-	if cur, ok := b.fsm.ConsumerOffset(h.ConsumerGroup, h.Topic, h.QueueID); ok && cur == h.CommitOffset {
+	if cur, ok := b.g.ConsumerOffset(h.ConsumerGroup, h.Topic, h.QueueID); ok && cur == h.CommitOffset {
 		return transport.NewResponse(transport.RespSuccess, "")
 	}
 	if !b.waitLeaderReady(ctx) {
@@ -56,7 +56,7 @@ func (b *Broker) handleUpdateConsumerOffset(ctx context.Context, c *transport.Co
 }
 
 func (b *Broker) commitOffsets(ctx context.Context, commits []fsm.OffsetCommit) error {
-	_, err := b.prop.propose(ctx, 64*len(commits), func(eb *fsm.EntryBuilder) error {
+	_, err := b.g.Propose(ctx, 64*len(commits), func(eb *fsm.EntryBuilder) error {
 		return eb.AddJSON(fsm.CmdOffsets, commits)
 	})
 	return err
@@ -68,7 +68,7 @@ func (b *Broker) commitOffsetAsync(group, topic string, qid int32, off int64) {
 	if !b.isLeader() {
 		return
 	}
-	if cur, ok := b.fsm.ConsumerOffset(group, topic, qid); ok && cur >= off {
+	if cur, ok := b.g.ConsumerOffset(group, topic, qid); ok && cur >= off {
 		return
 	}
 	b.goFunc(func() {
@@ -85,7 +85,7 @@ func offsetResponse(off int64) *transport.Command {
 }
 
 func (b *Broker) queueBounds(topic string, qid int32) (min, max int64) {
-	return b.fsm.QueueBounds(topic, qid)
+	return b.g.QueueBounds(topic, qid)
 }
 
 func (b *Broker) handleGetMaxOffset(_ context.Context, _ *transport.Conn, req *transport.Command) *transport.Command {
@@ -108,7 +108,7 @@ func (b *Broker) handleGetMinOffset(_ context.Context, _ *transport.Conn, req *t
 
 // storeTime reads a message's store timestamp.
 func (b *Broker) storeTime(u fsm.Unit) (int64, error) {
-	rec, err := b.fsm.ReadMessage(nil, u.PhysOffset, u.Size)
+	rec, err := b.g.ReadMessage(nil, u.PhysOffset, u.Size)
 	if err != nil {
 		return 0, err
 	}
@@ -122,7 +122,7 @@ func (b *Broker) storeTime(u fsm.Unit) (int64, error) {
 // searchOffset returns the first queue offset whose store time is at or
 // after ts (ms), or the max offset if none.
 func (b *Broker) searchOffset(topic string, qid int32, ts int64) int64 {
-	return b.fsm.QueueSearch(topic, qid, func(u fsm.Unit) bool {
+	return b.g.QueueSearch(topic, qid, func(u fsm.Unit) bool {
 		st, err := b.storeTime(u)
 		return err != nil || st >= ts
 	})
@@ -141,11 +141,11 @@ func (b *Broker) handleEarliestStoreTime(_ context.Context, _ *transport.Conn, r
 	if err := h.Decode(req.ExtFields); err != nil {
 		return respond(transport.RespInvalidParameter, "bad header: %v", err)
 	}
-	mn, mx := b.fsm.QueueBounds(h.Topic, h.QueueID)
+	mn, mx := b.g.QueueBounds(h.Topic, h.QueueID)
 	if mx == mn {
 		return respond(transport.RespSystemError, "no message in queue %s/%d", h.Topic, h.QueueID)
 	}
-	u, err := b.fsm.QueueUnit(h.Topic, h.QueueID, mn)
+	u, err := b.g.QueueUnit(h.Topic, h.QueueID, mn)
 	if err != nil {
 		return respond(transport.RespSystemError, "earliest message of %s/%d: %v", h.Topic, h.QueueID, err)
 	}
@@ -156,4 +156,14 @@ func (b *Broker) handleEarliestStoreTime(_ context.Context, _ *transport.Conn, r
 	r := transport.NewResponse(transport.RespSuccess, "")
 	r.ExtFields = (&transport.TimestampResponseHeader{Timestamp: ts}).Encode()
 	return r
+}
+
+func (b *Broker) commitLogMin() int64 {
+	mn, _ := b.g.CommitLogBounds()
+	return mn
+}
+
+func (b *Broker) commitLogEnd() int64 {
+	_, end := b.g.CommitLogBounds()
+	return end
 }

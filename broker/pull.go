@@ -31,7 +31,7 @@ func (b *Broker) handlePull(ctx context.Context, c *transport.Conn, req *transpo
 	if r := checkGroupName(h.ConsumerGroup); r != nil {
 		return r
 	}
-	tc, ok := b.fsm.Topic(h.Topic)
+	tc, ok := b.g.Topic(h.Topic)
 	if !ok {
 		return respond(transport.RespTopicNotExist, "topic[%s] not exist, apply first please!", h.Topic)
 	}
@@ -68,7 +68,7 @@ func (b *Broker) handlePull(ctx context.Context, c *transport.Conn, req *transpo
 	if suspend <= 0 || suspend > maxSuspend {
 		suspend = maxSuspend
 	}
-	wait, err := b.fsm.QueueWait(h.Topic, h.QueueID, h.QueueOffset)
+	wait, err := b.g.QueueWait(h.Topic, h.QueueID, h.QueueOffset)
 	if err != nil {
 		return resp
 	}
@@ -107,7 +107,7 @@ func (b *Broker) checkSubscription(sub *subscription) *transport.Command {
 // pullOnce reads up to maxMsgs messages from offset. found reports whether
 // the body holds messages.
 func (b *Broker) pullOnce(topic string, qid int32, offset int64, maxMsgs int, sub *subscription) (*transport.Command, bool) {
-	minOff, maxOff := b.fsm.QueueBounds(topic, qid)
+	minOff, maxOff := b.g.QueueBounds(topic, qid)
 	rh := transport.PullMessageResponseHeader{MinOffset: minOff, MaxOffset: maxOff}
 	reply := func(code transport.ResponseCode, next int64, remark string) *transport.Command {
 		rh.NextBeginOffset = next
@@ -134,10 +134,10 @@ func (b *Broker) pullOnce(topic string, qid int32, offset int64, maxMsgs int, su
 		}
 		return reply(transport.RespPullOffsetMoved, next, "offset overflow"), false
 	}
-	units, err := b.fsm.QueueRange(topic, qid, offset, maxMsgs, nil)
+	units, err := b.g.QueueRange(topic, qid, offset, maxMsgs, nil)
 	if err != nil {
 		if errors.Is(err, fsm.ErrQueueOffset) {
-			mn, _ := b.fsm.QueueBounds(topic, qid)
+			mn, _ := b.g.QueueBounds(topic, qid)
 			return reply(transport.RespPullOffsetMoved, mn, "offset moved"), false
 		}
 		return respond(transport.RespSystemError, "pull %s/%d@%d: %v", topic, qid, offset, err), false
@@ -154,11 +154,11 @@ func (b *Broker) pullOnce(topic string, qid int32, offset int64, maxMsgs int, su
 			continue
 		}
 		start := len(body)
-		body, err = b.fsm.ReadMessage(body, u.PhysOffset, u.Size)
+		body, err = b.g.ReadMessage(body, u.PhysOffset, u.Size)
 		if err != nil {
 			if errors.Is(err, raft.ErrLogNotFound) {
 				// Retention removed it: skip ahead to what is left.
-				return reply(transport.RespPullOffsetMoved, b.fsm.QueueFirstAtOrAfter(topic, qid, b.log.Stats().MinOffset), "message removed by retention"), false
+				return reply(transport.RespPullOffsetMoved, b.g.QueueFirstAtOrAfter(topic, qid, b.commitLogMin()), "message removed by retention"), false
 			}
 			if errors.Is(err, raftlog.ErrBeyondLimit) {
 				next = offset + int64(i)

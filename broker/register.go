@@ -40,7 +40,7 @@ func (b *Broker) registerRequest() *transport.Command {
 	}
 	ext := h.Encode()
 	ext[transport.ExtRaftLeader] = strconv.FormatBool(leader)
-	ext[transport.ExtRaftTerm] = strconv.FormatUint(b.raft.CurrentTerm(), 10)
+	ext[transport.ExtRaftTerm] = strconv.FormatUint(b.g.Term(), 10)
 	ext[transport.ExtRaftNodeID] = b.self.ID
 	body, _ := transport.EncodeBody(transport.RegisterBrokerBody{
 		TopicConfigSerializeWrapper: b.topicWrapper(),
@@ -51,8 +51,8 @@ func (b *Broker) registerRequest() *transport.Command {
 
 func (b *Broker) topicWrapper() transport.TopicConfigWrapper {
 	w := transport.TopicConfigWrapper{TopicConfigTable: map[string]transport.TopicConfig{},
-		DataVersion: transport.DataVersion{Timestamp: time.Now().UnixMilli(), Counter: int64(b.fsm.AppliedIndex())}}
-	for _, tc := range b.fsm.Topics() {
+		DataVersion: transport.DataVersion{Timestamp: time.Now().UnixMilli(), Counter: int64(b.g.AppliedIndex())}}
+	for _, tc := range b.g.Topics() {
 		w.TopicConfigTable[tc.TopicName] = toWireTopic(tc)
 	}
 	return w

@@ -2,6 +2,7 @@ package broker
 
 import (
 	"context"
+	"errors"
 	"strconv"
 	"time"
 
@@ -48,7 +49,7 @@ func (b *Broker) scheduleLoop() {
 			if !b.isLeader() {
 				continue
 			}
-			if b.diskRefusal() != nil {
+			if b.g.DiskRefusal() != nil {
 				continue // delivered once space returns
 			}
 			for level := 1; level <= len(b.delays); level++ {
@@ -64,22 +65,22 @@ func (b *Broker) scheduleLoop() {
 // deliverDue delivers the due messages of one level, up to 256 per entry.
 func (b *Broker) deliverDue(level int) error {
 	qid := int32(level - 1)
-	mn, mx := b.fsm.QueueBounds(message.ScheduleTopic, qid)
-	off, ok := b.fsm.ConsumerOffset(scheduleGroup, message.ScheduleTopic, qid)
+	mn, mx := b.g.QueueBounds(message.ScheduleTopic, qid)
+	off, ok := b.g.ConsumerOffset(scheduleGroup, message.ScheduleTopic, qid)
 	if !ok || off < mn {
 		off = mn
 	}
 	delay := b.delays[level-1]
 	now := time.Now()
 	for off < mx {
-		units, err := b.fsm.QueueRange(message.ScheduleTopic, qid, off, 256, nil)
+		units, err := b.g.QueueRange(message.ScheduleTopic, qid, off, 256, nil)
 		if err != nil {
 			return err
 		}
 		var eb fsm.EntryBuilder
 		next := off
 		for _, u := range units {
-			rec, err := b.fsm.ReadMessage(nil, u.PhysOffset, u.Size)
+			rec, err := b.g.ReadMessage(nil, u.PhysOffset, u.Size)
 			if err != nil {
 				return err
 			}
@@ -104,8 +105,14 @@ func (b *Broker) deliverDue(level int) error {
 		if err := eb.AddJSON(fsm.CmdOffsets, []fsm.OffsetCommit{{Group: scheduleGroup, Topic: message.ScheduleTopic, QueueID: qid, Offset: next}}); err != nil {
 			return err
 		}
-		if err := b.raft.Apply(eb.Bytes(), 5*time.Second).Error(); err != nil {
-			if err == raft.ErrNotLeader || err == raft.ErrLeadershipLost {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_, err = b.g.Propose(ctx, eb.Len(), func(e *fsm.EntryBuilder) error {
+			e.Append(&eb) // the deliveries and the offset move: one entry
+			return nil
+		})
+		cancel()
+		if err != nil {
+			if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) {
 				return nil
 			}
 			return err
@@ -123,7 +130,7 @@ func (b *Broker) realMessage(m *message.MessageExt) ([]byte, error) {
 	if topic == "" || err != nil {
 		return nil, strconv.ErrSyntax
 	}
-	if _, ok := b.fsm.Topic(topic); !ok {
+	if _, ok := b.g.Topic(topic); !ok {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		n := int32(max(qid+1, b.cfg.DefaultTopicQueueNums))

@@ -8,7 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/hashicorp/raft"
 	"github.com/raftmq/raftmq/fsm"
 	"github.com/raftmq/raftmq/message"
 	"github.com/raftmq/raftmq/transport"
@@ -25,7 +24,7 @@ func (b *Broker) handleSend(ctx context.Context, c *transport.Conn, req *transpo
 		return respond(transport.RespMessageIllegal, "bad send request header: %v", err)
 	}
 	if !b.waitLeaderReady(ctx) {
-		if b.raft.State() == raft.Leader || b.isLeader() {
+		if b.g.RaftLeader() || b.isLeader() {
 			return b.statusFromErr("send", ErrNotLeader)
 		}
 		return b.forward(ctx, c, req)
@@ -46,7 +45,7 @@ func (b *Broker) handleSend(ctx context.Context, c *transport.Conn, req *transpo
 	if batch && message.IsRetryTopic(h.Topic) {
 		return respond(transport.RespMessageIllegal, "batch request does not support retry group %s", h.Topic)
 	}
-	if err := b.diskRefusal(); err != nil {
+	if err := b.g.DiskRefusal(); err != nil {
 		return b.statusFromErr("send", err)
 	}
 	tc, resp := b.topicForSend(ctx, &h)
@@ -128,7 +127,7 @@ func (b *Broker) handleSend(ctx context.Context, c *transport.Conn, req *transpo
 			b.pending.limit, wait)
 	}
 	defer b.pending.release(int64(size))
-	pr, err := b.prop.propose(ctx, size, func(eb *fsm.EntryBuilder) error {
+	pr, err := b.g.Propose(ctx, size, func(eb *fsm.EntryBuilder) error {
 		eb.AddRecords(records...)
 		return nil
 	})
@@ -136,9 +135,9 @@ func (b *Broker) handleSend(ctx context.Context, c *transport.Conn, req *transpo
 		b.metrics.sendErrors.Inc()
 		return b.statusFromErr("send", err)
 	}
-	ar, ok := pr.res.(*fsm.AppendResult)
+	ar, ok := pr.Result.(*fsm.AppendResult)
 	if !ok || len(ar.PhysOffsets) != len(records) {
-		return respond(transport.RespSystemError, "send: unexpected apply result %T", pr.res)
+		return respond(transport.RespSystemError, "send: unexpected apply result %T", pr.Result)
 	}
 	ids := make([]string, len(ar.PhysOffsets))
 	for i, p := range ar.PhysOffsets {
@@ -180,7 +179,7 @@ func (b *Broker) bornHost(c *transport.Conn, req *transport.Command) netip.AddrP
 // when auto-creation is on (the official producer sends to a topic the
 // NameServer does not know yet using TBW102's route).
 func (b *Broker) topicForSend(ctx context.Context, h *transport.SendMessageRequestHeader) (fsm.TopicConfig, *transport.Command) {
-	if tc, ok := b.fsm.Topic(h.Topic); ok {
+	if tc, ok := b.g.Topic(h.Topic); ok {
 		return tc, nil
 	}
 	retry := message.IsRetryTopic(h.Topic) || message.IsDLQTopic(h.Topic)
@@ -210,15 +209,15 @@ func (b *Broker) topicForSend(ctx context.Context, h *transport.SendMessageReque
 // proposeTopic creates (createOnly) or updates a topic through raft and
 // re-registers with the NameServers.
 func (b *Broker) proposeTopic(ctx context.Context, tc fsm.TopicConfig, createOnly bool) (fsm.TopicConfig, error) {
-	pr, err := b.prop.propose(ctx, 256, func(eb *fsm.EntryBuilder) error {
+	pr, err := b.g.Propose(ctx, 256, func(eb *fsm.EntryBuilder) error {
 		return eb.AddJSON(fsm.CmdTopic, fsm.TopicCommand{Config: tc, CreateOnly: createOnly})
 	})
 	if err != nil {
 		return fsm.TopicConfig{}, err
 	}
-	got, ok := pr.res.(*fsm.TopicConfig)
+	got, ok := pr.Result.(*fsm.TopicConfig)
 	if !ok {
-		return fsm.TopicConfig{}, fmt.Errorf("broker: unexpected topic result %T", pr.res)
+		return fsm.TopicConfig{}, fmt.Errorf("broker: unexpected topic result %T", pr.Result)
 	}
 	b.kickRegister()
 	return *got, nil

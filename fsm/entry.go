@@ -102,6 +102,31 @@ func (b *EntryBuilder) Len() int {
 // Count is the number of commands added.
 func (b *EntryBuilder) Count() int { return int(b.count) }
 
+// Append adds every command of o (built separately) to b.
+func (b *EntryBuilder) Append(o *EntryBuilder) {
+	if o.count == 0 {
+		return
+	}
+	if len(b.buf) == 0 {
+		b.buf = append(b.buf, entryMagic, entryVersion, 0, 0, 0, 0)
+	}
+	b.buf = append(b.buf, o.buf[entryHeader:]...)
+	b.count += o.count
+	binary.BigEndian.PutUint32(b.buf[2:], b.count)
+}
+
+// Truncate drops what was added after Len was length and Count was count
+// (a proposal that failed halfway through adding its commands).
+func (b *EntryBuilder) Truncate(length, count int) {
+	if count == 0 {
+		b.Reset()
+		return
+	}
+	b.buf = b.buf[:length]
+	b.count = uint32(count)
+	binary.BigEndian.PutUint32(b.buf[2:], b.count)
+}
+
 // Add appends a command whose payload is p.
 func (b *EntryBuilder) Add(t CmdType, p []byte) {
 	b.begin(t)

@@ -1,4 +1,4 @@
-package broker
+package group
 
 import (
 	"context"
@@ -12,9 +12,11 @@ import (
 
 // proposal is one command waiting to be packed into a raft entry.
 type proposal struct {
-	// add appends exactly one command to the entry.
+	// add appends the proposal's commands to the entry.
 	add  func(*fsm.EntryBuilder) error
 	size int
+	// first and n locate its commands in the entry (set by the applier).
+	first, n int
 	// turn is signalled when this proposal's goroutine must become the
 	// applier for the pending queue.
 	turn chan struct{}
@@ -59,10 +61,10 @@ func newProposer(r *raft.Raft, maxBytes, inflight int) *proposer {
 	return &proposer{r: r, maxBytes: maxBytes, slots: make(chan struct{}, inflight)}
 }
 
-var errShutdown = errors.New("broker: shutting down")
+var errShutdown = errors.New("group: shutting down")
 
 // errOutcomeUnknown: the command may or may not have been committed.
-var errOutcomeUnknown = errors.New("broker: outcome unknown")
+var errOutcomeUnknown = errors.New("group: outcome unknown")
 
 // propose submits one command and waits for its result.
 func (p *proposer) propose(ctx context.Context, size int, add func(*fsm.EntryBuilder) error) (proposalResult, error) {
@@ -128,10 +130,13 @@ func (p *proposer) apply() {
 	var b fsm.EntryBuilder
 	kept := batch[:0]
 	for _, pr := range batch {
+		before, mark := b.Count(), b.Len()
 		if err := pr.add(&b); err != nil {
+			b.Truncate(mark, before) // drop what it added before failing
 			pr.done <- proposalResult{err: err}
 			continue
 		}
+		pr.first, pr.n = before, b.Count()-before
 		kept = append(kept, pr)
 	}
 	var fut raft.ApplyFuture
@@ -171,18 +176,22 @@ func (p *proposer) apply() {
 		}
 	}
 	er, _ := fut.Response().(*fsm.EntryResult)
-	for i, pr := range kept {
+	for _, pr := range kept {
 		r := proposalResult{index: idx}
 		switch {
-		case er == nil:
-			r.err = fmt.Errorf("broker: entry %d produced no result", idx)
-		case er.Err != nil:
-			r.err = er.Err
-		case i < len(er.Results):
-			if err, ok := er.Results[i].(error); ok {
-				r.err = err // rejected by the FSM, on every replica alike
+		case er == nil || pr.first+pr.n > len(er.Results):
+			r.err = fmt.Errorf("group: entry %d produced no result", idx)
+		default:
+			res := er.Results[pr.first : pr.first+pr.n]
+			for _, v := range res {
+				if err, ok := v.(error); ok && r.err == nil {
+					r.err = err // rejected by the FSM, on every replica alike
+				}
+			}
+			if len(res) == 1 {
+				r.res = res[0]
 			} else {
-				r.res = er.Results[i]
+				r.res = append([]any(nil), res...)
 			}
 		}
 		pr.done <- r

@@ -1,0 +1,252 @@
+package group
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/raft"
+	"github.com/raftmq/raftmq/fsm"
+	"github.com/raftmq/raftmq/message"
+	"github.com/raftmq/raftmq/raftlog"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// cluster is n Groups wired with raft's in-memory transport.
+type cluster struct {
+	t      *testing.T
+	groups []*Group
+	cfgs   []Config
+	trans  []*raft.InmemTransport
+}
+
+func testConfig(dir, id string, members []Member, trans raft.Transport) Config {
+	lc := raftlog.DefaultConfig(dir)
+	lc.SegmentSize = 1 << 20
+	lc.IndexFileEntries = 1024
+	lc.Retention.CheckInterval = 0
+	lc.Retention.DiskCheckInterval = 0
+	lc.Preallocate = raftlog.PreallocNone
+	return Config{
+		NodeID: id, Members: members, Log: lc, ConsumeQueueFileEntries: 1024,
+		HeartbeatTimeout: 100 * time.Millisecond, ElectionTimeout: 100 * time.Millisecond, LeaderLeaseTimeout: 100 * time.Millisecond,
+		CommitTimeout: 5 * time.Millisecond, SnapshotThreshold: 1 << 20, SnapshotInterval: time.Hour, ParallelFlush: true,
+		MaxEntryBytes: 1 << 20, MaxInflightEntries: 4, Transport: trans, Logger: hclog.NewNullLogger(), RaftLogger: hclog.NewNullLogger(),
+	}
+}
+
+func startCluster(t *testing.T, n int) *cluster {
+	t.Helper()
+	c := &cluster{t: t}
+	var members []Member
+	for i := 0; i < n; i++ {
+		addr, tr := raft.NewInmemTransport("")
+		members = append(members, Member{ID: fmt.Sprintf("n%d", i), Addr: string(addr)})
+		c.trans = append(c.trans, tr)
+	}
+	for _, a := range c.trans {
+		for _, b := range c.trans {
+			if a != b {
+				a.Connect(b.LocalAddr(), b)
+			}
+		}
+	}
+	for i := 0; i < n; i++ {
+		cfg := testConfig(t.TempDir(), members[i].ID, members, c.trans[i])
+		g, err := Open(cfg)
+		require.NoError(t, err)
+		require.NoError(t, g.Start())
+		c.groups = append(c.groups, g)
+		c.cfgs = append(c.cfgs, cfg)
+	}
+	t.Cleanup(func() {
+		for _, g := range c.groups {
+			if g != nil {
+				g.Shutdown()
+			}
+		}
+		for _, tr := range c.trans {
+			tr.Close()
+		}
+	})
+	return c
+}
+
+func (c *cluster) leader() *Group {
+	c.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		for _, g := range c.groups {
+			if g != nil && g.IsLeader() {
+				return g
+			}
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	c.t.Fatal("no leader")
+	return nil
+}
+
+func record(t *testing.T, topic string, qid int32, body string) []byte {
+	m := &message.MessageExt{Message: message.Message{Topic: topic, Body: []byte(body)}, QueueID: qid,
+		BornHost: netip.MustParseAddrPort("127.0.0.1:1"), StoreHost: netip.MustParseAddrPort("127.0.0.1:2"), StoreTimestamp: 1}
+	rec, err := message.AppendRecord(nil, m)
+	require.NoError(t, err)
+	return rec
+}
+
+func appendCmd(recs ...[]byte) func(*fsm.EntryBuilder) error {
+	return func(eb *fsm.EntryBuilder) error {
+		eb.AddRecords(recs...)
+		return nil
+	}
+}
+
+// Proposals commit on a majority, apply on every member at the same
+// physical offsets, and a follower cannot propose.
+func TestGroup_ProposeReplicatesIdentically(t *testing.T) {
+	c := startCluster(t, 3)
+	l := c.leader()
+	ctx := context.Background()
+	var phys []int64
+	for i := 0; i < 20; i++ {
+		p, err := l.Propose(ctx, 256, appendCmd(record(t, "T", 0, fmt.Sprintf("m%d", i))))
+		require.NoError(t, err)
+		ar := p.Result.(*fsm.AppendResult)
+		require.Equal(t, int64(i), ar.QueueOffset)
+		phys = append(phys, ar.PhysOffsets[0])
+	}
+	last := l.Status().AppliedIndex
+	for _, g := range c.groups {
+		require.Eventually(t, func() bool { return g.AppliedIndex() >= last }, 5*time.Second, 5*time.Millisecond)
+		units, err := g.QueueRange("T", 0, 0, 100, nil)
+		require.NoError(t, err)
+		require.Len(t, units, 20)
+		for i, u := range units {
+			require.Equal(t, phys[i], u.PhysOffset, "same physical offset on every member")
+			got, err := g.ReadMessage(nil, u.PhysOffset, u.Size)
+			require.NoError(t, err)
+			require.Equal(t, record(t, "T", 0, fmt.Sprintf("m%d", i)), got)
+		}
+	}
+	for _, g := range c.groups {
+		if g != l {
+			_, err := g.Propose(ctx, 256, appendCmd(record(t, "T", 0, "x")))
+			require.ErrorIs(t, err, raft.ErrNotLeader)
+			require.False(t, g.IsLeader())
+			id, _ := g.Leader()
+			require.NotEmpty(t, id)
+		}
+	}
+}
+
+// A proposal of several commands is one entry: its results come back
+// together, and a command the FSM rejects fails the proposal without
+// stopping the others.
+func TestGroup_MultiCommandProposalsAndRejections(t *testing.T) {
+	c := startCluster(t, 1)
+	l := c.leader()
+	ctx := context.Background()
+	p, err := l.Propose(ctx, 512, func(eb *fsm.EntryBuilder) error {
+		eb.AddRecords(record(t, "A", 0, "a"))
+		eb.AddRecords(record(t, "B", 1, "b"))
+		return eb.AddJSON(fsm.CmdOffsets, []fsm.OffsetCommit{{Group: "G", Topic: "A", QueueID: 0, Offset: 1}})
+	})
+	require.NoError(t, err)
+	res := p.Result.([]any)
+	require.Len(t, res, 3)
+	require.Equal(t, "B", res[1].(*fsm.AppendResult).Topic)
+	o, ok := l.ConsumerOffset("G", "A", 0)
+	require.True(t, ok)
+	require.Equal(t, int64(1), o)
+
+	_, err = l.Propose(ctx, 64, func(eb *fsm.EntryBuilder) error {
+		eb.Add(fsm.CmdDeleteTopic, []byte("../x"))
+		return nil
+	})
+	require.ErrorIs(t, err, fsm.ErrRejected)
+	// A proposal whose builder fails adds nothing to the shared entry.
+	_, err = l.Propose(ctx, 64, func(eb *fsm.EntryBuilder) error {
+		eb.AddRecords(record(t, "A", 0, "half"))
+		return errors.New("changed my mind")
+	})
+	require.ErrorContains(t, err, "changed my mind")
+	mn, mx := l.QueueBounds("A", 0)
+	require.Equal(t, [2]int64{0, 1}, [2]int64{mn, mx})
+}
+
+// When the leader goes, another member takes over with every committed
+// command; the old leader's state survives a restart on the same dir.
+func TestGroup_FailoverAndRestart(t *testing.T) {
+	c := startCluster(t, 3)
+	l := c.leader()
+	ctx := context.Background()
+	for i := 0; i < 10; i++ {
+		_, err := l.Propose(ctx, 256, appendCmd(record(t, "T", 1, fmt.Sprintf("m%d", i))))
+		require.NoError(t, err)
+	}
+	var idx int
+	for i, g := range c.groups {
+		if g == l {
+			idx = i
+		}
+	}
+	require.NoError(t, l.Shutdown())
+	c.groups[idx] = nil
+	nl := c.leader()
+	require.NotSame(t, l, nl)
+	_, mx := nl.QueueBounds("T", 1)
+	require.Equal(t, int64(10), mx, "nothing committed is lost")
+	_, err := nl.Propose(ctx, 256, appendCmd(record(t, "T", 1, "after")))
+	require.NoError(t, err)
+
+	// The old leader comes back on its data and catches up.
+	_, tr := raft.NewInmemTransport(raft.ServerAddress(c.cfgs[idx].Members[idx].Addr))
+	for i, other := range c.trans {
+		if i != idx {
+			tr.Connect(other.LocalAddr(), other)
+			other.Connect(tr.LocalAddr(), tr)
+		}
+	}
+	c.trans[idx] = tr
+	cfg := c.cfgs[idx]
+	cfg.Transport = tr
+	g, err := Open(cfg)
+	require.NoError(t, err)
+	c.groups[idx] = g
+	_, mx = g.QueueBounds("T", 1)
+	require.Equal(t, int64(10), mx, "reopened from its own files")
+	require.NoError(t, g.Start())
+	require.Eventually(t, func() bool { _, m := g.QueueBounds("T", 1); return m == 11 }, 10*time.Second, 10*time.Millisecond)
+}
+
+// Followers that report full disks stop the leader from taking messages
+// that could not be stored on a majority.
+func TestGroup_DiskRefusalCountsMembers(t *testing.T) {
+	c := startCluster(t, 3)
+	l := c.leader()
+	require.NoError(t, l.DiskRefusal())
+	var others []string
+	for _, m := range l.Members() {
+		if id, _ := l.Leader(); m.ID != id {
+			others = append(others, m.ID)
+		}
+	}
+	l.SetMemberDiskFull(others[0], true)
+	require.NoError(t, l.DiskRefusal(), "a majority still has room")
+	l.SetMemberDiskFull(others[1], true)
+	err := l.DiskRefusal()
+	require.ErrorIs(t, err, raftlog.ErrDiskFull)
+	var de *DiskFullError
+	require.ErrorAs(t, err, &de)
+	require.ElementsMatch(t, others, de.Members)
+	l.SetMemberDiskFull(others[0], false)
+	require.NoError(t, l.DiskRefusal())
+}
