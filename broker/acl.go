@@ -212,7 +212,7 @@ func (b *Broker) handleUpdateACL(ctx context.Context, c *transport.Conn, req *tr
 	}
 	raw, err := json.Marshal(a)
 	if err != nil {
-		return respond(transport.RespSystemError, "update ACL account: %v", err)
+		return b.statusFromErr("update ACL account", err)
 	}
 	if err := b.proposeACL(ctx, fsm.ACLCommand{AccessKey: a.AccessKey, Account: raw}); err != nil {
 		return b.statusFromErr("update ACL account", err)

@@ -198,7 +198,7 @@ func (b *Broker) readRecord(phys int64) ([]byte, *message.RecordView, error) {
 	}
 	size := int32(binary.BigEndian.Uint32(head))
 	if size < message.MinRecordSize || int(size) > b.cfg.MaxMessageSize+1<<16 {
-		return nil, nil, fmt.Errorf("no message at commitlog offset %d", phys)
+		return nil, nil, fmt.Errorf("%w at commitlog offset %d", errNoMessage, phys)
 	}
 	rec, err := b.g.ReadMessage(nil, phys, size)
 	if err != nil {
@@ -206,7 +206,7 @@ func (b *Broker) readRecord(phys int64) ([]byte, *message.RecordView, error) {
 	}
 	v, err := message.ParseRecord(rec)
 	if err != nil {
-		return nil, nil, fmt.Errorf("no message at commitlog offset %d: %w", phys, err)
+		return nil, nil, fmt.Errorf("%w at commitlog offset %d: %w", errNoMessage, phys, err)
 	}
 	message.SetRecordPhysOffset(rec, phys)
 	if off, ok := b.g.QueueOffsetOf(string(v.Topic), v.QueueID, phys); ok {
@@ -224,7 +224,7 @@ func (b *Broker) handleViewMessage(_ context.Context, _ *transport.Conn, req *tr
 	}
 	rec, _, err := b.readRecord(h.Offset)
 	if err != nil {
-		return respond(transport.RespSystemError, "can not find message by the offset, %d: %v", h.Offset, err)
+		return b.statusFromErr(fmt.Sprintf("can not find message by the offset %d", h.Offset), err)
 	}
 	r := transport.NewResponse(transport.RespSuccess, "")
 	r.Body = rec
@@ -294,11 +294,11 @@ func (b *Broker) handleSendBack(ctx context.Context, c *transport.Conn, req *tra
 	}
 	rec, _, err := b.readRecord(h.Offset)
 	if err != nil {
-		return respond(transport.RespSystemError, "look message by offset failed, %d: %v", h.Offset, err)
+		return b.statusFromErr(fmt.Sprintf("send back: look message by offset %d", h.Offset), err)
 	}
 	m, _, err := message.DecodeRecord(rec)
 	if err != nil {
-		return respond(transport.RespSystemError, "decode message at %d: %v", h.Offset, err)
+		return b.statusFromErr(fmt.Sprintf("send back: decode message at %d", h.Offset), fmt.Errorf("%w: %w", errNoMessage, err))
 	}
 	maxTimes := h.MaxReconsumeTimes
 	if maxTimes <= 0 {
@@ -362,7 +362,7 @@ func (b *Broker) handleSendBack(ctx context.Context, c *transport.Conn, req *tra
 	}
 	nrec, err := message.AppendRecord(nil, nm)
 	if err != nil {
-		return respond(transport.RespSystemError, "send back: %v", err)
+		return b.statusFromErr("send back", err)
 	}
 	if _, err := b.g.Propose(ctx, len(nrec), func(eb *fsm.EntryBuilder) error {
 		eb.AddRecords(nrec)
@@ -647,7 +647,7 @@ func (b *Broker) handleTransferLeader(ctx context.Context, c *transport.Conn, re
 		}
 	}
 	if err := b.g.TransferLeadership(target); err != nil {
-		return respond(transport.RespSystemError, "transfer leader: %v", err)
+		return b.statusFromErr("transfer leader", err)
 	}
 	return transport.NewResponse(transport.RespSuccess, "")
 }

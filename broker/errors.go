@@ -9,6 +9,7 @@ import (
 	"github.com/hashicorp/raft"
 	"github.com/raftmq/raftmq/fsm"
 	"github.com/raftmq/raftmq/group"
+	"github.com/raftmq/raftmq/message"
 	"github.com/raftmq/raftmq/raftlog"
 	"github.com/raftmq/raftmq/transport"
 )
@@ -17,6 +18,8 @@ var (
 	// ErrNotLeader means this node cannot take writes and could not forward
 	// them (no leader known, or the request was already forwarded once).
 	ErrNotLeader = errors.New("broker: not the leader")
+	// errNoMessage: no readable message record at a commitlog offset.
+	errNoMessage = errors.New("no message")
 )
 
 // respond builds a response with a formatted remark.
@@ -24,38 +27,67 @@ func respond(code transport.ResponseCode, format string, a ...any) *transport.Co
 	return transport.NewResponse(code, fmt.Sprintf(format, a...))
 }
 
-// statusFromErr is the one place internal errors become wire codes. Codes
-// 1 (SYSTEM_ERROR) and 14 (SERVICE_NOT_AVAILABLE) make the official
-// producer retry at once; they are used exactly for outcomes a retry can
-// fix. Remarks name the group and, when known, the leader.
+// errorCodes is the one table from internal errors to wire codes (first
+// match wins). SYSTEM_ERROR (1) and SERVICE_NOT_AVAILABLE (14) make the
+// official producer retry at once, so they are used exactly for outcomes a
+// retry can fix; anything not listed gets unknownErrorCode, which no
+// client retries.
+var errorCodes = []struct {
+	err    error
+	code   transport.ResponseCode
+	remark string // what went wrong, before the error itself
+	where  bool   // name the group, node and leader
+}{
+	// The entry may still commit: the client retries; a duplicate is
+	// possible (at-least-once), a loss is not.
+	{group.ErrOutcomeUnknown, transport.RespSystemError, "leadership changed while committing; outcome unknown, retry", true},
+	{raft.ErrLeadershipLost, transport.RespSystemError, "leadership changed while committing; outcome unknown, retry", true},
+	{raft.ErrNotLeader, transport.RespServiceNotAvailable, "not the leader, retry", true},
+	{ErrNotLeader, transport.RespServiceNotAvailable, "not the leader, retry", true},
+	{raft.ErrLeadershipTransferInProgress, transport.RespServiceNotAvailable, "leadership is being transferred, retry", true},
+	{raft.ErrEnqueueTimeout, transport.RespServiceNotAvailable, "timed out waiting for the raft group", true},
+	{context.DeadlineExceeded, transport.RespServiceNotAvailable, "timed out waiting for the raft group", true},
+	{raft.ErrRaftShutdown, transport.RespServiceNotAvailable, "broker is shutting down", true},
+	{group.ErrShutdown, transport.RespServiceNotAvailable, "broker is shutting down", true},
+	{raftlog.ErrDiskFull, transport.RespServiceNotAvailable, "service not available now, disk full", true},
+	{transport.ErrConnClosed, transport.RespServiceNotAvailable, "could not reach the leader, retry", true},
+	{transport.ErrTimeout, transport.RespServiceNotAvailable, "could not reach the leader, retry", true},
+	// Refused the same way on every replica: retrying cannot help.
+	{fsm.ErrRejected, transport.RespInvalidParameter, "refused", false},
+	{message.ErrInvalidTopic, transport.RespInvalidParameter, "invalid name", false},
+	{raft.ErrLogNotFound, transport.RespQueryNotFound, "the message was removed by retention", false},
+	{fsm.ErrQueueOffset, transport.RespQueryNotFound, "no such queue offset", false},
+	{errNoMessage, transport.RespQueryNotFound, "not found", false},
+}
+
+// unknownErrorCode answers errors the table does not know: a bug or an
+// unexpected I/O failure, which a blind retry would only repeat.
+const unknownErrorCode = transport.RespIllegalOperation
+
+// statusFromErr turns an internal error into a response through
+// errorCodes. Remarks say what failed and, for retriable codes, name the
+// group and the leader.
 func (b *Broker) statusFromErr(what string, err error) *transport.Command {
+	for _, e := range errorCodes {
+		if !errors.Is(err, e.err) {
+			continue
+		}
+		if !e.where {
+			return respond(e.code, "%s: %s: %v", what, e.remark, err)
+		}
+		return respond(e.code, "%s: %s: %v (%s)", what, e.remark, err, b.where())
+	}
+	return respond(unknownErrorCode, "%s: internal error, not retried: %v (%s)", what, err, b.where())
+}
+
+// where names this member and the leader it knows, for remarks.
+func (b *Broker) where() string {
 	leader, _ := b.g.Leader()
-	where := fmt.Sprintf("broker group %s, node %s", b.cfg.BrokerName, b.self.ID)
+	w := fmt.Sprintf("broker group %s, node %s", b.cfg.BrokerName, b.self.ID)
 	if leader != "" {
-		where += fmt.Sprintf(", leader %s", leader)
-	} else {
-		where += ", no leader (election in progress)"
+		return w + ", leader " + leader
 	}
-	switch {
-	case errors.Is(err, group.ErrOutcomeUnknown), errors.Is(err, raft.ErrLeadershipLost):
-		// The entry may still commit: the client retries; a duplicate is
-		// possible (at-least-once), a loss is not.
-		return respond(transport.RespSystemError, "%s: leadership changed while committing; outcome unknown, retry (%s): %v", what, where, err)
-	case errors.Is(err, raft.ErrNotLeader), errors.Is(err, ErrNotLeader), errors.Is(err, raft.ErrLeadershipTransferInProgress):
-		return respond(transport.RespServiceNotAvailable, "%s: not the leader, retry (%s)", what, where)
-	case errors.Is(err, raft.ErrEnqueueTimeout), errors.Is(err, context.DeadlineExceeded):
-		return respond(transport.RespServiceNotAvailable, "%s: timed out waiting for the raft group (%s)", what, where)
-	case errors.Is(err, raft.ErrRaftShutdown), errors.Is(err, group.ErrShutdown):
-		return respond(transport.RespServiceNotAvailable, "%s: broker is shutting down (%s)", what, where)
-	case errors.Is(err, raftlog.ErrDiskFull):
-		return respond(transport.RespServiceNotAvailable, "%s: service not available now, disk full: %v (%s)", what, err, where)
-	case errors.Is(err, fsm.ErrRejected):
-		// Refused the same way on every replica: retrying cannot help.
-		return respond(transport.RespInvalidParameter, "%s: %v", what, err)
-	case errors.Is(err, transport.ErrConnClosed), errors.Is(err, transport.ErrTimeout):
-		return respond(transport.RespServiceNotAvailable, "%s: could not reach the leader, retry (%s): %v", what, where, err)
-	}
-	return respond(transport.RespSystemError, "%s: %v (%s)", what, err, where)
+	return w + ", no leader (election in progress)"
 }
 
 // forward sends a client request to the leader over the peer channel and

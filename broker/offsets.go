@@ -2,6 +2,7 @@ package broker
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/raftmq/raftmq/fsm"
@@ -147,11 +148,11 @@ func (b *Broker) handleEarliestStoreTime(_ context.Context, _ *transport.Conn, r
 	}
 	u, err := b.g.QueueUnit(h.Topic, h.QueueID, mn)
 	if err != nil {
-		return respond(transport.RespSystemError, "earliest message of %s/%d: %v", h.Topic, h.QueueID, err)
+		return b.statusFromErr(fmt.Sprintf("earliest message of %s/%d", h.Topic, h.QueueID), err)
 	}
 	ts, err := b.storeTime(u)
 	if err != nil {
-		return respond(transport.RespSystemError, "earliest message of %s/%d: %v", h.Topic, h.QueueID, err)
+		return b.statusFromErr(fmt.Sprintf("earliest message of %s/%d", h.Topic, h.QueueID), err)
 	}
 	r := transport.NewResponse(transport.RespSuccess, "")
 	r.ExtFields = (&transport.TimestampResponseHeader{Timestamp: ts}).Encode()

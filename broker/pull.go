@@ -3,6 +3,7 @@ package broker
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -140,7 +141,7 @@ func (b *Broker) pullOnce(topic string, qid int32, offset int64, maxMsgs int, su
 			mn, _ := b.g.QueueBounds(topic, qid)
 			return reply(transport.RespPullOffsetMoved, mn, "offset moved"), false
 		}
-		return respond(transport.RespSystemError, "pull %s/%d@%d: %v", topic, qid, offset, err), false
+		return b.statusFromErr(fmt.Sprintf("pull %s/%d@%d", topic, qid, offset), err), false
 	}
 	var body []byte
 	next := offset
@@ -164,7 +165,7 @@ func (b *Broker) pullOnce(topic string, qid int32, offset int64, maxMsgs int, su
 				next = offset + int64(i)
 				break
 			}
-			return respond(transport.RespSystemError, "pull %s/%d@%d: read commitlog at %d: %v", topic, qid, offset+int64(i), u.PhysOffset, err), false
+			return b.statusFromErr(fmt.Sprintf("pull %s/%d@%d: read commitlog at %d", topic, qid, offset+int64(i), u.PhysOffset), err), false
 		}
 		rec := body[start:]
 		if !sub.matchProps(rec) {

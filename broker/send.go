@@ -137,7 +137,7 @@ func (b *Broker) handleSend(ctx context.Context, c *transport.Conn, req *transpo
 	}
 	ar, ok := pr.Result.(*fsm.AppendResult)
 	if !ok || len(ar.PhysOffsets) != len(records) {
-		return respond(transport.RespSystemError, "send: unexpected apply result %T", pr.Result)
+		return b.statusFromErr("send", fmt.Errorf("unexpected apply result %T", pr.Result))
 	}
 	ids := make([]string, len(ar.PhysOffsets))
 	for i, p := range ar.PhysOffsets {

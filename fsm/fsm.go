@@ -140,10 +140,9 @@ type AppendResult struct {
 }
 
 // EntryResult is the apply future's Response() for one entry: one value per
-// command (*AppendResult, *TopicConfig, or nil), or Err.
+// command (*AppendResult, *TopicConfig, a *RejectedError, or nil).
 type EntryResult struct {
 	Results []any
-	Err     error
 }
 
 type queueKey struct {
