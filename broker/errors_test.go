@@ -20,11 +20,11 @@ func TestStatusFromErr_Table(t *testing.T) {
 	b := g.leader()
 	cases := map[error]transport.ResponseCode{
 		fmt.Errorf("x: %w", group.ErrOutcomeUnknown): transport.RespSystemError,
-		raft.ErrNotLeader:                            transport.RespServiceNotAvailable,
-		fmt.Errorf("w: %w", raftlog.ErrDiskFull):     transport.RespServiceNotAvailable,
-		&fsm.RejectedError{Reason: "bad"}:            transport.RespInvalidParameter,
-		raft.ErrLogNotFound:                          transport.RespQueryNotFound,
-		errors.New("something unexpected"):           unknownErrorCode,
+		raft.ErrNotLeader:                        transport.RespServiceNotAvailable,
+		fmt.Errorf("w: %w", raftlog.ErrDiskFull): transport.RespServiceNotAvailable,
+		&fsm.RejectedError{Reason: "bad"}:        transport.RespInvalidParameter,
+		raft.ErrLogNotFound:                      transport.RespQueryNotFound,
+		errors.New("something unexpected"):       unknownErrorCode,
 	}
 	for err, want := range cases {
 		r := b.statusFromErr("op", err)
