@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/netip"
-	"os"
 	"strings"
 	"time"
 
@@ -37,17 +36,10 @@ var adminCodes = map[transport.RequestCode]bool{
 	transport.ReqInvokeBrokerToResetOffset: true, transport.ReqTransferLeader: true, transport.ReqGetGroupStatus: true,
 }
 
-func (b *Broker) aclPath() string {
-	if b.cfg.ACLFile != "" {
-		return b.cfg.ACLFile
-	}
-	return os.Getenv("ROCKETMQ_HOME") + "/conf/plain_acl.yml"
-}
-
 // startACL loads the policy; a broker with ACL on and no usable policy
 // does not start.
 func (b *Broker) startACL() error {
-	w, err := acl.NewWatcher(b.aclPath())
+	w, err := acl.NewWatcher(b.cfg.ACLFile)
 	if err != nil {
 		return fmt.Errorf("broker: aclEnable=true: %w", err)
 	}
@@ -260,6 +252,6 @@ func (b *Broker) handleACLInfo(context.Context, *transport.Conn, *transport.Comm
 	version, _ := json.Marshal(transport.DataVersion{Timestamp: time.Now().UnixMilli(), Counter: int64(b.g.AppliedIndex())})
 	r := okBody(map[string]any{"file": b.acl.Path(), "accounts": b.acl.Policy().Accounts(), "replicatedChanges": len(b.g.ACL())})
 	r.ExtFields = map[string]string{"version": string(version), "brokerName": b.cfg.BrokerName, "brokerAddr": b.clientAddr,
-		"clusterName": b.cfg.BrokerClusterName}
+		"clusterName": b.cfg.ClusterName}
 	return r
 }

@@ -518,7 +518,7 @@ func (b *Broker) status() transport.GroupStatus {
 		FirstIndex: gs.FirstIndex, LastIndex: gs.LastIndex, CommitIndex: gs.CommitIndex, AppliedIndex: gs.AppliedIndex,
 		RaftAppliedIndex: gs.RaftAppliedIndex, MinOffset: gs.MinOffset, WriteOffset: gs.WriteOffset, Segments: gs.Segments,
 		DiskFull: gs.DiskFull, DiskUsed: gs.DiskUsed, DiskAvail: gs.DiskAvail,
-		FlushDisk: b.flushMod.String(), Peers: map[string]string{}, Messages: gs.Messages,
+		FlushDisk: b.cfg.Log.Flush.String(), Peers: map[string]string{}, Messages: gs.Messages,
 	}
 	for _, p := range b.peers {
 		st.Peers[p.ID] = p.Addr

@@ -5,52 +5,31 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"math"
 	"net"
 	"net/netip"
 	"os"
-	"strconv"
 	"sync"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
-	"github.com/raftmq/raftmq/config"
 	"github.com/raftmq/raftmq/filter"
 	"github.com/raftmq/raftmq/fsm"
 	"github.com/raftmq/raftmq/group"
 	"github.com/raftmq/raftmq/message"
-	"github.com/raftmq/raftmq/raftlog"
-	"github.com/raftmq/raftmq/tlsconfig"
 	"github.com/raftmq/raftmq/transport"
 )
-
-// Config configures a broker node: the RocketMQ keys plus a logger.
-type Config struct {
-	config.Broker
-	Logger hclog.Logger
-	// RaftLogger, when set, receives hashicorp/raft's own logs (it is
-	// chatty at info level; the command line gives it its own level).
-	RaftLogger hclog.Logger
-}
-
-// DefaultConfig returns the defaults of config.DefaultBroker.
-func DefaultConfig() Config { return Config{Broker: config.DefaultBroker()} }
-
-// Validate checks the configuration.
-func (c Config) Validate() error { return c.Broker.Validate() }
 
 // Broker is one member of a broker group: a raft node whose log is the
 // CommitLog, serving the RocketMQ remoting protocol.
 type Broker struct {
 	cfg        Config
 	logger     hclog.Logger
-	peers      []config.Peer
-	self       config.Peer
+	peers      []group.Member
+	self       group.Member
 	followerID int64
-	dialAddrs  map[string]string // peer id -> where to dial it (raftDialAddrs)
-	clientAddr string            // advertised client address (brokerIP1:listenPort)
-	storeHost  netip.AddrPort    // STOREHOST of messages this node writes as leader
+	clientAddr string         // advertised client address
+	storeHost  netip.AddrPort // STOREHOST of messages this node writes as leader
 
 	// g is the replicated group: raft, CommitLog, FSM, proposer.
 	g     *group.Group
@@ -72,7 +51,6 @@ type Broker struct {
 	// memberTLS dials other members (nil: plain).
 	memberTLS *tls.Config
 	delays    []time.Duration
-	flushMod  raftlog.FlushMode
 
 	registerNow chan struct{}
 	stop        chan struct{}
@@ -89,37 +67,25 @@ func New(cfg Config) (*Broker, error) {
 	if logger == nil {
 		logger = hclog.NewNullLogger()
 	}
-	peers, _ := cfg.Peers()
-	dial, _ := cfg.DialAddrs()
-	advPort := cfg.ListenPort
-	if cfg.AdvertisedListenPort > 0 {
-		advPort = cfg.AdvertisedListenPort
-	}
 	b := &Broker{
 		cfg:         cfg,
-		peers:       peers,
-		dialAddrs:   dial,
-		clientAddr:  net.JoinHostPort(cfg.BrokerIP1, strconv.Itoa(advPort)),
+		peers:       cfg.Members,
+		clientAddr:  cfg.Advertised.String(),
+		storeHost:   cfg.Advertised,
+		delays:      cfg.DelayLevels,
 		clients:     newClientManager(filter.NewCache(1024)),
 		locks:       newLockManager(60 * time.Second),
 		registerNow: make(chan struct{}, 1),
 		stop:        make(chan struct{}),
 	}
-	for i, p := range peers {
-		if p.ID == cfg.DLegerSelfID {
+	for i, p := range cfg.Members {
+		if p.ID == cfg.NodeID {
 			b.self = p
 			b.followerID = int64(i + 1)
 		}
 	}
 	b.logger = logger.With("group", cfg.BrokerName, "node", b.self.ID)
-	ap, err := netip.ParseAddrPort(b.clientAddr)
-	if err != nil {
-		return nil, fmt.Errorf("broker: advertised address %q: %w", b.clientAddr, err)
-	}
-	b.storeHost = ap
-	b.uniq = message.NewUniqKeyGenerator(ap.Addr(), os.Getpid())
-	b.delays, _ = config.ParseDelayLevels(cfg.MessageDelayLevel)
-	b.flushMod, _ = raftlog.ParseFlushMode(cfg.FlushDiskType)
+	b.uniq = message.NewUniqKeyGenerator(cfg.Advertised.Addr(), os.Getpid())
 	b.metrics = newMetrics(b)
 	return b, nil
 }
@@ -134,7 +100,7 @@ func (b *Broker) Start() (err error) {
 			b.closeStorage()
 		}
 	}()
-	root := b.cfg.StorePathRootDir
+	root := b.cfg.Dir
 	bind := b.self.Addr
 	if b.cfg.RaftBindAddr != "" {
 		bind = b.cfg.RaftBindAddr
@@ -143,18 +109,13 @@ func (b *Broker) Start() (err error) {
 	if err != nil {
 		return fmt.Errorf("broker: listen on raft address %s: %w", bind, err)
 	}
-	var memberSrv, memberCli *tls.Config
-	if b.cfg.RaftTLSCertPath != "" {
-		if memberSrv, memberCli, err = tlsconfig.Member(b.cfg.RaftTLSCertPath, b.cfg.RaftTLSKeyPath, b.cfg.RaftTLSCAPath); err != nil {
-			ln.Close()
-			return fmt.Errorf("broker: raft TLS: %w", err)
-		}
-	} else if b.cfg.ACLEnable {
+	if b.cfg.MemberServerTLS == nil && b.cfg.ACLFile != "" {
 		b.logger.Warn("ACL is on but the raft port takes any peer: whoever reaches it can replicate or forward requests past the ACL; " +
 			"set raftTlsCertPath, raftTlsKeyPath and raftTlsCaPath (mutual TLS between members), or firewall the raft port")
 	}
+	memberCli := b.cfg.MemberClientTLS
 	b.memberTLS = memberCli
-	b.mux = newMux(ln, memberSrv, b.logger.Named("raft-port"))
+	b.mux = newMux(ln, b.cfg.MemberServerTLS, b.logger.Named("raft-port"))
 	adv, err := net.ResolveTCPAddr("tcp", b.self.Addr)
 	if err != nil {
 		return fmt.Errorf("broker: %w", err)
@@ -174,7 +135,7 @@ func (b *Broker) Start() (err error) {
 	if b.g, err = group.Open(gc); err != nil {
 		return err
 	}
-	if b.cfg.ACLEnable {
+	if b.cfg.ACLFile != "" {
 		if err := b.startACL(); err != nil {
 			return err
 		}
@@ -182,7 +143,7 @@ func (b *Broker) Start() (err error) {
 	if err := b.g.Start(); err != nil {
 		return err
 	}
-	b.pending = newByteBudget(b.cfg.SendMaxPendingBytes)
+	b.pending = newByteBudget(b.cfg.MaxPendingBytes)
 
 	if b.peerClient, err = b.newClient(func(ctx context.Context, addr string) (net.Conn, error) {
 		return dialMux(ctx, b.dialAddr(addr), muxPeer, b.memberTLS)
@@ -192,46 +153,34 @@ func (b *Broker) Start() (err error) {
 	if b.nsClient, err = b.newClient(nil); err != nil {
 		return err
 	}
-	if b.cfg.TLSClientEnable || b.cfg.NamesrvAccessKey != "" {
-		// NameServers with TLS (RocketMQ's tls.enable for the broker's own
-		// connections): verified against tlsClientTrustCertPath if set.
+	if b.cfg.NamesrvTLS != nil || !b.cfg.NamesrvCredentials.Empty() {
+		// NameServers with TLS or ACL: a client of their own.
 		b.nsClient.Close()
 		cc := transport.DefaultClientConfig()
 		cc.MaxFrameSize = b.cfg.MaxMessageSize + 1<<20
 		cc.Logger = b.logger.Named("remoting-client")
-		cc.Credentials = transport.Credentials{AccessKey: b.cfg.NamesrvAccessKey, SecretKey: b.cfg.NamesrvSecretKey}
-		if b.cfg.TLSClientEnable {
-			if cc.TLS, err = tlsconfig.Client(b.cfg.TLSClientTrustCertPath, b.cfg.TLSClientTrustCertPath == "", "", ""); err != nil {
-				return fmt.Errorf("broker: %w", err)
-			}
-		}
+		cc.Credentials = b.cfg.NamesrvCredentials
+		cc.TLS = b.cfg.NamesrvTLS
 		if b.nsClient, err = transport.NewClient(cc); err != nil {
 			return err
 		}
 	}
 	sc := transport.DefaultServerConfig()
-	sc.Addr = listenAddr(b.cfg.BrokerIP1, b.cfg.ListenPort)
+	sc.Addr = b.cfg.ListenAddr
 	sc.MaxFrameSize = b.cfg.MaxMessageSize + 1<<20
 	sc.IdleTimeout = 3 * time.Minute
 	// Sends wait on raft, so many are in flight per connection (async and
 	// oneway producers); memory is bounded by the pending-bytes budget.
 	sc.MaxInflightPerConn = 1 << 16
-	sc.MaxConns = b.cfg.MaxConnections
-	sc.MaxConnsPerIP = b.cfg.MaxConnectionsPerIP
+	sc.MaxConns = b.cfg.MaxConns
+	sc.MaxConnsPerIP = b.cfg.MaxConnsPerIP
 	sc.MaxPendingFrameBytes = b.cfg.MaxPendingFrameBytes
 	sc.FrameTimeout = b.cfg.FrameReadTimeout
 	sc.Logger = b.logger.Named("remoting")
 	if b.acl != nil {
 		sc.Authorize = b.authorize
 	}
-	if sc.TLSMode, err = transport.ParseTLSMode(b.cfg.TLSServerMode); err != nil {
-		return err
-	}
-	if sc.TLSMode != transport.TLSDisabled {
-		if sc.TLS, err = tlsconfig.Server(b.cfg.TLSServerCertPath, b.cfg.TLSServerKeyPath, b.cfg.TLSServerTrustCertPath, b.cfg.TLSServerNeedClientAuth); err != nil {
-			return fmt.Errorf("broker: client port TLS: %w", err)
-		}
-	}
+	sc.TLS, sc.TLSMode = b.cfg.ClientTLS, b.cfg.ClientTLSMode
 	if b.server, err = transport.NewServer(sc); err != nil {
 		return err
 	}
@@ -261,13 +210,13 @@ func (b *Broker) Start() (err error) {
 	}
 	b.metrics.start()
 	b.logger.Info("broker started", "client_addr", b.clientAddr, "raft_addr", b.self.Addr,
-		"store", root, "flush", b.flushMod)
+		"store", root, "flush", b.cfg.Log.Flush)
 	return nil
 }
 
 // ServerAddr implements raft.ServerAddressProvider: where to dial a peer.
 func (b *Broker) ServerAddr(id raft.ServerID) (raft.ServerAddress, error) {
-	if a, ok := b.dialAddrs[string(id)]; ok {
+	if a, ok := b.cfg.DialAddrs[string(id)]; ok {
 		return raft.ServerAddress(a), nil
 	}
 	for _, p := range b.peers {
@@ -282,19 +231,12 @@ func (b *Broker) ServerAddr(id raft.ServerID) (raft.ServerAddress, error) {
 func (b *Broker) dialAddr(addr string) string {
 	for _, p := range b.peers {
 		if p.Addr == addr {
-			if a, ok := b.dialAddrs[p.ID]; ok {
+			if a, ok := b.cfg.DialAddrs[p.ID]; ok {
 				return a
 			}
 		}
 	}
 	return addr
-}
-
-func listenAddr(ip string, port int) string {
-	if a, err := netip.ParseAddr(ip); err == nil && a.IsLoopback() {
-		return net.JoinHostPort(ip, strconv.Itoa(port))
-	}
-	return ":" + strconv.Itoa(port)
 }
 
 func (b *Broker) newClient(dial func(context.Context, string) (net.Conn, error)) (*transport.Client, error) {
@@ -380,7 +322,7 @@ func (b *Broker) onLeadership(leader bool) {
 // producer falls back to) when auto-creation is on.
 func (b *Broker) ensureSystemTopics(ctx context.Context) {
 	var want []fsm.TopicConfig
-	if b.cfg.AutoCreateTopicEnable {
+	if b.cfg.AutoCreateTopic {
 		want = append(want, fsm.TopicConfig{TopicName: message.AutoCreateTopicKey, ReadQueueNums: int32(b.cfg.DefaultTopicQueueNums),
 			WriteQueueNums: int32(b.cfg.DefaultTopicQueueNums), Perm: transport.PermRead | transport.PermWrite | transport.PermInherit})
 	}
@@ -445,30 +387,18 @@ func (b *Broker) Leader() string {
 // IsLeader reports whether this node is the group's serving leader.
 func (b *Broker) IsLeader() bool { return b.isLeader() }
 
-// groupConfig maps the broker's configuration onto the group's.
+// groupConfig is the group's share of the configuration.
 func (b *Broker) groupConfig() (group.Config, error) {
-	lc := raftlog.DefaultConfig(b.cfg.StorePathRootDir)
-	lc.SegmentSize = b.cfg.MappedFileSizeCommitLog
-	lc.Flush = b.flushMod
-	lc.FlushInterval = time.Duration(b.cfg.FlushIntervalCommitLog) * time.Millisecond
-	lc.Retention.FileReservedTime = time.Duration(b.cfg.FileReservedTime) * time.Hour
-	var err error
-	if lc.Retention.DeleteWhen, err = raftlog.ParseDeleteWhen(b.cfg.DeleteWhen); err != nil {
-		return group.Config{}, err
-	}
-	lc.Retention.DiskMaxUsedSpaceRatio = float64(b.cfg.DiskMaxUsedSpaceRatio) / 100
-	lc.Retention.DiskForceCleanRatio = math.Max(lc.Retention.DiskMaxUsedSpaceRatio, 0.85)
-	lc.Retention.DiskRejectRatio = math.Max(lc.Retention.DiskForceCleanRatio, 0.90)
-	lc.Retention.CleanForcibly = b.cfg.CleanFileForciblyEnable
-	lc.Preallocate = map[string]raftlog.PreallocMode{"zero": raftlog.PreallocZero, "fallocate": raftlog.PreallocFallocate, "none": raftlog.PreallocNone}[b.cfg.CommitLogPreallocate]
+	lc := b.cfg.Log
 	lc.Logger = b.logger
 	lc.Observer = b.metrics
 	gc := group.Config{
-		NodeID: b.self.ID, Log: lc, ConsumeQueueFileEntries: b.cfg.MappedFileSizeConsumeQueue / 20,
-		HeartbeatTimeout: b.cfg.RaftHeartbeatTimeout, ElectionTimeout: b.cfg.RaftElectionTimeout,
-		LeaderLeaseTimeout: b.cfg.RaftLeaderLeaseTimeout, CommitTimeout: b.cfg.RaftCommitTimeout,
-		SnapshotThreshold: b.cfg.RaftSnapshotThreshold, SnapshotInterval: b.cfg.RaftSnapshotInterval,
-		ParallelFlush: b.cfg.RaftParallelFlush, MaxEntryBytes: b.cfg.SendBatchMaxBytes, MaxInflightEntries: b.cfg.SendMaxInflightEntries,
+		NodeID: b.self.ID, Members: b.cfg.Members, Log: lc, ConsumeQueueFileEntries: b.cfg.ConsumeQueueFileEntries,
+		HeartbeatTimeout: b.cfg.HeartbeatTimeout, ElectionTimeout: b.cfg.ElectionTimeout,
+		LeaderLeaseTimeout: b.cfg.LeaderLeaseTimeout, CommitTimeout: b.cfg.CommitTimeout,
+		SnapshotThreshold: b.cfg.SnapshotThreshold, SnapshotInterval: b.cfg.SnapshotInterval,
+		ParallelFlush: b.cfg.ParallelFlush, PreferredLeader: b.cfg.PreferredLeader,
+		MaxEntryBytes: b.cfg.MaxEntryBytes, MaxInflightEntries: b.cfg.MaxInflightEntries,
 		Transport: b.trans, Logger: b.logger,
 		// System topics exist before the NameServers advertise us.
 		BeforeServing: b.ensureSystemTopics, OnLeadership: b.onLeadership,
@@ -477,9 +407,6 @@ func (b *Broker) groupConfig() (group.Config, error) {
 	}
 	if b.cfg.RaftLogger != nil {
 		gc.RaftLogger = b.cfg.RaftLogger.With("group", b.cfg.BrokerName, "node", b.self.ID)
-	}
-	for _, p := range b.peers {
-		gc.Members = append(gc.Members, group.Member{ID: p.ID, Addr: p.Addr})
 	}
 	return gc, nil
 }

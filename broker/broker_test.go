@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+	"github.com/raftmq/raftmq/config"
 	"github.com/raftmq/raftmq/message"
 	"github.com/raftmq/raftmq/test/cluster"
 	"github.com/raftmq/raftmq/transport"
@@ -35,19 +36,21 @@ func startGroup(t testing.TB, n int, mutate func(*Config)) *rig {
 	}
 	g := &rig{t: t}
 	for i := 0; i < n; i++ {
-		cfg := DefaultConfig()
-		cfg.ListenPort = freePort(t)
-		cfg.StorePathRootDir = t.TempDir()
-		cfg.DLegerPeers = strings.Join(peers, ";")
-		cfg.DLegerSelfID = fmt.Sprintf("n%d", i)
-		cfg.MappedFileSizeCommitLog = 4 << 20
-		cfg.MaxMessageSize = 64 << 10
-		cfg.Logger = hclog.New(&hclog.LoggerOptions{Level: hclog.Warn, Output: testWriter{t}})
+		fc := config.DefaultBroker()
+		fc.ListenPort = freePort(t)
+		fc.StorePathRootDir = t.TempDir()
+		fc.DLegerPeers = strings.Join(peers, ";")
+		fc.DLegerSelfID = fmt.Sprintf("n%d", i)
+		fc.MappedFileSizeCommitLog = 4 << 20
+		fc.MaxMessageSize = 64 << 10
 		// Slack for -race on 2 busy cores: a spurious election mid-test
 		// would turn exact-offset assertions into flakes.
-		cfg.RaftHeartbeatTimeout = 750 * time.Millisecond
-		cfg.RaftElectionTimeout = 750 * time.Millisecond
-		cfg.RaftLeaderLeaseTimeout = 750 * time.Millisecond
+		fc.RaftHeartbeatTimeout = 750 * time.Millisecond
+		fc.RaftElectionTimeout = 750 * time.Millisecond
+		fc.RaftLeaderLeaseTimeout = 750 * time.Millisecond
+		cfg, err := FromFile(fc)
+		require.NoError(t, err)
+		cfg.Logger = hclog.New(&hclog.LoggerOptions{Level: hclog.Warn, Output: testWriter{t}})
 		if mutate != nil {
 			mutate(&cfg)
 		}
@@ -254,7 +257,7 @@ func TestBroker_TagFilterAndLongPoll(t *testing.T) {
 }
 
 func TestBroker_BadInputGetsClearCodes(t *testing.T) {
-	g := startGroup(t, 1, func(c *Config) { c.AutoCreateTopicEnable = false })
+	g := startGroup(t, 1, func(c *Config) { c.AutoCreateTopic = false })
 	l := g.leader()
 	r := g.call(l.Addr(), sendReq("NoSuchTopic", 0, []byte("x"), nil))
 	require.Equal(t, int16(transport.RespTopicNotExist), r.Code)
@@ -320,7 +323,7 @@ func TestBroker_ConcurrentSendsShareEntries(t *testing.T) {
 }
 
 func TestBroker_DelayLevels(t *testing.T) {
-	g := startGroup(t, 3, func(c *Config) { c.MessageDelayLevel = "1s 2s" })
+	g := startGroup(t, 3, func(c *Config) { c.DelayLevels = []time.Duration{time.Second, 2 * time.Second} })
 	l := g.leader()
 	sent := time.Now()
 	require.Equal(t, int16(0), g.call(g.follower().Addr(), sendReq("D", 1, []byte("later"), map[string]string{"DELAY": "1", "KEYS": "k"})).Code)

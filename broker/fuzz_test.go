@@ -52,7 +52,7 @@ func FuzzBrokerFrames(f *testing.F) {
 		c.FrameReadTimeout = time.Second
 	})
 	b := g.leader()
-	root := b.cfg.StorePathRootDir
+	root := b.cfg.Dir
 	canary := filepath.Join(filepath.Dir(root), "canary")
 	if err := os.MkdirAll(canary, 0o755); err != nil {
 		f.Fatal(err)

@@ -35,7 +35,7 @@ func (b *Broker) registerRequest() *transport.Command {
 	h := transport.RegisterBrokerRequestHeader{
 		BrokerName:  b.cfg.BrokerName,
 		BrokerAddr:  b.clientAddr,
-		ClusterName: b.cfg.BrokerClusterName,
+		ClusterName: b.cfg.ClusterName,
 		BrokerID:    id,
 	}
 	ext := h.Encode()
@@ -61,7 +61,7 @@ func (b *Broker) topicWrapper() transport.TopicConfigWrapper {
 // registerAll registers with every NameServer concurrently.
 func (b *Broker) registerAll() {
 	var wg sync.WaitGroup
-	for _, ns := range b.cfg.NameServers() {
+	for _, ns := range b.cfg.NameServers {
 		wg.Add(1)
 		go func(ns string) {
 			defer wg.Done()
@@ -82,12 +82,12 @@ func (b *Broker) registerAll() {
 
 func (b *Broker) unregisterAll(ctx context.Context) {
 	var wg sync.WaitGroup
-	for _, ns := range b.cfg.NameServers() {
+	for _, ns := range b.cfg.NameServers {
 		wg.Add(1)
 		go func(ns string) {
 			defer wg.Done()
 			h := transport.UnregisterBrokerRequestHeader{BrokerName: b.cfg.BrokerName, BrokerAddr: b.clientAddr,
-				ClusterName: b.cfg.BrokerClusterName, BrokerID: b.followerID}
+				ClusterName: b.cfg.ClusterName, BrokerID: b.followerID}
 			c, cancel := context.WithTimeout(ctx, time.Second)
 			defer cancel()
 			b.nsClient.Invoke(c, ns, transport.NewRequest(transport.ReqUnregisterBroker, h.Encode(), nil))

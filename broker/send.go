@@ -121,7 +121,7 @@ func (b *Broker) handleSend(ctx context.Context, c *transport.Conn, req *transpo
 		return respond(transport.RespMessageIllegal, "%v", err)
 	}
 
-	wait := time.Duration(b.cfg.WaitTimeMillsInSendQueue) * time.Millisecond
+	wait := b.cfg.SendQueueWait
 	if !b.pending.acquire(ctx, int64(size), wait) {
 		return respond(transport.RespSystemBusy, "[TIMEOUT_CLEAN_QUEUE]broker busy: %d bytes of messages already wait for commit (sendMaxPendingBytes), waited %v; retry later",
 			b.pending.limit, wait)
@@ -183,7 +183,7 @@ func (b *Broker) topicForSend(ctx context.Context, h *transport.SendMessageReque
 		return tc, nil
 	}
 	retry := message.IsRetryTopic(h.Topic) || message.IsDLQTopic(h.Topic)
-	if !b.cfg.AutoCreateTopicEnable && !retry {
+	if !b.cfg.AutoCreateTopic && !retry {
 		return fsm.TopicConfig{}, respond(transport.RespTopicNotExist,
 			"topic[%s] not exist, apply first please! (autoCreateTopicEnable=false; create it with: raftmq admin updateTopic -t %s)", h.Topic, h.Topic)
 	}

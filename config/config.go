@@ -57,7 +57,10 @@ type Broker struct {
 	// is false; raftmq evaluates them, so it defaults to true).
 	EnablePropertyFilter bool `mapstructure:"enablePropertyFilter"`
 
-	// DLedger keys (note RocketMQ's "Leger" spelling).
+	// DLedger keys (note RocketMQ's "Leger" spelling). The CommitLog is
+	// always a raft log: enableDLegerCommitLog=false is refused.
+	// preferredLeaderId is the member leadership returns to when it is up
+	// to date.
 	EnableDLegerCommitLog bool   `mapstructure:"enableDLegerCommitLog"`
 	DLegerGroup           string `mapstructure:"dLegerGroup"`
 	DLegerPeers           string `mapstructure:"dLegerPeers"`
@@ -74,12 +77,11 @@ type Broker struct {
 	// RegisterInterval is how often the broker re-registers with every
 	// NameServer (RocketMQ: 30 s; shorter here so routes heal faster).
 	RegisterInterval time.Duration `mapstructure:"registerInterval"`
-	// SendBatchMaxMessages/Bytes/Linger bound the group-commit batcher.
+	// SendBatchMaxBytes bounds the commands packed into one raft entry.
 	SendBatchMaxBytes int `mapstructure:"sendBatchMaxBytes"`
 	// SendMaxInflightEntries bounds raft entries proposed and not yet
 	// committed; sends arriving meanwhile share the next entry.
-	SendMaxInflightEntries int           `mapstructure:"sendMaxInflightEntries"`
-	SendBatchLinger        time.Duration `mapstructure:"sendBatchLinger"`
+	SendMaxInflightEntries int `mapstructure:"sendMaxInflightEntries"`
 	// SendMaxPendingBytes bounds the message bytes waiting for commit; a
 	// send that cannot get room within WaitTimeMillsInSendQueue is answered
 	// SYSTEM_BUSY (flow control, like RocketMQ's send queue).
@@ -249,7 +251,6 @@ func DefaultBroker() Broker {
 		SendMaxInflightEntries:      4,
 		SendMaxPendingBytes:         256 << 20,
 		WaitTimeMillsInSendQueue:    1000,
-		SendBatchLinger:             0,
 		ClientExpiry:                120 * time.Second,
 		LogLevel:                    "info",
 		RaftLogLevel:                "warn",

@@ -44,6 +44,9 @@ type Config struct {
 	// ParallelFlush lets the leader flush its CommitLog while it
 	// replicates (SYNC_FLUSH); results still wait for its disk.
 	ParallelFlush bool
+	// PreferredLeader, if set, is the member leadership goes back to
+	// whenever it is up to date (DLedger's preferredLeaderId).
+	PreferredLeader string
 	// MaxEntryBytes bounds the commands packed into one entry and
 	// MaxInflightEntries the entries proposed and not yet committed.
 	MaxEntryBytes      int
@@ -249,7 +252,33 @@ func (g *Group) Start() error {
 	}
 	g.goFunc(g.leadershipLoop)
 	g.goFunc(g.maintenanceLoop)
+	if cfg.PreferredLeader != "" && cfg.PreferredLeader != cfg.NodeID {
+		g.goFunc(g.preferredLeaderLoop)
+	}
 	return nil
+}
+
+// preferredLeaderLoop hands leadership to the preferred member while this
+// member leads. raft refuses a transfer to a member that is not up to
+// date; then it is tried again later.
+func (g *Group) preferredLeaderLoop() {
+	t := time.NewTicker(5 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-g.stop:
+			return
+		case <-t.C:
+			if !g.IsLeader() {
+				continue
+			}
+			if err := g.TransferLeadership(g.cfg.PreferredLeader); err != nil {
+				g.logger.Debug("leadership not handed to the preferred leader yet", "preferred", g.cfg.PreferredLeader, "error", err)
+			} else {
+				g.logger.Info("handed leadership to the preferred leader", "preferred", g.cfg.PreferredLeader)
+			}
+		}
+	}
 }
 
 func (g *Group) goFunc(f func()) {

@@ -42,7 +42,7 @@ func testConfig(dir, id string, members []Member, trans raft.Transport) Config {
 	}
 }
 
-func startCluster(t *testing.T, n int) *cluster {
+func startCluster(t *testing.T, n int, mutate ...func(*Config)) *cluster {
 	t.Helper()
 	c := &cluster{t: t}
 	var members []Member
@@ -60,6 +60,9 @@ func startCluster(t *testing.T, n int) *cluster {
 	}
 	for i := 0; i < n; i++ {
 		cfg := testConfig(t.TempDir(), members[i].ID, members, c.trans[i])
+		for _, m := range mutate {
+			m(&cfg)
+		}
 		g, err := Open(cfg)
 		require.NoError(t, err)
 		require.NoError(t, g.Start())
@@ -249,4 +252,20 @@ func TestGroup_DiskRefusalCountsMembers(t *testing.T) {
 	require.ElementsMatch(t, others, de.Members)
 	l.SetMemberDiskFull(others[0], false)
 	require.NoError(t, l.DiskRefusal())
+}
+
+// Leadership goes back to the preferred member (DLedger's
+// preferredLeaderId) once it is up to date.
+func TestGroup_PreferredLeader(t *testing.T) {
+	c := startCluster(t, 3, func(cfg *Config) { cfg.PreferredLeader = "n2" })
+	if l := c.leader(); l == c.groups[2] {
+		// Start from another leader, so the hand-back is what is tested.
+		require.NoError(t, l.TransferLeadership("n0"))
+		require.Eventually(t, func() bool { return c.leader() != c.groups[2] }, 10*time.Second, 10*time.Millisecond)
+	}
+	require.Eventually(t, func() bool {
+		l := c.leader()
+		id, _ := l.Leader()
+		return id == "n2" && l == c.groups[2]
+	}, 20*time.Second, 50*time.Millisecond)
 }

@@ -30,16 +30,21 @@ storePathRootDir, dLegerPeers, dLegerSelfId, flushDiskType, ...`,
 			if namesrvAddr != "" {
 				over["namesrvAddr"] = namesrvAddr
 			}
-			cfg := broker.DefaultConfig()
-			unknown, err := config.Load(file, &cfg.Broker, over)
+			fc := config.DefaultBroker()
+			unknown, err := config.Load(file, &fc, over)
 			if err != nil {
 				return err
 			}
-			cfg.Logger = newLogger("broker", cfg.LogLevel, jsonLogs)
-			cfg.RaftLogger = newLogger("broker.raft", cfg.RaftLogLevel, jsonLogs)
+			logger := newLogger("broker", fc.LogLevel, jsonLogs)
 			for _, k := range unknown {
-				cfg.Logger.Warn("unknown configuration key ignored", "key", k)
+				logger.Warn("unknown configuration key ignored", "key", k)
 			}
+			cfg, err := broker.FromFile(fc)
+			if err != nil {
+				return err
+			}
+			cfg.Logger = logger
+			cfg.RaftLogger = newLogger("broker.raft", fc.RaftLogLevel, jsonLogs)
 			b, err := broker.New(cfg)
 			if err != nil {
 				return err
@@ -48,7 +53,7 @@ storePathRootDir, dLegerPeers, dLegerSelfId, flushDiskType, ...`,
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "The broker[%s, %s] boot success. raft node %s, namesrv %s\n",
-				cfg.BrokerName, b.Addr(), cfg.DLegerSelfID, cfg.NamesrvAddr)
+				cfg.BrokerName, b.Addr(), cfg.NodeID, fc.NamesrvAddr)
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
 			<-ctx.Done()

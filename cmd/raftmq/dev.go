@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/raftmq/raftmq/broker"
+	"github.com/raftmq/raftmq/config"
 	"github.com/raftmq/raftmq/namesrv"
 	"github.com/raftmq/raftmq/tlsconfig"
 	"github.com/raftmq/raftmq/transport"
@@ -69,29 +70,34 @@ from the same data.`,
 				ns.Shutdown(ctx)
 			}
 			for i := 0; i < nodes; i++ {
-				cfg := broker.DefaultConfig()
-				cfg.BrokerName = "broker-a"
-				cfg.BrokerClusterName = "DevCluster"
-				cfg.NamesrvAddr = "127.0.0.1:" + strconv.Itoa(nsPort)
-				cfg.ListenPort = basePort + 10*i
-				cfg.StorePathRootDir = filepath.Join(dir, fmt.Sprintf("n%d", i))
-				cfg.DLegerPeers = strings.Join(peers, ";")
-				cfg.DLegerSelfID = fmt.Sprintf("n%d", i)
-				cfg.FlushDiskType = flush
-				cfg.MappedFileSizeCommitLog = 64 << 20 // small segments for a laptop
+				fc := config.DefaultBroker()
+				fc.BrokerName = "broker-a"
+				fc.BrokerClusterName = "DevCluster"
+				fc.NamesrvAddr = "127.0.0.1:" + strconv.Itoa(nsPort)
+				fc.ListenPort = basePort + 10*i
+				fc.StorePathRootDir = filepath.Join(dir, fmt.Sprintf("n%d", i))
+				fc.DLegerPeers = strings.Join(peers, ";")
+				fc.DLegerSelfID = fmt.Sprintf("n%d", i)
+				fc.FlushDiskType = flush
+				fc.MappedFileSizeCommitLog = 64 << 20 // small segments for a laptop
 				if useTLS {
-					cfg.TLSServerMode, cfg.TLSServerCertPath, cfg.TLSServerKeyPath = "enforcing", certs.Cert, certs.Key
-					cfg.RaftTLSCertPath, cfg.RaftTLSKeyPath, cfg.RaftTLSCAPath = certs.Cert, certs.Key, certs.CA
-					cfg.TLSClientEnable, cfg.TLSClientTrustCertPath = true, certs.CA
+					fc.TLSServerMode, fc.TLSServerCertPath, fc.TLSServerKeyPath = "enforcing", certs.Cert, certs.Key
+					fc.RaftTLSCertPath, fc.RaftTLSKeyPath, fc.RaftTLSCAPath = certs.Cert, certs.Key, certs.CA
+					fc.TLSClientEnable, fc.TLSClientTrustCertPath = true, certs.CA
 				}
 				if aclFile != "" {
-					cfg.ACLEnable = true
-					if cfg.ACLFile, err = filepath.Abs(aclFile); err != nil {
+					fc.ACLEnable = true
+					if fc.ACLFile, err = filepath.Abs(aclFile); err != nil {
 						return err
 					}
 				}
-				cfg.Logger = logger.Named(cfg.DLegerSelfID)
-				cfg.RaftLogger = newLogger("dev."+cfg.DLegerSelfID+".raft", "warn", false)
+				cfg, err := broker.FromFile(fc)
+				if err != nil {
+					shutdown()
+					return err
+				}
+				cfg.Logger = logger.Named(fc.DLegerSelfID)
+				cfg.RaftLogger = newLogger("dev."+fc.DLegerSelfID+".raft", "warn", false)
 				b, err := broker.New(cfg)
 				if err == nil {
 					err = b.Start()
@@ -101,7 +107,7 @@ from the same data.`,
 					return fmt.Errorf("start broker n%d: %w", i, err)
 				}
 				brokers = append(brokers, b)
-				fmt.Fprintf(out, "  broker-a n%d  client 127.0.0.1:%d  raft 127.0.0.1:%d  data %s\n", i, cfg.ListenPort, raftPort+i, cfg.StorePathRootDir)
+				fmt.Fprintf(out, "  broker-a n%d  client 127.0.0.1:%d  raft 127.0.0.1:%d  data %s\n", i, fc.ListenPort, raftPort+i, fc.StorePathRootDir)
 			}
 			if useTLS {
 				fmt.Fprintf(out, "  TLS only (client ports and NameServer), mutual TLS between members; certificates in %s\n"+
