@@ -6,30 +6,31 @@ import (
 	"testing"
 )
 
-// TestLayering enforces DESIGN.md §1: who may import whom among our packages.
+// TestLayering keeps the package structure: who may import whom among our
+// packages (directly or not). The leaves import none of ours; the group
+// (replication) knows nothing of the protocol; the broker (protocol) is
+// the only package that knows both; the client knows nothing server-side;
+// nothing but tests imports the test harness.
 func TestLayering(t *testing.T) {
 	const mod = "github.com/raftmq/raftmq/"
-	// allowed[pkg] lists the only project packages pkg may import (directly or not).
+	leaves := []string{"message", "transport", "raftlog", "fsm/consumequeue", "fsm/indexfile", "filter", "config", "tlsconfig"}
 	allowed := map[string][]string{
-		"message":          {},
-		"transport":        {},
-		"raftlog":          {},
-		"fsm":              {"raftlog", "message", "fsm/consumequeue", "fsm/indexfile"},
-		"fsm/consumequeue": {},
-		"fsm/indexfile":    {},
-		"client":           {"transport", "message", "filter"},
-		"filter":           {},
-		"acl":              {"transport"},
-		"tlsconfig":        {},
-		"group":            {"raftlog", "fsm", "message", "fsm/consumequeue", "fsm/indexfile"},
-		"namesrv":          {"transport", "message", "config", "acl"},
-		"config":           {},
+		"fsm":     {"raftlog", "message", "fsm/consumequeue", "fsm/indexfile"},
+		"group":   {"raftlog", "fsm", "message", "fsm/consumequeue", "fsm/indexfile"},
+		"acl":     {"transport"},
+		"client":  {"transport", "message", "filter"},
+		"namesrv": {"transport", "message", "config", "acl"},
+		"broker":  {"group", "fsm", "raftlog", "message", "transport", "fsm/consumequeue", "fsm/indexfile", "filter", "config", "tlsconfig", "acl"},
+		"cmd/raftmq": {"broker", "namesrv", "client", "group", "fsm", "raftlog", "message", "transport", "fsm/consumequeue",
+			"fsm/indexfile", "filter", "config", "tlsconfig", "acl"},
+	}
+	for _, l := range leaves {
+		allowed[l] = nil
 	}
 	for pkg, ok := range allowed {
-		out, err := exec.Command("go", "list", "-deps", "./"+pkg).Output()
+		out, err := exec.Command("go", "list", "-deps", "./"+pkg).CombinedOutput()
 		if err != nil {
-			// A package that does not exist yet has nothing to check.
-			continue
+			t.Fatalf("go list %s: %v\n%s", pkg, err, out)
 		}
 		okSet := map[string]bool{pkg: true}
 		for _, p := range ok {
@@ -39,9 +40,27 @@ func TestLayering(t *testing.T) {
 			if !strings.HasPrefix(dep, mod) {
 				continue
 			}
-			rel := strings.TrimPrefix(dep, mod)
-			if !okSet[rel] {
-				t.Errorf("%s imports %s, which DESIGN.md §1 forbids", pkg, rel)
+			if rel := strings.TrimPrefix(dep, mod); !okSet[rel] {
+				t.Errorf("%s imports %s, which the layering forbids", pkg, rel)
+			}
+		}
+	}
+	// No product package imports a test package.
+	list, err := exec.Command("go", "list", "./...").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list ./...: %v\n%s", err, list)
+	}
+	for _, p := range strings.Fields(string(list)) {
+		if strings.Contains(p, "/test/") {
+			continue
+		}
+		deps, err := exec.Command("go", "list", "-deps", p).CombinedOutput()
+		if err != nil {
+			t.Fatalf("go list %s: %v\n%s", p, err, deps)
+		}
+		for _, d := range strings.Fields(string(deps)) {
+			if strings.HasPrefix(d, mod+"test/") {
+				t.Errorf("%s imports the test package %s", p, d)
 			}
 		}
 	}

@@ -8,8 +8,8 @@ import (
 	"github.com/raftmq/raftmq/transport"
 )
 
-// Every name in a request is hostile until checked here (DESIGN invariant
-// 9). The FSM checks again where a name becomes a path or a replicated
+// Every name in a request is hostile until checked here. The FSM checks
+// again where a name becomes a path or a replicated
 // key, so a request that slips past a handler is still refused, the same
 // way on every replica.
 

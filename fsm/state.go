@@ -14,8 +14,8 @@ import (
 )
 
 // State is the FSM's small, complete description at one applied index: the
-// raft snapshot (DESIGN invariant 7: snapshots hold queue offsets and
-// configuration, never messages) and the local checkpoint
+// raft snapshot (queue offsets and configuration, never messages) and the
+// local checkpoint
 // (<Dir>/config/fsm.json).
 type State struct {
 	Index uint64 `json:"index"`

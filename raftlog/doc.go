@@ -1,7 +1,7 @@
 // Package raftlog is raftmq's CommitLog, and at the same time the
 // raft.LogStore (and raft.MonotonicLogStore) of the broker group's
 // hashicorp/raft instance: a produced message is stored once, inside a raft
-// entry, in a segment file (DESIGN invariant 1).
+// entry, in a segment file; there is no second copy of message bytes.
 //
 // # Files
 //
@@ -29,8 +29,8 @@
 // in the rest of a segment, an 8-byte blank marker (magic, gap length) is
 // written if there is room and the record starts at the next segment. The
 // physical offset of every record is therefore a pure function of the
-// sequence of records and SegmentSize, identical on every replica (DESIGN
-// invariant 5); SegmentSize is recorded in the meta file and cannot change.
+// sequence of records and SegmentSize, identical on every replica;
+// SegmentSize is recorded in the meta file and cannot change.
 // A replica that starts from a snapshot learns the offset of its first entry
 // from the FSM (SetNextStart).
 //
@@ -78,13 +78,18 @@
 //
 // The log is the data, so raft's compaction must not delete messages
 // consumers still need: the broker runs raft with TrailingLogs effectively
-// infinite and small, frequent FSM snapshots (DESIGN invariant 7). Messages
-// go away only through retention (RetentionConfig): whole segments older
-// than FileReservedTime at the DeleteWhen hours, early when the disk is
-// fuller than DiskMaxUsedSpaceRatio, oldest-first regardless of age above
-// DiskForceCleanRatio, never the active segment and never past the bound
-// set with SetRetentionBound (the latest snapshot index). Above
-// DiskRejectRatio appends of commands fail with ErrDiskFull.
+// infinite and small, frequent FSM snapshots (they hold queue offsets and
+// configuration, never messages). Messages go away only through retention
+// (RetentionConfig): whole segments older than FileReservedTime at the
+// DeleteWhen hours, or at any hour when the disk is fuller than
+// DiskMaxUsedSpaceRatio; above DiskForceCleanRatio, younger segments whose
+// messages every consumer group consumed (SetRetentionGuard), and
+// unconsumed ones only with CleanForcibly; never the active segment and
+// never past the bound set with SetRetentionBound (the latest snapshot
+// index). At DiskRejectRatio, or when the disk cannot hold one more segment
+// and index file, DiskFull reports it (the broker then refuses new
+// messages); appends fail only when a new segment or index file truly has
+// no room, with ErrDiskFull, and can be retried.
 //
 // # Reading
 //
@@ -93,7 +98,7 @@
 // everything else from the files. ReadAt reads message bytes by physical
 // offset for the broker and FSM, refusing any byte past the end of the
 // caller's limit index (the applied index): uncommitted bytes are never
-// handed to consumers (DESIGN invariant 2).
+// handed to consumers.
 //
 // # Concurrency
 //

@@ -830,7 +830,7 @@ func (l *Log) deleteAll() error {
 // append starts at index, its first record goes at physical offset off.
 // The FSM calls it when restoring a snapshot, so that a replica that joined
 // from a snapshot gives every later message the same physical offset as
-// the rest of the group (DESIGN invariant 5).
+// the rest of the group: physical offsets are the same on every replica.
 func (l *Log) SetNextStart(index uint64, off int64) error {
 	if index == 0 || off < 0 {
 		return fmt.Errorf("raftlog: invalid start %d@%d", index, off)

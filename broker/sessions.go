@@ -1,0 +1,137 @@
+package broker
+
+import (
+	"context"
+	"time"
+
+	"github.com/raftmq/raftmq/fsm"
+	"github.com/raftmq/raftmq/transport"
+)
+
+// Client sessions: heartbeats, registrations, consumer lists and queue
+// locks. They are per member and in memory, like RocketMQ's.
+
+func (b *Broker) handleHeartbeat(ctx context.Context, c *transport.Conn, req *transport.Command) *transport.Command {
+	var hb transport.HeartbeatData
+	if err := transport.DecodeBody(req.Body, &hb); err != nil {
+		return respond(transport.RespInvalidParameter, "bad heartbeat body: %v", err)
+	}
+	if hb.ClientID == "" {
+		return respond(transport.RespInvalidParameter, "heartbeat without clientID")
+	}
+	for _, pd := range hb.ProducerDataSet {
+		if r := checkGroupName(pd.GroupName); r != nil {
+			return r
+		}
+	}
+	for _, cd := range hb.ConsumerDataSet {
+		if r := checkGroupName(cd.GroupName); r != nil {
+			return r
+		}
+		for _, sd := range cd.SubscriptionDataSet {
+			if r := checkTopicName(sd.Topic); r != nil {
+				return r
+			}
+		}
+	}
+	for _, g := range b.clients.heartbeat(c, &hb, time.Now()) {
+		b.notifyGroup(g)
+	}
+	if b.isLeader() {
+		for _, cd := range hb.ConsumerDataSet {
+			b.ensureGroup(ctx, cd.GroupName, cd.MessageModel == "BROADCASTING")
+		}
+	}
+	return transport.NewResponse(transport.RespSuccess, "")
+}
+
+// handleCheckClientConfig serves CHECK_CLIENT_CONFIG: the Java consumer
+// sends it at start for SQL92 subscriptions, so that a selector the
+// broker cannot run fails the start instead of every pull.
+func (b *Broker) handleCheckClientConfig(_ context.Context, _ *transport.Conn, req *transport.Command) *transport.Command {
+	var body transport.CheckClientRequestBody
+	if err := transport.DecodeBody(req.Body, &body); err != nil {
+		return respond(transport.RespInvalidParameter, "bad CHECK_CLIENT_CONFIG body: %v", err)
+	}
+	sd := body.SubscriptionData
+	sub := newSubscription(sd.Topic, sd.SubString, sd.TagsSet, sd.ExpressionType, b.clients.filters)
+	if r := b.checkSubscription(sub); r != nil {
+		return r
+	}
+	return transport.NewResponse(transport.RespSuccess, "")
+}
+
+// ensureGroup creates a consumer group's config and its %RETRY% topic on
+// first sight (Java does it on heartbeat), so the retry topic has a route.
+func (b *Broker) ensureGroup(ctx context.Context, group string, broadcast bool) {
+	if b.cfg.AutoCreateSubscriptionGroup {
+		if _, ok := b.g.Group(group); !ok {
+			gc := fsm.GroupConfig{GroupName: group, ConsumeEnable: true, ConsumeFromMinEnable: true, ConsumeBroadcastEnable: true,
+				RetryQueueNums: 1, RetryMaxTimes: 16, NotifyConsumerIDs: true}
+			b.g.Propose(ctx, 256, func(eb *fsm.EntryBuilder) error {
+				return eb.AddJSON(fsm.CmdGroup, fsm.GroupCommand{Config: gc, CreateOnly: true})
+			})
+		}
+	}
+	if broadcast {
+		return
+	}
+	rt, err := retryTopicFor(group, false)
+	if err != nil {
+		b.logger.Warn("consumer group has no retry topic", "group", group, "error", err)
+		return
+	}
+	if _, ok := b.g.Topic(rt); !ok {
+		tc := fsm.TopicConfig{TopicName: rt, ReadQueueNums: 1, WriteQueueNums: 1, Perm: transport.PermRead | transport.PermWrite}
+		if _, err := b.proposeTopic(ctx, tc, true); err != nil {
+			b.logger.Warn("could not create retry topic", "topic", rt, "error", err)
+		}
+	}
+}
+
+func (b *Broker) handleUnregisterClient(_ context.Context, _ *transport.Conn, req *transport.Command) *transport.Command {
+	var h transport.UnregisterClientRequestHeader
+	if err := h.Decode(req.ExtFields); err != nil {
+		return respond(transport.RespInvalidParameter, "bad unregister header: %v", err)
+	}
+	for _, g := range b.clients.unregister(h.ClientID, h.ProducerGroup, h.ConsumerGroup) {
+		b.notifyGroup(g)
+	}
+	return transport.NewResponse(transport.RespSuccess, "")
+}
+
+func (b *Broker) handleConsumerList(_ context.Context, _ *transport.Conn, req *transport.Command) *transport.Command {
+	var h transport.ConsumerGroupHeader
+	if err := h.Decode(req.ExtFields); err != nil {
+		return respond(transport.RespInvalidParameter, "bad consumer list header: %v", err)
+	}
+	ids := b.clients.consumerIDs(h.ConsumerGroup)
+	if len(ids) == 0 {
+		return respond(transport.RespSystemError, "no consumer for this group, %s", h.ConsumerGroup)
+	}
+	return okBody(transport.ConsumerListBody{ConsumerIDList: ids})
+}
+
+func (b *Broker) handleLock(ctx context.Context, c *transport.Conn, req *transport.Command) *transport.Command {
+	if !b.waitLeaderReady(ctx) {
+		return b.forward(ctx, c, req)
+	}
+	var body transport.LockBatchRequestBody
+	if err := transport.DecodeBody(req.Body, &body); err != nil {
+		return respond(transport.RespInvalidParameter, "bad lock body: %v", err)
+	}
+	locked := b.locks.lock(body.ConsumerGroup, body.ClientID, body.MQSet, time.Now())
+	return okBody(transport.LockBatchResponseBody{LockOKMQSet: locked})
+}
+
+func (b *Broker) handleUnlock(ctx context.Context, c *transport.Conn, req *transport.Command) *transport.Command {
+	if !b.waitLeaderReady(ctx) {
+		return b.forward(ctx, c, req)
+	}
+	var body transport.LockBatchRequestBody
+	if err := transport.DecodeBody(req.Body, &body); err != nil {
+		return respond(transport.RespInvalidParameter, "bad unlock body: %v", err)
+	}
+	b.locks.unlock(body.ConsumerGroup, body.ClientID, body.MQSet)
+	return transport.NewResponse(transport.RespSuccess, "")
+}
