@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -53,9 +54,11 @@ type Broker struct {
 	delays    []time.Duration
 
 	registerNow chan struct{}
-	stop        chan struct{}
-	stopOnce    sync.Once
-	wg          sync.WaitGroup
+	// schedulePasses counts the leader's passes over the delay levels.
+	schedulePasses atomic.Uint64
+	stop           chan struct{}
+	stopOnce       sync.Once
+	wg             sync.WaitGroup
 }
 
 // New validates cfg and prepares a broker; Start opens storage and serves.

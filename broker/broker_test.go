@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	dto "github.com/prometheus/client_model/go"
+
 	"github.com/hashicorp/go-hclog"
 	"github.com/raftmq/raftmq/config"
 	"github.com/raftmq/raftmq/message"
@@ -244,7 +246,11 @@ func TestBroker_TagFilterAndLongPoll(t *testing.T) {
 		}
 		close(got)
 	}()
-	time.Sleep(200 * time.Millisecond)
+	require.Eventually(t, func() bool {
+		var m dto.Metric
+		return l.metrics.parkedPulls.Write(&m) == nil && m.GetGauge().GetValue() == 1
+	}, 10*time.Second, time.Millisecond,
+		"the pull must park before the message arrives")
 	start := time.Now()
 	require.Equal(t, int16(0), g.call(l.Addr(), sendReq("F", 0, []byte("c"), nil)).Code)
 	r = <-got
@@ -352,7 +358,8 @@ func TestBroker_DelayLevels(t *testing.T) {
 	require.Empty(t, m.GetProperty("DELAY"))
 	require.Empty(t, m.GetProperty("REAL_TOPIC"))
 	// Delivered once, even across the next scheduler passes.
-	time.Sleep(300 * time.Millisecond)
+	passes := l.schedulePasses.Load()
+	require.Eventually(t, func() bool { return l.schedulePasses.Load() >= passes+3 }, 10*time.Second, 5*time.Millisecond)
 	_, rh := pull(g, l.Addr(), "D", 1, 0)
 	require.Equal(t, int64(2), rh.MaxOffset)
 	// Delay levels are refused in batches.

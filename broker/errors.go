@@ -116,7 +116,10 @@ func (b *Broker) forward(ctx context.Context, c *transport.Conn, req *transport.
 	}
 	var dead string
 	var lastErr error = ErrNotLeader
+	timeout := time.NewTimer(time.Until(deadline))
+	defer timeout.Stop()
 	for {
+		changed := b.g.LeaderChanged()
 		id, addr := b.g.Leader()
 		switch {
 		case id == b.self.ID:
@@ -147,8 +150,11 @@ func (b *Broker) forward(ctx context.Context, c *transport.Conn, req *transport.
 		if time.Now().After(deadline) {
 			return b.statusFromErr(what, lastErr)
 		}
+		// Wait for the next leadership event (an election's outcome).
 		select {
-		case <-time.After(5 * time.Millisecond):
+		case <-changed:
+		case <-timeout.C:
+			return b.statusFromErr(what, lastErr)
 		case <-ctx.Done():
 			return b.statusFromErr(what, lastErr)
 		case <-b.stop:

@@ -184,10 +184,9 @@ func (b *Broker) handleSendBack(ctx context.Context, c *transport.Conn, req *tra
 		SysFlag:        m.SysFlag,
 		BornTimestamp:  m.BornTimestamp,
 		BornHost:       m.BornHost,
-		StoreTimestamp: time.Now().UnixMilli(),
-		StoreHost:      b.storeHost,
 		ReconsumeTimes: m.ReconsumeTimes + 1,
 	}
+	b.stamp(nm, time.Now())
 	nrec, err := message.AppendRecord(nil, nm)
 	if err != nil {
 		return b.statusFromErr("send back", err)

@@ -52,6 +52,7 @@ func (b *Broker) scheduleLoop() {
 			if b.g.DiskRefusal() != nil {
 				continue // delivered once space returns
 			}
+			b.schedulePasses.Add(1)
 			for level := 1; level <= len(b.delays); level++ {
 				if err := b.deliverDue(level); err != nil {
 					b.logger.Warn("delayed delivery failed; will retry", "level", level, "error", err)
@@ -151,10 +152,9 @@ func (b *Broker) realMessage(m *message.MessageExt) ([]byte, error) {
 		SysFlag:        m.SysFlag,
 		BornTimestamp:  m.BornTimestamp,
 		BornHost:       m.BornHost,
-		StoreTimestamp: time.Now().UnixMilli(),
-		StoreHost:      b.storeHost,
 		ReconsumeTimes: m.ReconsumeTimes,
 	}
+	b.stamp(out, time.Now())
 	return message.AppendRecord(nil, out)
 }
 

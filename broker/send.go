@@ -60,7 +60,7 @@ func (b *Broker) handleSend(ctx context.Context, c *transport.Conn, req *transpo
 	}
 
 	born := b.bornHost(c, req)
-	now := time.Now().UnixMilli()
+	now := time.Now()
 	var records [][]byte
 	var uniq []string
 	size := 0
@@ -94,10 +94,9 @@ func (b *Broker) handleSend(ctx context.Context, c *transport.Conn, req *transpo
 			SysFlag:        sysFlag,
 			BornTimestamp:  h.BornTimestamp,
 			BornHost:       born,
-			StoreTimestamp: now,
-			StoreHost:      b.storeHost,
 			ReconsumeTimes: h.ReconsumeTimes,
 		}
+		b.stamp(m, now)
 		rec, err := message.AppendRecordWithProperties(nil, m, props)
 		if err != nil {
 			return err
@@ -157,6 +156,14 @@ func (b *Broker) handleSend(ctx context.Context, c *transport.Conn, req *transpo
 	out := transport.NewResponse(transport.RespSuccess, "")
 	out.ExtFields = rh.Encode()
 	return out
+}
+
+// stamp sets what only the leader knows when it stores a message: the
+// store time and its own address. It is stamped into the record before
+// the entry is proposed, so every replica applies the same bytes.
+func (b *Broker) stamp(m *message.MessageExt, now time.Time) {
+	m.StoreTimestamp = now.UnixMilli()
+	m.StoreHost = b.storeHost
 }
 
 var errDelayInBatch = errors.New("delayed messages (property DELAY) cannot be sent in a batch; send them one by one")

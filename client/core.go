@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
-	"net/netip"
 	"os"
 	"strconv"
 	"strings"
@@ -14,6 +12,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+	"github.com/raftmq/raftmq/message"
 	"github.com/raftmq/raftmq/transport"
 )
 
@@ -63,7 +62,7 @@ func newCore(o options) (*core, error) {
 	if err != nil {
 		return nil, err
 	}
-	id := localIPv4().String() + "@" + strconv.Itoa(os.Getpid())
+	id := message.LocalIPv4().String() + "@" + strconv.Itoa(os.Getpid())
 	n := instances.Add(1)
 	switch {
 	case o.instance != "":
@@ -322,21 +321,4 @@ func (c *core) heartbeat(ctx context.Context, addr string, body []byte) error {
 		return brokerErr("heartbeat", addr, resp)
 	}
 	return nil
-}
-
-// localIPv4 is the first non-loopback IPv4 address of the host, or
-// 127.0.0.1.
-func localIPv4() netip.Addr {
-	if addrs, err := net.InterfaceAddrs(); err == nil {
-		for _, a := range addrs {
-			if n, ok := a.(*net.IPNet); ok {
-				if ip, ok := netip.AddrFromSlice(n.IP); ok {
-					if ip = ip.Unmap(); ip.Is4() && !ip.IsLoopback() {
-						return ip
-					}
-				}
-			}
-		}
-	}
-	return netip.AddrFrom4([4]byte{127, 0, 0, 1})
 }

@@ -186,6 +186,10 @@ type FSM struct {
 	lastFlushErr time.Time // FSM goroutine only
 
 	cmds []Command // ApplyBatch scratch (FSM goroutine only)
+
+	// ckMu serializes checkpoints; ckIndex is the last one written.
+	ckMu    sync.Mutex
+	ckIndex uint64
 }
 
 // Open loads the local checkpoint and the ConsumeQueues, cutting them back
@@ -274,6 +278,7 @@ func (f *FSM) adopt(st *State) {
 func (f *FSM) load(st *State) error {
 	if st != nil {
 		f.adopt(st)
+		f.ckIndex = st.Index
 	}
 	var end int64
 	if st != nil {

@@ -7,10 +7,10 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"path/filepath"
 
 	"github.com/hashicorp/raft"
 	"github.com/raftmq/raftmq/fsm/indexfile"
+	"github.com/raftmq/raftmq/internal/durable"
 )
 
 // State is the FSM's small, complete description at one applied index: the
@@ -102,7 +102,13 @@ func (f *FSM) capture() (*State, error) {
 
 // Checkpoint makes the ConsumeQueues and IndexFiles durable and then writes
 // the local checkpoint, so that after a crash the FSM restarts from it.
+//
+// Checkpoints are serialized (maintenance, snapshots and restores all take
+// them) and never go back: a checkpoint older than the one on disk is not
+// written, since replay after a restart starts from the one on disk.
 func (f *FSM) Checkpoint() (*State, error) {
+	f.ckMu.Lock()
+	defer f.ckMu.Unlock()
 	st, err := f.capture()
 	if err != nil {
 		return nil, err
@@ -123,9 +129,13 @@ func (f *FSM) Checkpoint() (*State, error) {
 	if err := f.index.Sync(); err != nil {
 		return nil, err
 	}
+	if st.Index < f.ckIndex {
+		return st, nil
+	}
 	if err := writeJSONAtomic(f.ckPath, st); err != nil {
 		return nil, err
 	}
+	f.ckIndex = st.Index
 	return st, nil
 }
 
@@ -149,29 +159,7 @@ func writeJSONAtomic(path string, v any) error {
 	if err != nil {
 		return err
 	}
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
-	if err != nil {
-		return fmt.Errorf("fsm: checkpoint: %w", err)
-	}
-	_, err = f.Write(b)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err == nil {
-		var d *os.File
-		if d, err = os.Open(filepath.Dir(path)); err == nil {
-			err = d.Sync()
-			d.Close()
-		}
-	}
-	if err != nil {
+	if err := durable.WriteFile(path, b, 0o644); err != nil {
 		return fmt.Errorf("fsm: checkpoint: %w", err)
 	}
 	return nil
@@ -261,6 +249,10 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	if err := f.index.Rewind(indexfile.State{}); err != nil {
 		return err
 	}
+	// The restored state replaces whatever the checkpoint held.
+	f.ckMu.Lock()
+	f.ckIndex = 0
+	f.ckMu.Unlock()
 	_, err := f.Checkpoint()
 	f.logger.Info("restored snapshot", "index", st.Index, "queues", len(st.Queues), "commitlog_end", st.CommitLogEnd)
 	return err

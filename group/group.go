@@ -130,11 +130,12 @@ type Group struct {
 	prop   *proposer
 	disk   peerDisks
 
-	ready    atomic.Bool
-	notifyCh chan bool
-	stop     chan struct{}
-	stopOnce sync.Once
-	wg       sync.WaitGroup
+	ready     atomic.Bool
+	leaderSig signal // fired at every leadership event
+	notifyCh  chan bool
+	stop      chan struct{}
+	stopOnce  sync.Once
+	wg        sync.WaitGroup
 }
 
 // Open opens the CommitLog, the raft stable and snapshot stores and the
@@ -251,6 +252,7 @@ func (g *Group) Start() error {
 		}
 	}
 	g.goFunc(g.leadershipLoop)
+	g.goFunc(g.observeLeaders)
 	g.goFunc(g.maintenanceLoop)
 	if cfg.PreferredLeader != "" && cfg.PreferredLeader != cfg.NodeID {
 		g.goFunc(g.preferredLeaderLoop)
@@ -299,6 +301,9 @@ func (g *Group) Shutdown() error {
 	}
 	if g.raft != nil {
 		errs = append(errs, g.raft.Shutdown().Error())
+	}
+	if g.prop != nil {
+		g.prop.wait()
 	}
 	g.wg.Wait()
 	errs = append(errs, g.closeStorage())
@@ -353,27 +358,21 @@ func (g *Group) IsLeader() bool { return g.ready.Load() && g.raft.State() == raf
 // may not serve yet: see IsLeader).
 func (g *Group) RaftLeader() bool { return g.raft.State() == raft.Leader }
 
-// WaitLeaderReady gives a fresh leader a moment to finish its Barrier.
+// WaitLeaderReady gives a fresh leader a moment (up to 2 s) to finish its
+// Barrier; it reports whether this member serves.
 func (g *Group) WaitLeaderReady(ctx context.Context) bool {
-	if g.IsLeader() {
-		return true
-	}
-	if !g.RaftLeader() {
-		return false
-	}
-	t := time.NewTicker(2 * time.Millisecond)
-	defer t.Stop()
 	deadline := time.NewTimer(2 * time.Second)
 	defer deadline.Stop()
 	for {
+		changed := g.LeaderChanged()
+		if g.IsLeader() {
+			return true
+		}
+		if !g.RaftLeader() {
+			return false
+		}
 		select {
-		case <-t.C:
-			if g.IsLeader() {
-				return true
-			}
-			if !g.RaftLeader() {
-				return false
-			}
+		case <-changed:
 		case <-deadline.C:
 			return false
 		case <-ctx.Done():
@@ -464,6 +463,7 @@ func (g *Group) leadershipLoop() {
 		case leader := <-g.notifyCh:
 			if !leader {
 				g.ready.Store(false)
+				g.leaderSig.fire()
 				if err := g.log.SetDeferredSync(false); err != nil {
 					g.logger.Error("flushing the CommitLog after losing leadership failed", "error", err)
 				}
@@ -477,9 +477,11 @@ func (g *Group) leadershipLoop() {
 			g.log.SetDeferredSync(g.cfg.ParallelFlush)
 			if err := g.raft.Barrier(10 * time.Second).Error(); err != nil {
 				g.logger.Warn("barrier after election failed", "error", err)
+				g.leaderSig.fire()
 				continue
 			}
 			if g.raft.State() != raft.Leader {
+				g.leaderSig.fire()
 				continue
 			}
 			if g.cfg.BeforeServing != nil {
@@ -488,6 +490,7 @@ func (g *Group) leadershipLoop() {
 				cancel()
 			}
 			g.ready.Store(true)
+			g.leaderSig.fire()
 			g.logger.Info("became leader", "term", g.raft.CurrentTerm(), "applied", g.fsm.AppliedIndex(),
 				"barrier", time.Since(t0).Round(time.Microsecond))
 			if g.cfg.OnLeadership != nil {

@@ -45,6 +45,8 @@ type proposer struct {
 	// lone send finds a free slot and goes at once.
 	slots chan struct{}
 
+	// wg owns the goroutines that serve abandoned proposals' turns.
+	wg      sync.WaitGroup
 	mu      sync.Mutex
 	pending []*proposal
 	active  bool
@@ -90,7 +92,11 @@ func (p *proposer) propose(ctx context.Context, size int, add func(*fsm.EntryBui
 		case <-ctx.Done():
 			// Keep the applier role flowing if it reaches us now; the entry
 			// may still commit, so the caller reports an unknown outcome.
-			go p.abandon(pr)
+			p.wg.Add(1)
+			go func() {
+				defer p.wg.Done()
+				p.abandon(pr)
+			}()
 			return proposalResult{}, fmt.Errorf("%w: %w", errOutcomeUnknown, ctx.Err())
 		}
 	}
@@ -204,3 +210,7 @@ func (p *proposer) shutdown() {
 	p.closed = true
 	p.mu.Unlock()
 }
+
+// wait waits for abandoned proposals to resolve (after raft shut down,
+// they resolve at once).
+func (p *proposer) wait() { p.wg.Wait() }

@@ -135,12 +135,14 @@ var defaultUniq struct {
 // first non-loopback IPv4 address of the host (127.0.0.1 if none) and the pid.
 func NewUniqKey() string {
 	defaultUniq.once.Do(func() {
-		defaultUniq.g = NewUniqKeyGenerator(localIPv4(), os.Getpid())
+		defaultUniq.g = NewUniqKeyGenerator(LocalIPv4(), os.Getpid())
 	})
 	return defaultUniq.g.Next()
 }
 
-func localIPv4() netip.Addr {
+// LocalIPv4 is this host's first non-loopback IPv4 address (127.0.0.1 if
+// none): what RocketMQ puts in client ids and message ids.
+func LocalIPv4() netip.Addr {
 	addrs, err := net.InterfaceAddrs()
 	if err == nil {
 		for _, a := range addrs {

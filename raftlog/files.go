@@ -12,6 +12,8 @@ import (
 	"sort"
 	"strconv"
 	"syscall"
+
+	"github.com/raftmq/raftmq/internal/durable"
 )
 
 // segment is one CommitLog file, named by the 20-digit physical offset of
@@ -190,25 +192,7 @@ func storeMeta(path string, m meta) error {
 	if err != nil {
 		return err
 	}
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
-	if err != nil {
-		return fmt.Errorf("raftlog: write meta: %w", err)
-	}
-	_, err = f.Write(b)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err == nil {
-		err = syncDir(filepath.Dir(path))
-	}
-	if err != nil {
+	if err := durable.WriteFile(path, b, 0o644); err != nil {
 		return fmt.Errorf("raftlog: write meta: %w", err)
 	}
 	return nil

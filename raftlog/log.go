@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/raftmq/raftmq/internal/durable"
+
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
 )
@@ -597,7 +599,7 @@ func (l *Log) ensureSegment(pos int64) (*segment, error) {
 		return nil, err
 	}
 	defer l.refreshSpace()
-	if err := syncDir(l.segDir); err != nil {
+	if err := durable.SyncDir(l.segDir); err != nil {
 		f.Close()
 		return nil, l.fail(fmt.Errorf("raftlog: sync dir: %w", err))
 	}
@@ -727,7 +729,7 @@ func (l *Log) truncateTail(min uint64) error {
 		}
 	}
 	if len(drop) > 0 {
-		if err := syncDir(l.segDir); err != nil {
+		if err := durable.SyncDir(l.segDir); err != nil {
 			return l.fail(fmt.Errorf("raftlog: truncate: %w", err))
 		}
 	}
@@ -791,10 +793,10 @@ func (l *Log) removeFiles(segs []*segment, idxs []*indexFile) error {
 		errs = append(errs, os.Remove(x.path))
 	}
 	if len(segs) > 0 {
-		errs = append(errs, syncDir(l.segDir))
+		errs = append(errs, durable.SyncDir(l.segDir))
 	}
 	if len(idxs) > 0 {
-		errs = append(errs, syncDir(l.idxDir))
+		errs = append(errs, durable.SyncDir(l.idxDir))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("raftlog: remove files: %w", err)

@@ -9,6 +9,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+
+	"github.com/raftmq/raftmq/internal/durable"
 )
 
 // recover loads the meta file, opens segments and index files, and
@@ -76,7 +78,7 @@ func (l *Log) recover() error {
 		if err := os.Remove(last.path); err != nil {
 			return fmt.Errorf("raftlog: %w", err)
 		}
-		if err := syncDir(l.segDir); err != nil {
+		if err := durable.SyncDir(l.segDir); err != nil {
 			return fmt.Errorf("raftlog: %w", err)
 		}
 		l.segs = l.segs[:n-1]

@@ -23,19 +23,6 @@ func diskSpace(path string) (DiskSpace, error) {
 	return DiskSpace{Total: int64(st.Blocks) * int64(st.Bsize), Avail: int64(st.Bavail) * int64(st.Bsize)}, nil
 }
 
-// syncDir makes directory entries (created, renamed, removed files) durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	return err
-}
-
 func writeZeros(f *os.File, off, n int64) error {
 	zeros := make([]byte, min(n, 1<<20))
 	for n > 0 {

@@ -78,8 +78,7 @@ type Client struct {
 	ep     endpoint
 	cancel context.CancelFunc
 
-	handlers atomic.Pointer[map[RequestCode]HandlerFunc]
-	hmu      sync.Mutex
+	handlers handlerTable
 	nextID   atomic.Uint64
 	work     tracker // handlers and async callbacks
 
@@ -107,7 +106,6 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	c := &Client{cfg: cfg, cancel: cancel, conns: make(map[string]*dialEntry)}
-	c.handlers.Store(&map[RequestCode]HandlerFunc{})
 	c.ep = endpoint{
 		logger:       logger,
 		maxFrame:     cfg.MaxFrameSize,
@@ -127,19 +125,9 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 // Handle registers h for server-initiated requests with code (e.g.
 // NOTIFY_CONSUMER_IDS_CHANGED, CHECK_TRANSACTION_STATE). A response is
 // sent back when h returns one and the request is not oneway.
-func (c *Client) Handle(code RequestCode, h HandlerFunc) {
-	c.hmu.Lock()
-	defer c.hmu.Unlock()
-	old := *c.handlers.Load()
-	m := make(map[RequestCode]HandlerFunc, len(old)+1)
-	for k, v := range old {
-		m[k] = v
-	}
-	m[code] = h
-	c.handlers.Store(&m)
-}
+func (c *Client) Handle(code RequestCode, h HandlerFunc) { c.handlers.set(code, h) }
 
-func (c *Client) handler(code RequestCode) HandlerFunc { return (*c.handlers.Load())[code] }
+func (c *Client) handler(code RequestCode) HandlerFunc { return c.handlers.get(code) }
 
 // Invoke sends req to addr and waits for the response until ctx ends.
 // Errors: ErrTimeout (ctx deadline), ErrConnClosed (dial or connection

@@ -131,8 +131,8 @@ type Server struct {
 	ep     endpoint
 	cancel context.CancelFunc // cancels every handler context
 
-	handlers atomic.Pointer[map[RequestCode]HandlerFunc]
-	hmu      sync.Mutex // serializes Handle
+	handlers handlerTable
+	hmu      sync.Mutex // serializes OnConnClose
 	onClose  atomic.Pointer[[]func(*Conn)]
 	nextID   atomic.Uint64
 	work     tracker
@@ -160,7 +160,6 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{cfg: cfg, logger: logger, cancel: cancel, conns: make(map[*Conn]struct{}), perIP: make(map[netip.Addr]int),
 		opening: make(map[net.Conn]struct{})}
-	s.handlers.Store(&map[RequestCode]HandlerFunc{})
 	s.ep = endpoint{
 		logger:       logger,
 		maxFrame:     cfg.MaxFrameSize,
@@ -185,19 +184,9 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 
 // Handle registers h for code, replacing any previous handler. It may be
 // called while serving.
-func (s *Server) Handle(code RequestCode, h HandlerFunc) {
-	s.hmu.Lock()
-	defer s.hmu.Unlock()
-	old := *s.handlers.Load()
-	m := make(map[RequestCode]HandlerFunc, len(old)+1)
-	for k, v := range old {
-		m[k] = v
-	}
-	m[code] = h
-	s.handlers.Store(&m)
-}
+func (s *Server) Handle(code RequestCode, h HandlerFunc) { s.handlers.set(code, h) }
 
-func (s *Server) handler(code RequestCode) HandlerFunc { return (*s.handlers.Load())[code] }
+func (s *Server) handler(code RequestCode) HandlerFunc { return s.handlers.get(code) }
 
 // OnConnClose registers f to run after a connection closes (on that
 // connection's reader goroutine; keep it short).

@@ -20,34 +20,6 @@ import (
 // checker: no acknowledged message lost, dense offsets, ack order = offset
 // order, no altered content, duplicates only from retried sends.
 
-func createTopic(t *testing.T, c *cluster.Cluster, topic string, queues int) {
-	t.Helper()
-	a, err := client.NewAdmin(client.WithNameServers(c.NamesrvAddr()))
-	require.NoError(t, err)
-	defer a.Shutdown(context.Background())
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-	defer cancel()
-	require.NoError(t, a.CreateTopic(ctx, client.TopicConfig{Topic: topic, ReadQueues: queues, WriteQueues: queues}, client.Target{}))
-}
-
-func checkAll(t *testing.T, c *cluster.Cluster, h *cluster.History, topic string) cluster.Report {
-	t.Helper()
-	pc, err := client.NewPullConsumer(client.WithNameServers(c.NamesrvAddr()), client.WithGroup("checker"))
-	require.NoError(t, err)
-	defer pc.Shutdown(context.Background())
-	var reads []cluster.Read
-	cluster.Eventually(t, 30*time.Second, func() error {
-		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-		defer cancel()
-		reads, err = cluster.ReadAll(ctx, pc, topic)
-		return err
-	})
-	rep := h.Check(reads)
-	t.Logf("checker: %s", rep)
-	require.True(t, rep.OK(), "checker found problems:\n%s", rep)
-	return rep
-}
-
 func waitSent(t *testing.T, l *cluster.Load, n int64, timeout time.Duration) {
 	t.Helper()
 	cluster.Eventually(t, timeout, func() error {
@@ -64,7 +36,7 @@ func TestFailover_LeaderKillUnderLoad(t *testing.T) {
 	c := cluster.Start(t, cluster.Options{})
 	g := c.Group(0)
 	const topic = "S1"
-	createTopic(t, c, topic, 4)
+	c.CreateTopic(t, topic, 4)
 	h := cluster.NewHistory()
 	var consumed atomic.Int64
 	pc, err := client.NewPushConsumer(client.WithNameServers(c.NamesrvAddr()), client.WithGroup("S1G"),
@@ -92,7 +64,7 @@ func TestFailover_LeaderKillUnderLoad(t *testing.T) {
 	waitSent(t, load, load.Sent()+200, 20*time.Second)
 	load.Stop()
 	g.WaitCaughtUp(t, 30*time.Second)
-	checkAll(t, c, h, topic)
+	c.CheckAll(t, h, topic, 30*time.Second)
 	g.RequireIdenticalQueues(t, topic, 4)
 	cluster.Eventually(t, 30*time.Second, func() error {
 		_, acked, _ := h.Counts()
@@ -113,7 +85,7 @@ func TestFailover_FollowerKilledCatchesUp(t *testing.T) {
 	c := cluster.Start(t, cluster.Options{})
 	g := c.Group(0)
 	const topic = "S2"
-	createTopic(t, c, topic, 4)
+	c.CreateTopic(t, topic, 4)
 	leader := g.WaitLeader(t, 5*time.Second)
 	var follower *cluster.Node
 	for _, m := range g.Nodes {
@@ -130,7 +102,7 @@ func TestFailover_FollowerKilledCatchesUp(t *testing.T) {
 	require.Equal(t, n, acked, "failed %d, first error %s", failed, load.FirstError())
 	follower.Restart(t)
 	g.WaitCaughtUp(t, 60*time.Second)
-	checkAll(t, c, h, topic)
+	c.CheckAll(t, h, topic, 30*time.Second)
 	g.RequireIdenticalQueues(t, topic, 4)
 }
 
@@ -140,7 +112,7 @@ func TestFailover_TwoOfThreeDown(t *testing.T) {
 	c := cluster.Start(t, cluster.Options{})
 	g := c.Group(0)
 	const topic = "S3"
-	createTopic(t, c, topic, 2)
+	c.CreateTopic(t, topic, 2)
 	h := cluster.NewHistory()
 	p, err := client.NewProducer(client.WithNameServers(c.NamesrvAddr()), client.WithTimeout(2*time.Second), client.WithRetries(1))
 	require.NoError(t, err)
@@ -195,7 +167,7 @@ func TestFailover_TwoOfThreeDown(t *testing.T) {
 	for i := 101; i < 120; i++ {
 		require.NoError(t, send(i))
 	}
-	checkAll(t, c, h, topic)
+	c.CheckAll(t, h, topic, 30*time.Second)
 }
 
 // Scenario 4: the leader partitioned away acknowledges nothing while the
@@ -204,7 +176,7 @@ func TestFailover_LeaderPartitioned(t *testing.T) {
 	c := cluster.Start(t, cluster.Options{})
 	g := c.Group(0)
 	const topic = "S4"
-	createTopic(t, c, topic, 4)
+	c.CreateTopic(t, topic, 4)
 	h := cluster.NewHistory()
 	load, err := cluster.StartLoad(context.Background(), h, c.NamesrvAddr(), topic, 4, 5000, 128, 60*time.Second)
 	require.NoError(t, err)
@@ -239,7 +211,7 @@ func TestFailover_LeaderPartitioned(t *testing.T) {
 	waitSent(t, load, load.Sent()+200, 30*time.Second)
 	load.Stop()
 	g.WaitCaughtUp(t, 30*time.Second)
-	checkAll(t, c, h, topic)
+	c.CheckAll(t, h, topic, 30*time.Second)
 	g.RequireIdenticalQueues(t, topic, 4)
 }
 
@@ -249,7 +221,7 @@ func TestFailover_AllKilledAndRestarted(t *testing.T) {
 	c := cluster.Start(t, cluster.Options{})
 	g := c.Group(0)
 	const topic, group = "S5", "S5G"
-	createTopic(t, c, topic, 4)
+	c.CreateTopic(t, topic, 4)
 	h := cluster.NewHistory()
 	load, err := cluster.StartLoad(context.Background(), h, c.NamesrvAddr(), topic, 4, 500, 128, 60*time.Second)
 	require.NoError(t, err)
@@ -280,7 +252,7 @@ func TestFailover_AllKilledAndRestarted(t *testing.T) {
 		n.Restart(t)
 	}
 	g.WaitLeader(t, 30*time.Second)
-	checkAll(t, c, h, topic)
+	c.CheckAll(t, h, topic, 30*time.Second)
 	after := committedOffsets(t, c, group, topic)
 	for q, off := range committed {
 		require.GreaterOrEqual(t, after[q], off, "queue %d rewound from %d to %d", q, off, after[q])
@@ -320,7 +292,7 @@ func TestFailover_DataDirDeleted(t *testing.T) {
 	c := cluster.Start(t, cluster.Options{})
 	g := c.Group(0)
 	const topic = "S6"
-	createTopic(t, c, topic, 4)
+	c.CreateTopic(t, topic, 4)
 	h := cluster.NewHistory()
 	load, err := cluster.StartLoad(context.Background(), h, c.NamesrvAddr(), topic, 4, 500, 200, 60*time.Second)
 	require.NoError(t, err)
@@ -338,7 +310,7 @@ func TestFailover_DataDirDeleted(t *testing.T) {
 	}
 	victim.Restart(t)
 	g.WaitCaughtUp(t, 60*time.Second)
-	checkAll(t, c, h, topic)
+	c.CheckAll(t, h, topic, 30*time.Second)
 	g.RequireIdenticalQueues(t, topic, 4)
 }
 
@@ -348,7 +320,7 @@ func TestFailover_OffsetsHonouredAfterFailover(t *testing.T) {
 	c := cluster.Start(t, cluster.Options{})
 	g := c.Group(0)
 	const topic, group = "S7", "S7G"
-	createTopic(t, c, topic, 4)
+	c.CreateTopic(t, topic, 4)
 	h := cluster.NewHistory()
 	load, err := cluster.StartLoad(context.Background(), h, c.NamesrvAddr(), topic, 2, 300, 64, 60*time.Second)
 	require.NoError(t, err)

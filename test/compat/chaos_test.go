@@ -198,17 +198,7 @@ func TestChaos(t *testing.T) {
 	load.Stop()
 	g.WaitCaughtUp(t, 60*time.Second)
 
-	pull, err := client.NewPullConsumer(client.WithNameServers(ns), client.WithGroup("ChaosChecker"))
-	require.NoError(t, err)
-	defer pull.Shutdown(context.Background())
-	var reads []cluster.Read
-	cluster.Eventually(t, 60*time.Second, func() error {
-		rctx, rcancel := context.WithTimeout(context.Background(), 60*time.Second)
-		defer rcancel()
-		reads, err = cluster.ReadAll(rctx, pull, topic)
-		return err
-	})
-	rep := h.Check(reads)
+	rep := h.Check(c.ReadBack(t, topic, 60*time.Second))
 	pc.Shutdown(context.Background())
 	g.RequireIdenticalQueues(t, topic, 8)
 

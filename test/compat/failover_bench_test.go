@@ -4,10 +4,8 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -46,59 +44,12 @@ func TestBenchFailover(t *testing.T) {
 		_, err := p.SendSync(context.Background(), primitive.NewMessage("OfficialFailover", []byte("warm")))
 		require.NoError(t, err)
 	}
-	type ack struct{ start, end time.Time }
-	var mu sync.Mutex
-	var acks []ack
-	stop := make(chan struct{})
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for i := 0; ; i++ {
-			select {
-			case <-stop:
-				return
-			default:
-			}
-			start := time.Now()
-			r, err := p.SendSync(context.Background(), primitive.NewMessage("OfficialFailover", []byte(fmt.Sprintf("m%d", i))))
-			if err == nil && r.Status == primitive.SendOK {
-				mu.Lock()
-				acks = append(acks, ack{start, time.Now()})
-				mu.Unlock()
-			} else {
-				time.Sleep(10 * time.Millisecond) // failures are instant: do not spin
-			}
+	gaps := cluster.MeasureFailover(t, g, trials, func(ctx context.Context, i int) error {
+		r, err := p.SendSync(ctx, primitive.NewMessage("OfficialFailover", []byte(fmt.Sprintf("m%d", i))))
+		if err == nil && r.Status != primitive.SendOK {
+			err = fmt.Errorf("status %v", r.Status)
 		}
-	}()
-	defer func() { close(stop); <-done }()
-
-	var gaps []time.Duration
-	for i := 0; i < trials; i++ {
-		time.Sleep(1500 * time.Millisecond)
-		old := g.WaitLeader(t, 10*time.Second)
-		killed := time.Now()
-		old.Kill()
-		var first time.Time
-		cluster.Eventually(t, 90*time.Second, func() error {
-			mu.Lock()
-			defer mu.Unlock()
-			for _, a := range acks {
-				if a.start.After(killed) {
-					first = a.end
-					return nil
-				}
-			}
-			return fmt.Errorf("no acknowledged send since the kill")
-		})
-		gaps = append(gaps, first.Sub(killed))
-		t.Logf("trial %2d: killed %s; first ack after %v", i+1, old.ID, first.Sub(killed).Round(time.Millisecond))
-		old.Restart(t)
-		g.WaitCaughtUp(t, 60*time.Second)
-		mu.Lock()
-		acks = acks[:0]
-		mu.Unlock()
-	}
-	sort.Slice(gaps, func(i, j int) bool { return gaps[i] < gaps[j] })
-	t.Logf("FAILOVER official rocketmq-client-go, %d leader SIGKILLs: p50 %v  max %v  min %v",
-		len(gaps), gaps[len(gaps)/2].Round(time.Millisecond), gaps[len(gaps)-1].Round(time.Millisecond), gaps[0].Round(time.Millisecond))
+		return err
+	})
+	t.Logf("FAILOVER official rocketmq-client-go, %d leader SIGKILLs: %s", len(gaps), cluster.Quantiles(gaps))
 }

@@ -1,0 +1,56 @@
+package group
+
+import (
+	"sync"
+
+	"github.com/hashicorp/raft"
+)
+
+// signal lets goroutines wait for "something changed": Wait returns a
+// channel that fire closes (and replaces).
+type signal struct {
+	mu sync.Mutex
+	ch chan struct{}
+}
+
+func (s *signal) Wait() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ch == nil {
+		s.ch = make(chan struct{})
+	}
+	return s.ch
+}
+
+func (s *signal) fire() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ch != nil {
+		close(s.ch)
+	}
+	s.ch = make(chan struct{})
+}
+
+// LeaderChanged returns a channel closed at the next leadership event: a
+// leader elected or lost anywhere in the group, or this member starting
+// or stopping to serve. Waiters re-check state when it closes.
+func (g *Group) LeaderChanged() <-chan struct{} { return g.leaderSig.Wait() }
+
+// observeLeaders turns raft's leader observations into LeaderChanged.
+func (g *Group) observeLeaders() {
+	ch := make(chan raft.Observation, 16)
+	obs := raft.NewObserver(ch, false, func(o *raft.Observation) bool {
+		_, ok := o.Data.(raft.LeaderObservation)
+		return ok
+	})
+	g.raft.RegisterObserver(obs)
+	defer g.raft.DeregisterObserver(obs)
+	for {
+		select {
+		case <-g.stop:
+			return
+		case <-ch:
+			g.leaderSig.fire()
+		}
+	}
+}

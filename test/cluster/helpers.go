@@ -1,0 +1,130 @@
+package cluster
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/raftmq/raftmq/client"
+)
+
+// CreateTopic creates topic with the given queue count on every group,
+// through our admin client.
+func (c *Cluster) CreateTopic(t testing.TB, topic string, queues int) {
+	t.Helper()
+	a, err := client.NewAdmin(client.WithNameServers(c.NamesrvAddr()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Shutdown(context.Background())
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if err := a.CreateTopic(ctx, client.TopicConfig{Topic: topic, ReadQueues: queues, WriteQueues: queues}, client.Target{}); err != nil {
+		t.Fatalf("create topic %s: %v", topic, err)
+	}
+}
+
+// ReadBack reads every queue of topic with a pull consumer, retrying for
+// up to timeout while members catch up.
+func (c *Cluster) ReadBack(t testing.TB, topic string, timeout time.Duration) []Read {
+	t.Helper()
+	pc, err := client.NewPullConsumer(client.WithNameServers(c.NamesrvAddr()), client.WithGroup("checker"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Shutdown(context.Background())
+	var reads []Read
+	Eventually(t, timeout, func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), timeout)
+		defer cancel()
+		reads, err = ReadAll(ctx, pc, topic)
+		return err
+	})
+	return reads
+}
+
+// CheckAll reads topic back (ReadBack) and checks the reads against h.
+func (c *Cluster) CheckAll(t testing.TB, h *History, topic string, timeout time.Duration) Report {
+	t.Helper()
+	rep := h.Check(c.ReadBack(t, topic, timeout))
+	t.Logf("checker: %s", rep)
+	if !rep.OK() {
+		t.Fatalf("checker found problems:\n%s", rep)
+	}
+	return rep
+}
+
+// MeasureFailover kills the leader of g trials times while send runs in a
+// loop (one in flight) and returns, per trial, the time from the kill to
+// the end of the first acknowledged send issued after it. The killed
+// member is restarted and caught up before the next trial.
+func MeasureFailover(t testing.TB, g *Group, trials int, send func(ctx context.Context, i int) error) []time.Duration {
+	t.Helper()
+	type ack struct{ start, end time.Time }
+	var mu sync.Mutex
+	var acks []ack
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			start := time.Now()
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			err := send(ctx, i)
+			cancel()
+			if err == nil {
+				mu.Lock()
+				acks = append(acks, ack{start, time.Now()})
+				mu.Unlock()
+			} else if time.Since(start) < 10*time.Millisecond {
+				time.Sleep(10 * time.Millisecond) // an instant failure: do not spin
+			}
+		}
+	}()
+	defer func() { close(stop); <-done }()
+	var gaps []time.Duration
+	for i := 0; i < trials; i++ {
+		time.Sleep(1500 * time.Millisecond) // steady state
+		old := g.WaitLeader(t, 10*time.Second)
+		killed := time.Now()
+		old.Kill()
+		var first time.Time
+		Eventually(t, 90*time.Second, func() error {
+			mu.Lock()
+			defer mu.Unlock()
+			for _, a := range acks {
+				if a.start.After(killed) {
+					first = a.end
+					return nil
+				}
+			}
+			return fmt.Errorf("no acknowledged send since the kill")
+		})
+		gap := first.Sub(killed)
+		gaps = append(gaps, gap)
+		next := g.WaitLeader(t, 10*time.Second)
+		t.Logf("trial %2d: killed %s, %s leads; first ack after %v", i+1, old.ID, next.ID, gap.Round(time.Millisecond))
+		old.Restart(t)
+		g.WaitCaughtUp(t, 60*time.Second)
+		mu.Lock()
+		acks = acks[:0]
+		mu.Unlock()
+	}
+	return gaps
+}
+
+// Quantiles formats p50, p99, max and min of durations.
+func Quantiles(d []time.Duration) string {
+	s := append([]time.Duration(nil), d...)
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	q := func(f float64) time.Duration { return s[min(len(s)-1, int(f*float64(len(s))))].Round(time.Millisecond) }
+	return fmt.Sprintf("p50 %v  p99 %v  max %v  min %v", q(0.5), q(0.99), s[len(s)-1].Round(time.Millisecond), s[0].Round(time.Millisecond))
+}
