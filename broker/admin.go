@@ -49,7 +49,7 @@ func (b *Broker) status() transport.GroupStatus {
 		State: gs.State, Serving: gs.Serving, Leader: gs.Leader, Term: gs.Term,
 		FirstIndex: gs.FirstIndex, LastIndex: gs.LastIndex, CommitIndex: gs.CommitIndex, AppliedIndex: gs.AppliedIndex,
 		RaftAppliedIndex: gs.RaftAppliedIndex, MinOffset: gs.MinOffset, WriteOffset: gs.WriteOffset, Segments: gs.Segments,
-		DiskFull: gs.DiskFull, DiskUsed: gs.DiskUsed, DiskAvail: gs.DiskAvail,
+		DiskFull: gs.DiskFull, DiskUsed: gs.DiskUsed, DiskAvail: gs.DiskAvail, InstalledSnapshot: gs.InstalledSnapshot,
 		FlushDisk: b.cfg.Log.Flush.String(), Peers: map[string]string{}, Messages: gs.Messages,
 	}
 	for _, p := range b.peers {

@@ -43,6 +43,7 @@ func (b *Broker) registerHandlers(s *transport.Server) {
 		transport.ReqUpdateAndCreateACLConfig:         b.handleUpdateACL,
 		transport.ReqDeleteACLConfig:                  b.handleDeleteACL,
 		transport.ReqGetBrokerClusterACLInfo:          b.handleACLInfo,
+		transport.ReqDeleteExpiredCommitLog:           b.handleDeleteExpired,
 	}
 	for code, f := range h {
 		s.Handle(code, f)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/raftmq/raftmq/transport"
 )
@@ -62,4 +63,43 @@ func (a *Admin) aclEach(ctx context.Context, t Target, op string, mk func() *tra
 		}
 	}
 	return nil
+}
+
+// RetentionReport is one member's outcome of DeleteExpiredCommitLog.
+type RetentionReport struct {
+	Node            string `json:"node"`
+	DeletedSegments int    `json:"deletedSegments"`
+	Forced          int    `json:"forced"`
+	FirstIndex      uint64 `json:"firstIndex"`
+	MinOffset       int64  `json:"commitLogMinOffset"`
+	Error           string `json:"error,omitempty"`
+}
+
+// DeleteExpiredCommitLog runs retention now on every member of a broker
+// group (mqadmin deleteExpiredCommitLog): CommitLog segments last written
+// more than olderThan ago (negative: the group's fileReservedTime) go if they are
+// expired or every consumer group consumed them (any, with
+// cleanFileForciblyEnable), never past the latest snapshot.
+func (a *Admin) DeleteExpiredCommitLog(ctx context.Context, brokerGroup string, olderThan time.Duration) ([]RetentionReport, error) {
+	ctx, cancel := a.c.opCtx(ctx)
+	defer cancel()
+	ext := map[string]string{}
+	if olderThan >= 0 {
+		ext["olderThan"] = olderThan.String()
+	}
+	resp, err := a.groupOK(ctx, brokerGroup, "delete expired commit log", func() *transport.Command {
+		m := make(map[string]string, len(ext))
+		for k, v := range ext {
+			m[k] = v
+		}
+		return transport.NewRequest(transport.ReqDeleteExpiredCommitLog, m, nil)
+	})
+	if err != nil {
+		return nil, err
+	}
+	var out []RetentionReport
+	if err := transport.DecodeBody(resp.Body, &out); err != nil {
+		return nil, fmt.Errorf("client: delete expired commit log: %w", err)
+	}
+	return out, nil
 }

@@ -72,6 +72,8 @@ type Log interface {
 	ReadAt(p []byte, off int64, limit uint64) error
 	FirstIndex() (uint64, error)
 	GetLog(index uint64, out *raft.Log) error
+	// SyncThrough makes entries up to index durable.
+	SyncThrough(index uint64) error
 }
 
 // DefaultConfig returns RocketMQ's sizes.
@@ -169,8 +171,11 @@ type FSM struct {
 	queues  map[queueKey]*consumequeue.Queue
 	// skipTo: entries at or below it are already reflected (checkpoint).
 	skipTo uint64
-	// restoredEnd is the CommitLog end of a restored snapshot's index.
-	restoredEnd int64
+	// restoredIndex and restoredEnd: the index of the snapshot this
+	// replica last restored (or whose checkpoint it loaded), and where the
+	// CommitLog continues after it.
+	restoredIndex uint64
+	restoredEnd   int64
 
 	index   *indexfile.Store
 	applied atomic.Uint64
@@ -178,6 +183,9 @@ type FSM struct {
 
 	// Messages applied since start, for metrics.
 	Messages atomic.Uint64
+	// installed is State.InstalledSnapshot; lastCmd State.LastCommand.
+	installed atomic.Uint64
+	lastCmd   atomic.Uint64
 	// IndexErrors counts IndexFile writes that failed (metrics).
 	IndexErrors  atomic.Uint64
 	lastIndexErr time.Time // FSM goroutine only
@@ -270,7 +278,12 @@ func (f *FSM) adopt(st *State) {
 		}
 	}
 	f.skipTo = st.Index
-	f.restoredEnd = st.CommitLogEnd
+	f.restoredIndex, f.restoredEnd = st.Index, st.CommitLogEnd
+	f.installed.Store(st.InstalledSnapshot)
+	if st.LastCommand == 0 {
+		st.LastCommand = st.Index // a checkpoint from before the field
+	}
+	f.lastCmd.Store(st.LastCommand)
 	f.applied.Store(st.Index)
 	f.term.Store(st.Term)
 }
@@ -332,6 +345,15 @@ func (f *FSM) load(st *State) error {
 	f.logger.Info("loaded", "checkpoint_index", f.skipTo, "queues", len(f.queues), "topics", len(f.topics))
 	return nil
 }
+
+// LastCommand is the index of the last command entry applied: the same
+// on every replica that applied the same log (AppliedIndex may be
+// further, past entries without commands).
+func (f *FSM) LastCommand() uint64 { return f.lastCmd.Load() }
+
+// InstalledSnapshot is the index of the last snapshot this replica
+// installed from a leader (0: none): it holds no messages before it.
+func (f *FSM) InstalledSnapshot() uint64 { return f.installed.Load() }
 
 // AppliedIndex is the last raft index whose commands are reflected.
 func (f *FSM) AppliedIndex() uint64 { return f.applied.Load() }
@@ -397,6 +419,7 @@ func (f *FSM) applyEntry(l *raft.Log, touched map[*consumequeue.Queue]bool) *Ent
 	// committed.
 	f.applied.Store(l.Index)
 	f.term.Store(l.Term)
+	f.lastCmd.Store(l.Index)
 	for i, c := range cmds {
 		r, err := f.applyCommand(l, c, &dataOff, touched, &topicsChanged)
 		if err != nil {
@@ -796,8 +819,13 @@ func (f *FSM) Close() error {
 // FSM's own job.
 func (f *FSM) ReplayTo(index uint64) error {
 	from := f.applied.Load() + 1
-	if first, _ := f.log.FirstIndex(); from < first {
-		from = first
+	if first, err := f.log.FirstIndex(); err != nil {
+		return fmt.Errorf("fsm: replay: %w", err)
+	} else if from < first && from <= index {
+		// Entries the checkpoint lacks were deleted: applying the rest would
+		// diverge from the group without a word.
+		return fmt.Errorf("fsm: replay: the checkpoint is at %d but the CommitLog starts at %d: entries %d..%d are gone",
+			from-1, first, from, first-1)
 	}
 	for i := from; i <= index; i++ {
 		var l raft.Log

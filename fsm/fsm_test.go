@@ -2,6 +2,7 @@ package fsm
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"math"
 	"net/netip"
@@ -200,7 +201,7 @@ func TestFSM_SnapshotRestoreOnEmptyReplica(t *testing.T) {
 	}())
 	snap, err := src.fsm.Snapshot()
 	require.NoError(t, err)
-	sink := &memSink{}
+	sink := &memSink{index: src.fsm.AppliedIndex()}
 	require.NoError(t, snap.Persist(sink))
 
 	dst := newRig(t, t.TempDir())
@@ -246,7 +247,10 @@ func TestEntry_DecodeRejectsGarbage(t *testing.T) {
 type memSink struct {
 	bytes.Buffer
 	closed bool
+	index  uint64 // the raft index of the snapshot
 }
+
+func (s *memSink) Index() uint64 { return s.index }
 
 func (s *memSink) ID() string    { return "mem" }
 func (s *memSink) Cancel() error { return nil }
@@ -339,4 +343,56 @@ func TestFSM_LowestUnconsumed(t *testing.T) {
 	require.Equal(t, phys[0][1], r.fsm.LowestUnconsumed(), "the slowest group counts")
 	commit(OffsetCommit{Group: "B", Topic: "T", QueueID: 0, Offset: 3}, OffsetCommit{Group: "A", Topic: "T", QueueID: 0, Offset: 3})
 	require.Equal(t, int64(math.MaxInt64), r.fsm.LowestUnconsumed(), "all consumed")
+}
+
+// raft counts barrier and no-op entries in a snapshot's index but never
+// applies them: the snapshot must still describe its own index, so that a
+// replica installing it continues the CommitLog where the others do.
+func TestFSM_SnapshotAtABarrierIndex(t *testing.T) {
+	src := newRig(t, t.TempDir())
+	for i := 0; i < 3; i++ {
+		var b EntryBuilder
+		b.AddRecords(record(t, "T", 0, fmt.Sprintf("m%d", i), nil))
+		src.propose(&b)
+	}
+	snap, err := src.fsm.Snapshot()
+	require.NoError(t, err)
+	// Two barriers after the last command; raft snapshots at the second.
+	last, _ := src.log.LastIndex()
+	barriers := []*raft.Log{{Index: last + 1, Term: 2, Type: raft.LogBarrier}, {Index: last + 2, Term: 2, Type: raft.LogNoop}}
+	require.NoError(t, src.log.StoreLogs(barriers))
+	sink := &memSink{index: last + 2}
+	require.NoError(t, snap.Persist(sink))
+	var st State
+	require.NoError(t, json.Unmarshal(sink.Bytes(), &st))
+	require.Equal(t, last+2, st.Index)
+	require.Equal(t, uint64(2), st.Term)
+	p, err := src.log.Position(last + 2)
+	require.NoError(t, err)
+	require.Equal(t, p.End(), st.CommitLogEnd)
+	ck, err := loadCheckpoint(src.fsm.ckPath)
+	require.NoError(t, err)
+	require.Equal(t, last+2, ck.Index, "the checkpoint is not older than the snapshot")
+	require.Equal(t, last, ck.LastCommand)
+
+	dst := newRig(t, t.TempDir())
+	require.NoError(t, dst.fsm.Restore(sink.reader()))
+	require.NoError(t, dst.log.DeleteRange(0, 1<<62))
+	var b EntryBuilder
+	b.AddRecords(record(t, "T", 0, "after", nil))
+	l := &raft.Log{Index: last + 3, Term: 2, Type: raft.LogCommand, Data: append([]byte(nil), b.Bytes()...)}
+	require.NoError(t, src.log.StoreLogs([]*raft.Log{l}))
+	require.NoError(t, dst.log.StoreLogs([]*raft.Log{l}))
+	pa, _ := src.log.Position(last + 3)
+	pb, _ := dst.log.Position(last + 3)
+	require.Equal(t, pa, pb, "the same physical offset on both replicas")
+
+	// A command between the captured state and the snapshot's index is a
+	// bug: refused, not papered over.
+	snap2, err := src.fsm.Snapshot()
+	require.NoError(t, err)
+	var c EntryBuilder
+	c.AddRecords(record(t, "T", 0, "unapplied", nil))
+	require.NoError(t, src.log.StoreLogs([]*raft.Log{{Index: last + 4, Term: 2, Type: raft.LogCommand, Data: c.Bytes()}}))
+	require.Error(t, snap2.Persist(&memSink{index: last + 4}))
 }

@@ -29,6 +29,13 @@ type State struct {
 	Queues       []QueueState               `json:"queues"`
 	// ACL holds accounts changed through the admin API, by access key.
 	ACL map[string]ACLEntry `json:"acl,omitempty"`
+	// InstalledSnapshot is the index of the last snapshot this replica
+	// installed from a leader (local only): its messages before it were
+	// never replicated here.
+	InstalledSnapshot uint64 `json:"installedSnapshot,omitempty"`
+	// LastCommand is the index of the last command entry reflected (Index
+	// may be later: entries after it carried no commands).
+	LastCommand uint64 `json:"lastCommand,omitempty"`
 	// IndexFile is local: where this node's IndexFiles stood.
 	IndexFile indexfile.State `json:"indexFile"`
 }
@@ -84,12 +91,14 @@ func (f *FSM) capture() (*State, error) {
 		st.Queues = append(st.Queues, QueueState{Topic: k.topic, QueueID: k.qid, Min: q.MinOffset(), Max: q.MaxOffset()})
 	}
 	st.IndexFile = f.index.State() // Put runs under f.mu too: consistent
+	st.InstalledSnapshot = f.installed.Load()
+	st.LastCommand = f.lastCmd.Load()
 	if st.Index > 0 {
 		p, err := f.log.Position(st.Index)
 		switch {
 		case err == nil:
 			st.CommitLogEnd = p.End()
-		case errors.Is(err, raft.ErrLogNotFound):
+		case errors.Is(err, raft.ErrLogNotFound) && st.Index == f.restoredIndex:
 			// Restored from a snapshot and nothing appended yet: the
 			// log starts at the hint this state came with.
 			st.CommitLogEnd = f.restoredEnd
@@ -107,11 +116,20 @@ func (f *FSM) capture() (*State, error) {
 // them) and never go back: a checkpoint older than the one on disk is not
 // written, since replay after a restart starts from the one on disk.
 func (f *FSM) Checkpoint() (*State, error) {
-	f.ckMu.Lock()
-	defer f.ckMu.Unlock()
 	st, err := f.capture()
 	if err != nil {
 		return nil, err
+	}
+	return st, f.writeCheckpoint(st)
+}
+
+// writeCheckpoint makes the queues, the IndexFiles and the CommitLog
+// durable through st, then writes st as the checkpoint.
+func (f *FSM) writeCheckpoint(st *State) error {
+	f.ckMu.Lock()
+	defer f.ckMu.Unlock()
+	if st.Index < f.ckIndex {
+		return nil
 	}
 	// Units written after capture have larger commitlog offsets: Open cuts
 	// them back (TruncatePhys), so syncing more than the state is fine.
@@ -123,20 +141,22 @@ func (f *FSM) Checkpoint() (*State, error) {
 	f.mu.RUnlock()
 	for _, q := range queues {
 		if err := q.Sync(); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	if err := f.index.Sync(); err != nil {
-		return nil, err
+		return err
 	}
-	if st.Index < f.ckIndex {
-		return st, nil
+	// Never ahead of the CommitLog: after a power loss the log must still
+	// hold everything up to the checkpoint.
+	if err := f.log.SyncThrough(st.Index); err != nil {
+		return fmt.Errorf("fsm: checkpoint: %w", err)
 	}
 	if err := writeJSONAtomic(f.ckPath, st); err != nil {
-		return nil, err
+		return err
 	}
 	f.ckIndex = st.Index
-	return st, nil
+	return nil
 }
 
 func loadCheckpoint(path string) (*State, error) {
@@ -181,25 +201,76 @@ type snapshot struct {
 	st *State
 }
 
+// IndexedSink is a snapshot sink that knows the raft index of its
+// snapshot (the group's snapshot store gives such sinks).
+type IndexedSink interface {
+	raft.SnapshotSink
+	Index() uint64
+}
+
+// Persist writes the state for the snapshot's own raft index. raft counts
+// barrier and no-op entries in that index but never hands them to the
+// FSM, so the captured state may be for an earlier index: the entries in
+// between must carry no commands (checked), and the state is re-described
+// at the snapshot's index, with the CommitLog position after it, so that a
+// replica that installs it continues the log at the same offset. The
+// CommitLog is made durable through that index first.
 func (s *snapshot) Persist(sink raft.SnapshotSink) error {
-	ck, err := s.f.Checkpoint()
+	st, err := s.at(sink)
+	if err == nil {
+		// The checkpoint must not be older than the snapshot: retention may
+		// delete entries up to it.
+		err = s.f.writeCheckpoint(st)
+	}
+	if err == nil {
+		err = json.NewEncoder(sink).Encode(st)
+	}
 	if err != nil {
 		sink.Cancel()
-		return err
-	}
-	_ = ck
-	if err := json.NewEncoder(sink).Encode(s.st); err != nil {
-		sink.Cancel()
-		return fmt.Errorf("fsm: write snapshot: %w", err)
+		return fmt.Errorf("fsm: snapshot: %w", err)
 	}
 	if err := sink.Close(); err != nil {
 		return err
 	}
 	// Messages at or below the snapshot are no longer needed by raft.
 	if s.f.cfg.OnSnapshot != nil {
-		s.f.cfg.OnSnapshot(s.st.Index)
+		s.f.cfg.OnSnapshot(st.Index)
 	}
 	return nil
+}
+
+// at re-describes the captured state at the sink's raft index.
+func (s *snapshot) at(sink raft.SnapshotSink) (*State, error) {
+	is, ok := sink.(IndexedSink)
+	if !ok {
+		return nil, errors.New("the snapshot sink does not say its raft index")
+	}
+	idx := is.Index()
+	st := *s.st
+	switch {
+	case idx < st.Index:
+		return nil, fmt.Errorf("snapshot index %d is below the FSM's applied index %d", idx, st.Index)
+	case idx == st.Index:
+		return &st, nil
+	}
+	for i := st.Index + 1; i <= idx; i++ {
+		var l raft.Log
+		if err := s.f.log.GetLog(i, &l); err != nil {
+			return nil, fmt.Errorf("entry %d between the state and the snapshot: %w", i, err)
+		}
+		if l.Type == raft.LogCommand {
+			return nil, fmt.Errorf("entry %d is a command the snapshot's state does not reflect", i)
+		}
+		if i == idx {
+			st.Term = l.Term
+		}
+	}
+	p, err := s.f.log.Position(idx)
+	if err != nil {
+		return nil, fmt.Errorf("position of snapshot entry %d: %w", idx, err)
+	}
+	st.Index, st.CommitLogEnd = idx, p.End()
+	return &st, nil
 }
 
 func (s *snapshot) Release() {}
@@ -243,6 +314,7 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 			return err
 		}
 	}
+	st.InstalledSnapshot = st.Index
 	f.adopt(&st)
 	f.mu.Unlock()
 	// The old IndexFiles point at messages this replica no longer has.

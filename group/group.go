@@ -224,7 +224,8 @@ func (g *Group) Start() error {
 	if rc.Logger == nil {
 		rc.Logger = g.logger.Named("raft")
 	}
-	has, err := raft.HasExistingState(g.log, g.stable, g.snaps)
+	snaps := indexedStore{g.snaps}
+	has, err := raft.HasExistingState(g.log, g.stable, snaps)
 	if err != nil {
 		return fmt.Errorf("group: %w", err)
 	}
@@ -233,12 +234,12 @@ func (g *Group) Start() error {
 		for _, m := range cfg.Members {
 			servers = append(servers, raft.Server{ID: raft.ServerID(m.ID), Address: raft.ServerAddress(m.Addr)})
 		}
-		if err := raft.BootstrapCluster(rc, g.log, g.stable, g.snaps, cfg.Transport, raft.Configuration{Servers: servers}); err != nil {
+		if err := raft.BootstrapCluster(rc, g.log, g.stable, snaps, cfg.Transport, raft.Configuration{Servers: servers}); err != nil {
 			return fmt.Errorf("group: bootstrap: %w", err)
 		}
 		g.logger.Info("bootstrapped raft group", "peers", len(servers))
 	}
-	if g.raft, err = raft.NewRaft(rc, g.fsm, g.log, g.stable, g.snaps, cfg.Transport); err != nil {
+	if g.raft, err = raft.NewRaft(rc, g.fsm, g.log, g.stable, snaps, cfg.Transport); err != nil {
 		return fmt.Errorf("group: start raft: %w", err)
 	}
 	g.prop = newProposer(g.raft, cfg.MaxEntryBytes, cfg.MaxInflightEntries)
@@ -412,6 +413,33 @@ func (g *Group) TransferLeadership(target string) error {
 	return fmt.Errorf("group: %q is not a member", target)
 }
 
+// Snapshot takes a raft snapshot now (retention may then delete up to it).
+func (g *Group) Snapshot() error {
+	err := g.raft.Snapshot().Error()
+	if errors.Is(err, raft.ErrNothingNewToSnapshot) {
+		return nil
+	}
+	return err
+}
+
+// DeleteOlder runs retention on this member now: it takes a snapshot (so
+// that entries up to now may go), deletes the segments older than
+// olderThan that retention allows (raftlog.Log.DeleteOlder) and trims the
+// queues that pointed into them.
+func (g *Group) DeleteOlder(olderThan time.Duration) (raftlog.RetentionResult, error) {
+	if err := g.Snapshot(); err != nil {
+		return raftlog.RetentionResult{}, fmt.Errorf("group: snapshot before retention: %w", err)
+	}
+	res, err := g.log.DeleteOlder(olderThan, time.Now())
+	if err != nil {
+		return res, err
+	}
+	if res.DeletedSegments > 0 {
+		err = g.fsm.TrimBelow(g.log.Stats().MinOffset)
+	}
+	return res, err
+}
+
 // Status describes this member's raft and storage state.
 type Status struct {
 	State            string
@@ -421,7 +449,7 @@ type Status struct {
 	FirstIndex       uint64
 	LastIndex        uint64
 	CommitIndex      uint64
-	AppliedIndex     uint64 // the FSM's
+	AppliedIndex     uint64 // the FSM's last applied command
 	RaftAppliedIndex uint64 // raft's (counts no-op and barrier entries)
 	MinOffset        int64  // CommitLog's first retained byte
 	WriteOffset      int64  // CommitLog's end
@@ -431,6 +459,10 @@ type Status struct {
 	DiskAvail        int64
 	Messages         uint64 // applied since start
 	IndexErrors      uint64
+	// InstalledSnapshot is the index of the last snapshot installed from a
+	// leader (0: none): this member holds no messages before it, though
+	// others may (its history is partial).
+	InstalledSnapshot uint64
 }
 
 // Status returns this member's status.
@@ -440,10 +472,10 @@ func (g *Group) Status() Status {
 	ci, _ := strconv.ParseUint(g.raft.Stats()["commit_index"], 10, 64)
 	return Status{
 		State: g.raft.State().String(), Serving: g.IsLeader(), Leader: string(leader), Term: g.raft.CurrentTerm(),
-		FirstIndex: ls.FirstIndex, LastIndex: ls.LastIndex, CommitIndex: ci, AppliedIndex: g.fsm.AppliedIndex(),
+		FirstIndex: ls.FirstIndex, LastIndex: ls.LastIndex, CommitIndex: ci, AppliedIndex: g.fsm.LastCommand(),
 		RaftAppliedIndex: g.raft.AppliedIndex(), MinOffset: ls.MinOffset, WriteOffset: ls.WriteOffset, Segments: ls.Segments,
 		DiskFull: ls.DiskFull, DiskUsed: ls.DiskUsed, DiskAvail: ls.DiskAvail, Messages: g.fsm.Messages.Load(),
-		IndexErrors: g.fsm.IndexErrors.Load(),
+		IndexErrors: g.fsm.IndexErrors.Load(), InstalledSnapshot: g.fsm.InstalledSnapshot(),
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
@@ -268,4 +269,92 @@ func TestGroup_PreferredLeader(t *testing.T) {
 		id, _ := l.Leader()
 		return id == "n2" && l == c.groups[2]
 	}, 20*time.Second, 50*time.Millisecond)
+}
+
+// A follower behind the leader's first retained entry gets a snapshot
+// taken at a barrier index (raft counts barriers and no-ops, the FSM never
+// sees them); afterwards every new message has the same physical offset
+// and bytes on it as on the leader.
+func TestGroup_SnapshotInstallKeepsPhysicalOffsets(t *testing.T) {
+	c := startCluster(t, 3, func(cfg *Config) {
+		cfg.Log.SegmentSize = 16 << 10
+		cfg.Log.IndexFileEntries = 64
+	})
+	l := c.leader()
+	lagging := -1
+	for i, g := range c.groups {
+		if g != l {
+			lagging = i
+			break
+		}
+	}
+	require.NoError(t, c.groups[lagging].Shutdown())
+	c.groups[lagging] = nil
+	ctx := context.Background()
+	for i := 0; i < 200; i++ {
+		_, err := l.Propose(ctx, 512, appendCmd(record(t, "T", 0, fmt.Sprintf("message-%03d-%s", i, strings.Repeat("x", 200)))))
+		require.NoError(t, err)
+	}
+	// Everything consumed, so retention may delete it before it expires.
+	_, err := l.Propose(ctx, 64, func(eb *fsm.EntryBuilder) error {
+		return eb.AddJSON(fsm.CmdOffsets, []fsm.OffsetCommit{{Group: "G", Topic: "T", QueueID: 0, Offset: 200}})
+	})
+	require.NoError(t, err)
+	// A new leader: its no-op and barrier are the last entries.
+	var target string
+	for i, m := range l.Members() {
+		if i != lagging && c.groups[i] != l {
+			target = m.ID
+		}
+	}
+	require.NoError(t, l.TransferLeadership(target))
+	nl := c.leader()
+	require.NotSame(t, l, nl)
+	res, err := nl.DeleteOlder(0)
+	require.NoError(t, err)
+	require.Positive(t, res.DeletedSegments)
+	first, _ := nl.log.FirstIndex()
+	require.Greater(t, first, uint64(10), "the head of the log is gone")
+
+	// The lagging member comes back: it can only be sent a snapshot.
+	g := c.restart(lagging)
+	for i := 0; i < 20; i++ {
+		_, err := nl.Propose(ctx, 512, appendCmd(record(t, "T", 0, fmt.Sprintf("after-%02d", i))))
+		require.NoError(t, err)
+	}
+	want := nl.Status().AppliedIndex
+	require.Eventually(t, func() bool { return g.AppliedIndex() >= want }, 20*time.Second, 10*time.Millisecond)
+	units, err := nl.QueueRange("T", 0, 200, 100, nil)
+	require.NoError(t, err)
+	require.Len(t, units, 20)
+	got, err := g.QueueRange("T", 0, 200, 100, nil)
+	require.NoError(t, err)
+	require.Equal(t, units, got, "same queue offsets and physical offsets")
+	for _, u := range units {
+		a, err := nl.ReadMessage(nil, u.PhysOffset, u.Size)
+		require.NoError(t, err)
+		b, err := g.ReadMessage(nil, u.PhysOffset, u.Size)
+		require.NoError(t, err)
+		require.Equal(t, a, b)
+	}
+}
+
+// restart reopens member i on its data with a fresh in-memory transport.
+func (c *cluster) restart(i int) *Group {
+	c.t.Helper()
+	_, tr := raft.NewInmemTransport(raft.ServerAddress(c.cfgs[i].Members[i].Addr))
+	for j, other := range c.trans {
+		if j != i {
+			tr.Connect(other.LocalAddr(), other)
+			other.Connect(tr.LocalAddr(), tr)
+		}
+	}
+	c.trans[i] = tr
+	cfg := c.cfgs[i]
+	cfg.Transport = tr
+	g, err := Open(cfg)
+	require.NoError(c.t, err)
+	require.NoError(c.t, g.Start())
+	c.groups[i] = g
+	return g
 }

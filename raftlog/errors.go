@@ -14,6 +14,9 @@ var (
 	// ErrNonContiguous rejects appends that would leave a gap or rewrite
 	// history without a DeleteRange first.
 	ErrNonContiguous = errors.New("raftlog: non-contiguous append")
+	// ErrHintMismatch: an empty log was told where its next entry goes
+	// (SetNextStart) and is asked to store another one first.
+	ErrHintMismatch = errors.New("raftlog: append does not match the start hint")
 	// ErrInvalidRange rejects a DeleteRange that is neither a prefix nor a
 	// suffix of the log.
 	ErrInvalidRange = errors.New("raftlog: delete range must be a prefix or a suffix")

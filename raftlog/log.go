@@ -405,7 +405,10 @@ func (l *Log) StoreLogs(logs []*raft.Log) error {
 
 	pos := l.writePos
 	if empty {
-		pos = l.startPosition(first)
+		var err error
+		if pos, err = l.startPosition(first); err != nil {
+			return err
+		}
 		if segEnd := (pos/l.cfg.SegmentSize + 1) * l.cfg.SegmentSize; pos+recordSize(logs[0]) > segEnd {
 			// Where a replica holding the previous entries would put it,
 			// without creating a segment that holds only a blank marker.
@@ -516,15 +519,18 @@ func (l *Log) unitNoLock(index uint64) (int64, uint32) {
 // startPosition is where the first record of an empty log goes: a hint
 // from an FSM snapshot when it names this index, else where the previous
 // log ended (0 for a new log).
-func (l *Log) startPosition(first uint64) int64 {
+//
+// A hint for another index is an error: continuing anywhere else would
+// give this replica's messages other physical offsets than the group's.
+func (l *Log) startPosition(first uint64) (int64, error) {
 	if l.meta.HintIndex != 0 {
 		if l.meta.HintIndex == first {
-			return l.meta.HintOffset
+			return l.meta.HintOffset, nil
 		}
-		l.logger.Warn("physical offset hint is for another index; continuing after the previous log",
-			"hint_index", l.meta.HintIndex, "first", first)
+		return 0, fmt.Errorf("%w: the next entry must be %d (at offset %d, from the snapshot this replica installed), got %d",
+			ErrHintMismatch, l.meta.HintIndex, l.meta.HintOffset, first)
 	}
-	return l.writePos
+	return l.writePos, nil
 }
 
 func appendBlank(buf []byte, n int64) []byte {

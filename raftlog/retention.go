@@ -196,6 +196,50 @@ func (l *Log) RunRetention(now time.Time) (RetentionResult, error) {
 	}
 }
 
+// DeleteOlder runs retention now, at any hour (mqadmin
+// deleteExpiredCommitLog): oldest first, it deletes segments last written
+// more than olderThan ago that are expired (older than FileReservedTime),
+// or whose messages every consumer group consumed, or any with
+// CleanForcibly; never the active segment, never past the retention bound.
+func (l *Log) DeleteOlder(olderThan time.Duration, now time.Time) (RetentionResult, error) {
+	var res RetentionResult
+	rc := l.cfg.Retention
+	needed := int64(-1)
+	if g := l.guard.Load(); g != nil {
+		needed = (*g)()
+	}
+	for {
+		forced := false
+		ok, newFirst, err := l.deleteOldestSegment(func(mtime time.Time, end int64) bool {
+			age := now.Sub(mtime)
+			if age < olderThan {
+				return false
+			}
+			switch {
+			case age >= rc.FileReservedTime, needed >= 0 && end <= needed:
+				return true
+			case rc.CleanForcibly:
+				forced = true
+				return true
+			}
+			return false
+		})
+		if err != nil || !ok {
+			if sp, serr := l.refreshSpace(); serr == nil {
+				res.DiskUsage = sp.Used()
+			}
+			return res, err
+		}
+		res.DeletedSegments++
+		res.NewFirstIndex = newFirst
+		if forced {
+			res.Forced++
+			l.logger.Error("retention: DELETED A SEGMENT HOLDING UNCONSUMED MESSAGES on request (cleanFileForciblyEnable=true)",
+				"new_first_index", newFirst)
+		}
+	}
+}
+
 // deleteOldestSegment deletes the first segment if it is not the active
 // one, every entry in it is at or below the retention bound, and
 // want(mtime, end) says so (end: the physical offset after the segment).

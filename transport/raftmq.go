@@ -61,16 +61,19 @@ type GroupStatus struct {
 	AppliedIndex uint64 `json:"appliedIndex"` // last entry whose commands the FSM applied
 	// RaftAppliedIndex is raft's own (it counts no-op and barrier entries,
 	// and runs ahead of the FSM while a batch is being applied).
-	RaftAppliedIndex uint64            `json:"raftAppliedIndex"`
-	MinOffset        int64             `json:"commitLogMinOffset"`
-	WriteOffset      int64             `json:"commitLogMaxOffset"`
-	Segments         int               `json:"segments"`
-	DiskFull         bool              `json:"diskFull"`
-	DiskUsed         float64           `json:"diskUsedRatio"`
-	DiskAvail        int64             `json:"diskAvailBytes"`
-	FlushDisk        string            `json:"flushDiskType"`
-	Peers            map[string]string `json:"peers"`
-	Messages         uint64            `json:"messagesApplied"`
+	RaftAppliedIndex uint64  `json:"raftAppliedIndex"`
+	MinOffset        int64   `json:"commitLogMinOffset"`
+	WriteOffset      int64   `json:"commitLogMaxOffset"`
+	Segments         int     `json:"segments"`
+	DiskFull         bool    `json:"diskFull"`
+	DiskUsed         float64 `json:"diskUsedRatio"`
+	DiskAvail        int64   `json:"diskAvailBytes"`
+	// InstalledSnapshot: the index of the last snapshot this member
+	// installed from a leader; it holds no messages before it (0: none).
+	InstalledSnapshot uint64            `json:"installedSnapshotIndex,omitempty"`
+	FlushDisk         string            `json:"flushDiskType"`
+	Peers             map[string]string `json:"peers"`
+	Messages          uint64            `json:"messagesApplied"`
 }
 
 // NewBodyResponse is a SUCCESS response carrying v as its JSON body, or a

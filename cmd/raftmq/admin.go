@@ -114,7 +114,7 @@ exits non-zero with the reason.`,
 		adminUpdateTopic(a), adminDeleteTopic(a), adminTopicList(a), adminTopicRoute(a), adminTopicStatus(a),
 		adminClusterList(a), adminBrokerStatus(a), adminConsumerProgress(a), adminQueryMsgByKey(a),
 		adminQueryMsgByID(a), adminResetOffsetByTime(a), adminUpdateSubGroup(a), adminTransferLeader(a),
-		adminUpdateACL(a), adminDeleteACL(a),
+		adminUpdateACL(a), adminDeleteACL(a), adminDeleteExpired(a),
 	)
 	return cmd
 }
@@ -639,4 +639,38 @@ func splitList(s string) []string {
 		}
 	}
 	return out
+}
+
+// adminDeleteExpired is mqadmin deleteExpiredCommitLog.
+func adminDeleteExpired(a *adminCtx) *cobra.Command {
+	var broker, olderThan string
+	cmd := &cobra.Command{
+		Use:   "deleteExpiredCommitLog",
+		Short: "Run CommitLog retention now on every member of a broker group (consumed or expired segments only, unless cleanFileForciblyEnable)",
+		RunE: a.run(func(cmd *cobra.Command, ad *client.Admin, ctx context.Context) error {
+			if err := required(map[string]string{"-b": broker}); err != nil {
+				return err
+			}
+			d := time.Duration(-1)
+			if olderThan != "" {
+				var err error
+				if d, err = time.ParseDuration(olderThan); err != nil || d < 0 {
+					return fmt.Errorf("--olderThan %q: want a duration such as 1h or 0s", olderThan)
+				}
+			}
+			reps, err := ad.DeleteExpiredCommitLog(ctx, broker, d)
+			if err != nil {
+				return err
+			}
+			return a.emit(cmd.OutOrStdout(), reps, func(w *tabwriter.Writer) {
+				fmt.Fprintln(w, "#Node\t#Deleted Segments\t#Forced\t#First Index\t#Min Offset\t#Error")
+				for _, r := range reps {
+					fmt.Fprintf(w, "%s\t%d\t%d\t%d\t%d\t%s\n", r.Node, r.DeletedSegments, r.Forced, r.FirstIndex, r.MinOffset, r.Error)
+				}
+			})
+		}),
+	}
+	cmd.Flags().StringVarP(&broker, "brokerName", "b", "", "broker group")
+	cmd.Flags().StringVar(&olderThan, "olderThan", "", "only segments last written longer ago than this (default fileReservedTime)")
+	return cmd
 }

@@ -716,8 +716,14 @@ func (g *Group) Call(n *Node, req *transport.Command, timeout time.Duration) (*t
 // min to its max offset, and returns the raw records (queue and physical
 // offsets patched in, as any consumer sees them).
 func (g *Group) QueueContent(n *Node, topic string, qid int32) ([][]byte, error) {
+	return g.QueueContentFrom(n, topic, qid, -1)
+}
+
+// QueueContentFrom is QueueContent from queue offset from (-1: the
+// queue's min offset on that node).
+func (g *Group) QueueContentFrom(n *Node, topic string, qid int32, from int64) ([][]byte, error) {
 	var out [][]byte
-	off := int64(-1)
+	off := from
 	for i := 0; i < 1_000_000; i++ {
 		if off < 0 {
 			r, err := g.Call(n, transport.NewRequest(transport.ReqGetMinOffset, (&transport.QueueHeader{Topic: topic, QueueID: qid}).Encode(), nil), 5*time.Second)
