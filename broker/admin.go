@@ -52,7 +52,7 @@ func (b *Broker) status() transport.GroupStatus {
 		DiskFull: gs.DiskFull, DiskUsed: gs.DiskUsed, DiskAvail: gs.DiskAvail, InstalledSnapshot: gs.InstalledSnapshot,
 		FlushDisk: b.cfg.Log.Flush.String(), Peers: map[string]string{}, Messages: gs.Messages,
 	}
-	for _, p := range b.peers {
+	for _, p := range b.members() {
 		st.Peers[p.ID] = p.Addr
 	}
 	return st
@@ -168,7 +168,7 @@ func (b *Broker) handleTransferLeader(ctx context.Context, c *transport.Conn, re
 	target := req.Ext("target")
 	if target != "" {
 		known := false
-		for _, p := range b.peers {
+		for _, p := range b.members() {
 			known = known || p.ID == target
 		}
 		if !known {

@@ -26,9 +26,7 @@ import (
 type Broker struct {
 	cfg        Config
 	logger     hclog.Logger
-	peers      []group.Member
 	self       group.Member
-	followerID int64
 	clientAddr string         // advertised client address
 	storeHost  netip.AddrPort // STOREHOST of messages this node writes as leader
 
@@ -56,6 +54,7 @@ type Broker struct {
 	registerNow chan struct{}
 	// schedulePasses counts the leader's passes over the delay levels.
 	schedulePasses atomic.Uint64
+	removed        atomic.Bool // removed from the group
 	stop           chan struct{}
 	stopOnce       sync.Once
 	wg             sync.WaitGroup
@@ -72,7 +71,6 @@ func New(cfg Config) (*Broker, error) {
 	}
 	b := &Broker{
 		cfg:         cfg,
-		peers:       cfg.Members,
 		clientAddr:  cfg.Advertised.String(),
 		storeHost:   cfg.Advertised,
 		delays:      cfg.DelayLevels,
@@ -81,10 +79,9 @@ func New(cfg Config) (*Broker, error) {
 		registerNow: make(chan struct{}, 1),
 		stop:        make(chan struct{}),
 	}
-	for i, p := range cfg.Members {
+	for _, p := range cfg.Members {
 		if p.ID == cfg.NodeID {
 			b.self = p
-			b.followerID = int64(i + 1)
 		}
 	}
 	b.logger = logger.With("group", cfg.BrokerName, "node", b.self.ID)
@@ -208,6 +205,7 @@ func (b *Broker) Start() (err error) {
 	b.goFunc(b.housekeepingLoop)
 	b.goFunc(b.scheduleLoop)
 	b.goFunc(b.diskLoop)
+	b.goFunc(b.promoteLoop)
 	if b.acl != nil {
 		b.goFunc(b.aclLoop)
 	}
@@ -222,7 +220,7 @@ func (b *Broker) ServerAddr(id raft.ServerID) (raft.ServerAddress, error) {
 	if a, ok := b.cfg.DialAddrs[string(id)]; ok {
 		return raft.ServerAddress(a), nil
 	}
-	for _, p := range b.peers {
+	for _, p := range b.members() {
 		if p.ID == string(id) {
 			return raft.ServerAddress(p.Addr), nil
 		}
@@ -232,7 +230,7 @@ func (b *Broker) ServerAddr(id raft.ServerID) (raft.ServerAddress, error) {
 
 // dialAddr maps a peer's advertised raft address to where to dial it.
 func (b *Broker) dialAddr(addr string) string {
-	for _, p := range b.peers {
+	for _, p := range b.members() {
 		if p.Addr == addr {
 			if a, ok := b.cfg.DialAddrs[p.ID]; ok {
 				return a
@@ -396,7 +394,8 @@ func (b *Broker) groupConfig() (group.Config, error) {
 	lc.Logger = b.logger
 	lc.Observer = b.metrics
 	gc := group.Config{
-		NodeID: b.self.ID, Members: b.cfg.Members, Log: lc, ConsumeQueueFileEntries: b.cfg.ConsumeQueueFileEntries,
+		NodeID: b.self.ID, Members: b.cfg.Members, Join: b.cfg.Join, OnRemoved: b.onRemoved,
+		Log: lc, ConsumeQueueFileEntries: b.cfg.ConsumeQueueFileEntries,
 		HeartbeatTimeout: b.cfg.HeartbeatTimeout, ElectionTimeout: b.cfg.ElectionTimeout,
 		LeaderLeaseTimeout: b.cfg.LeaderLeaseTimeout, CommitTimeout: b.cfg.CommitTimeout,
 		SnapshotThreshold: b.cfg.SnapshotThreshold, SnapshotInterval: b.cfg.SnapshotInterval,
@@ -412,4 +411,36 @@ func (b *Broker) groupConfig() (group.Config, error) {
 		gc.RaftLogger = b.cfg.RaftLogger.With("group", b.cfg.BrokerName, "node", b.self.ID)
 	}
 	return gc, nil
+}
+
+// members is the group's current membership (raft's configuration; the
+// configured members until raft runs).
+func (b *Broker) members() []group.Member {
+	if b.g == nil {
+		return b.cfg.Members
+	}
+	return b.g.Members()
+}
+
+// followerID is the brokerId this member registers with while following:
+// its position among the members, from 1.
+func (b *Broker) followerID() int64 {
+	for i, m := range b.members() {
+		if m.ID == b.self.ID {
+			return int64(i + 1)
+		}
+	}
+	return int64(len(b.members()) + 1)
+}
+
+// onRemoved: this member is no longer in the group. It leaves the
+// NameServers' routes and stops registering; the operator stops it.
+func (b *Broker) onRemoved() {
+	b.removed.Store(true)
+	b.logger.Error("this member was removed from broker group; it no longer serves and can be stopped", "group", b.cfg.BrokerName)
+	b.goFunc(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		b.unregisterAll(ctx)
+	})
 }

@@ -35,8 +35,10 @@ type Config struct {
 	// The raft group: this member's id, the members, where to listen for
 	// raft and peer traffic, and where to dial peers that are reached
 	// through NAT or proxies (by id).
-	NodeID       string
-	Members      []group.Member
+	NodeID  string
+	Members []group.Member
+	// Join: a member without state waits to be added (never bootstraps).
+	Join         bool
 	RaftBindAddr string
 	DialAddrs    map[string]string
 
@@ -157,7 +159,7 @@ func FromFile(f config.Broker) (Config, error) {
 	c := Config{
 		ClusterName: f.BrokerClusterName, BrokerName: f.BrokerName, NameServers: f.NameServers(),
 		ListenAddr: listenAddr(f.BrokerIP1, f.ListenPort), Advertised: adv,
-		NodeID: f.DLegerSelfID, RaftBindAddr: f.RaftBindAddr, DialAddrs: dial,
+		NodeID: f.DLegerSelfID, Join: f.Join, RaftBindAddr: f.RaftBindAddr, DialAddrs: dial,
 		Dir: f.StorePathRootDir, Log: lc, ConsumeQueueFileEntries: f.MappedFileSizeConsumeQueue / 20,
 		HeartbeatTimeout: f.RaftHeartbeatTimeout, ElectionTimeout: f.RaftElectionTimeout, LeaderLeaseTimeout: f.RaftLeaderLeaseTimeout,
 		CommitTimeout: f.RaftCommitTimeout, SnapshotThreshold: f.RaftSnapshotThreshold, SnapshotInterval: f.RaftSnapshotInterval,
@@ -173,7 +175,7 @@ func FromFile(f config.Broker) (Config, error) {
 		NamesrvCredentials: transport.Credentials{AccessKey: f.NamesrvAccessKey, SecretKey: f.NamesrvSecretKey},
 	}
 	for _, p := range peers {
-		c.Members = append(c.Members, group.Member{ID: p.ID, Addr: p.Addr})
+		c.Members = append(c.Members, group.Member{ID: p.ID, Addr: p.Addr, Voter: true})
 	}
 	if f.ACLEnable {
 		c.ACLFile = f.ACLFile

@@ -23,7 +23,7 @@ func (b *Broker) diskLoop() {
 			if !b.g.RaftLeader() {
 				continue
 			}
-			for _, p := range b.peers {
+			for _, p := range b.members() {
 				if p.ID == b.self.ID {
 					continue
 				}

@@ -44,6 +44,8 @@ func (b *Broker) registerHandlers(s *transport.Server) {
 		transport.ReqDeleteACLConfig:                  b.handleDeleteACL,
 		transport.ReqGetBrokerClusterACLInfo:          b.handleACLInfo,
 		transport.ReqDeleteExpiredCommitLog:           b.handleDeleteExpired,
+		transport.ReqAddMember:                        b.handleAddMember,
+		transport.ReqRemoveMember:                     b.handleRemoveMember,
 	}
 	for code, f := range h {
 		s.Handle(code, f)

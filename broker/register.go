@@ -3,6 +3,7 @@ package broker
 import (
 	"context"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -22,13 +23,16 @@ func (b *Broker) registerLoop() {
 		case <-t.C:
 		case <-b.registerNow:
 		}
+		if b.removed.Load() {
+			continue
+		}
 		b.registerAll()
 	}
 }
 
 func (b *Broker) registerRequest() *transport.Command {
 	leader := b.isLeader()
-	id := b.followerID
+	id := b.followerID()
 	if leader {
 		id = 0
 	}
@@ -42,6 +46,14 @@ func (b *Broker) registerRequest() *transport.Command {
 	ext[transport.ExtRaftLeader] = strconv.FormatBool(leader)
 	ext[transport.ExtRaftTerm] = strconv.FormatUint(b.g.Term(), 10)
 	ext[transport.ExtRaftNodeID] = b.self.ID
+	if leader {
+		// The NameServers drop registrations of members no longer in it.
+		var ids []string
+		for _, m := range b.members() {
+			ids = append(ids, m.ID)
+		}
+		ext[transport.ExtRaftMembers] = strings.Join(ids, ",")
+	}
 	body, _ := transport.EncodeBody(transport.RegisterBrokerBody{
 		TopicConfigSerializeWrapper: b.topicWrapper(),
 		FilterServerList:            []string{},
@@ -87,7 +99,7 @@ func (b *Broker) unregisterAll(ctx context.Context) {
 		go func(ns string) {
 			defer wg.Done()
 			h := transport.UnregisterBrokerRequestHeader{BrokerName: b.cfg.BrokerName, BrokerAddr: b.clientAddr,
-				ClusterName: b.cfg.ClusterName, BrokerID: b.followerID}
+				ClusterName: b.cfg.ClusterName, BrokerID: b.followerID()}
 			c, cancel := context.WithTimeout(ctx, time.Second)
 			defer cancel()
 			b.nsClient.Invoke(c, ns, transport.NewRequest(transport.ReqUnregisterBroker, h.Encode(), nil))

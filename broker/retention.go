@@ -37,7 +37,7 @@ func (b *Broker) handleDeleteExpired(ctx context.Context, _ *transport.Conn, req
 	}
 	reports := []RetentionReport{b.retainLocally(olderThan)}
 	if req.Ext(extLocal) == "" {
-		for _, p := range b.peers {
+		for _, p := range b.members() {
 			if p.ID == b.self.ID {
 				continue
 			}

@@ -233,6 +233,12 @@ func (a *Admin) targetGroups(ctx context.Context, t Target) ([]string, error) {
 // re-reading the addresses, up to WithRetries times. The response is
 // returned whatever its code.
 func (a *Admin) groupCall(ctx context.Context, group string, mk func() *transport.Command) (*transport.Command, string, error) {
+	return a.groupCallWait(ctx, group, 0, mk)
+}
+
+// groupCallWait is groupCall for requests the broker may hold for up to
+// extra (beyond the client's timeout) before it answers.
+func (a *Admin) groupCallWait(ctx context.Context, group string, extra time.Duration, mk func() *transport.Command) (*transport.Command, string, error) {
 	var lastErr error
 	for attempt := 0; ; attempt++ {
 		ci, err := a.ClusterInfo(ctx)
@@ -245,7 +251,7 @@ func (a *Admin) groupCall(ctx context.Context, group string, mk func() *transpor
 		if !ok {
 			err = fmt.Errorf("%w: broker group %s is not registered with the name servers", ErrNoRoute, group)
 		} else {
-			resp, addr, err = a.c.invokeAddrs(ctx, group, g.Members(), 0, mk, nil)
+			resp, addr, err = a.c.invokeAddrs(ctx, group, g.Members(), extra, mk, nil)
 			if err == nil {
 				if !retriableCode(transport.ResponseCode(resp.Code)) || attempt >= a.c.opts.retries {
 					return resp, addr, nil
@@ -265,7 +271,11 @@ func (a *Admin) groupCall(ctx context.Context, group string, mk func() *transpor
 
 // groupOK is groupCall expecting SUCCESS.
 func (a *Admin) groupOK(ctx context.Context, group, op string, mk func() *transport.Command) (*transport.Command, error) {
-	resp, addr, err := a.groupCall(ctx, group, mk)
+	return a.groupOKWait(ctx, group, op, 0, mk)
+}
+
+func (a *Admin) groupOKWait(ctx context.Context, group, op string, extra time.Duration, mk func() *transport.Command) (*transport.Command, error) {
+	resp, addr, err := a.groupCallWait(ctx, group, extra, mk)
 	if err != nil {
 		return nil, fmt.Errorf("client: %s on %s: %w", op, group, err)
 	}

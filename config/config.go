@@ -110,6 +110,9 @@ type Broker struct {
 	// ("n1-10.0.0.2:40912;n2-..."); peers not listed are dialled at their
 	// dLegerPeers address.
 	RaftDialAddrs string `mapstructure:"raftDialAddrs"`
+	// Join makes a member that has no state wait to be added to an
+	// existing group instead of bootstrapping one (raftmq broker --join).
+	Join bool `mapstructure:"join"`
 	// AdvertisedListenPort is the client port advertised to NameServers
 	// and written as STOREHOST (default listenPort), for brokers behind a
 	// port-forwarding proxy.

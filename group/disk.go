@@ -82,7 +82,7 @@ func (g *Group) DiskRefusal() error {
 	if len(full) == 0 {
 		return nil
 	}
-	members := len(g.cfg.Members)
+	members := g.voters()
 	if members-len(full) < members/2+1 {
 		return &DiskFullError{Members: full}
 	}

@@ -18,18 +18,18 @@ import (
 	"github.com/raftmq/raftmq/raftlog"
 )
 
-// Member is one member of the group: its raft id and address.
-type Member struct {
-	ID   string
-	Addr string
-}
-
 // Config configures a Group.
 type Config struct {
 	// NodeID is this member's id; Members the group (used to bootstrap a
 	// new group: every member lists the same).
 	NodeID  string
 	Members []Member
+	// Join: never bootstrap; wait to be added by the group's leader (a new
+	// member, or a wiped one rejoining).
+	Join bool
+	// OnRemoved, if set, is told once when this member was removed from
+	// the group.
+	OnRemoved func()
 	// Log is the CommitLog's configuration (Dir is the store root).
 	Log raftlog.Config
 	// ConsumeQueueFileEntries is the units per ConsumeQueue file.
@@ -81,7 +81,7 @@ func (c *Config) Validate() error {
 		found = found || m.ID == c.NodeID
 	}
 	switch {
-	case c.NodeID == "" || !found:
+	case c.NodeID == "" || !found && !c.Join:
 		return fmt.Errorf("group: node id %q is not among the members", c.NodeID)
 	case c.Transport == nil:
 		return errors.New("group: a raft transport is required")
@@ -131,7 +131,10 @@ type Group struct {
 	disk   peerDisks
 
 	ready     atomic.Bool
-	leaderSig signal // fired at every leadership event
+	leaderSig signal // fired at every leadership or membership event
+	members   atomic.Pointer[[]Member]
+	wasMember atomic.Bool
+	removed   atomic.Bool
 	notifyCh  chan bool
 	stop      chan struct{}
 	stopOnce  sync.Once
@@ -229,7 +232,10 @@ func (g *Group) Start() error {
 	if err != nil {
 		return fmt.Errorf("group: %w", err)
 	}
-	if !has {
+	if !has && cfg.Join {
+		g.logger.Info("joining: waiting to be added to the group by its leader")
+	}
+	if !has && !cfg.Join {
 		var servers []raft.Server
 		for _, m := range cfg.Members {
 			servers = append(servers, raft.Server{ID: raft.ServerID(m.ID), Address: raft.ServerAddress(m.Addr)})
@@ -252,6 +258,7 @@ func (g *Group) Start() error {
 			return g.log.WaitSynced(ctx, idx)
 		}
 	}
+	g.refreshMembers()
 	g.goFunc(g.leadershipLoop)
 	g.goFunc(g.observeLeaders)
 	g.goFunc(g.maintenanceLoop)
@@ -396,16 +403,13 @@ func (g *Group) Term() uint64 { return g.raft.CurrentTerm() }
 // LastContact is when this member last heard from a leader.
 func (g *Group) LastContact() time.Time { return g.raft.LastContact() }
 
-// Members lists the group (as configured).
-func (g *Group) Members() []Member { return append([]Member(nil), g.cfg.Members...) }
-
 // TransferLeadership hands leadership to target ("" = any up-to-date
 // member). Only the leader can.
 func (g *Group) TransferLeadership(target string) error {
 	if target == "" {
 		return g.raft.LeadershipTransfer().Error()
 	}
-	for _, m := range g.cfg.Members {
+	for _, m := range g.Members() {
 		if m.ID == target {
 			return g.raft.LeadershipTransferToServer(raft.ServerID(m.ID), raft.ServerAddress(m.Addr)).Error()
 		}

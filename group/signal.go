@@ -2,6 +2,7 @@ package group
 
 import (
 	"sync"
+	"time"
 
 	"github.com/hashicorp/raft"
 )
@@ -40,17 +41,26 @@ func (g *Group) LeaderChanged() <-chan struct{} { return g.leaderSig.Wait() }
 func (g *Group) observeLeaders() {
 	ch := make(chan raft.Observation, 16)
 	obs := raft.NewObserver(ch, false, func(o *raft.Observation) bool {
-		_, ok := o.Data.(raft.LeaderObservation)
-		return ok
+		switch o.Data.(type) {
+		case raft.LeaderObservation, raft.PeerObservation:
+			return true
+		}
+		return false
 	})
 	g.raft.RegisterObserver(obs)
 	defer g.raft.DeregisterObserver(obs)
+	// Followers see no peer events: the configuration is re-read too.
+	t := time.NewTicker(2 * time.Second)
+	defer t.Stop()
 	for {
 		select {
 		case <-g.stop:
 			return
 		case <-ch:
+			g.refreshMembers()
 			g.leaderSig.fire()
+		case <-t.C:
+			g.refreshMembers()
 		}
 	}
 }

@@ -22,6 +22,7 @@ import (
 	"fmt"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -57,6 +58,11 @@ func (c Config) Validate() error {
 	return nil
 }
 
+type memberSet struct {
+	term uint64
+	ids  map[string]bool
+}
+
 type broker struct {
 	cluster, name, addr, nodeID string
 	id                          int64 // the id the broker reports when following
@@ -80,6 +86,10 @@ type Server struct {
 	// lastLeader remembers each group's most recent leader (address):
 	// while the group elects, it stays id 0 if it is still alive.
 	lastLeader map[string]string
+	// members is each group's membership as its leader (highest term)
+	// last reported it: node id -> true. Registrations of other nodes
+	// are refused (a removed member that still runs).
+	members map[string]memberSet
 
 	stop chan struct{}
 	wg   sync.WaitGroup
@@ -107,7 +117,8 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s = &Server{cfg: cfg, logger: logger, srv: srv, now: time.Now,
-		brokers: map[string]*broker{}, deleted: map[string]bool{}, lastLeader: map[string]string{}, stop: make(chan struct{})}
+		brokers: map[string]*broker{}, deleted: map[string]bool{}, lastLeader: map[string]string{}, members: map[string]memberSet{},
+		stop: make(chan struct{})}
 	srv.Handle(transport.ReqRegisterBroker, s.register)
 	srv.Handle(transport.ReqUnregisterBroker, s.unregister)
 	srv.Handle(transport.ReqGetRouteInfoByTopic, s.route)
@@ -221,6 +232,25 @@ func (s *Server) register(_ context.Context, c *transport.Conn, req *transport.C
 		b.leader = true
 	}
 	s.mu.Lock()
+	if ids := req.Ext(transport.ExtRaftMembers); b.leader && ids != "" {
+		if cur, ok := s.members[b.name]; !ok || cur.term <= b.term {
+			ms := memberSet{term: b.term, ids: map[string]bool{}}
+			for _, id := range strings.Split(ids, ",") {
+				ms.ids[id] = true
+			}
+			s.members[b.name] = ms
+			for addr, o := range s.brokers {
+				if o.name == b.name && o.nodeID != "" && !ms.ids[o.nodeID] {
+					delete(s.brokers, addr)
+					s.logger.Info("broker dropped: no longer a member of its group", "broker", o.name, "addr", addr, "node", o.nodeID)
+				}
+			}
+		}
+	}
+	if ms, ok := s.members[b.name]; ok && b.nodeID != "" && !ms.ids[b.nodeID] && !(b.leader && b.term > ms.term) {
+		s.mu.Unlock()
+		return fail(transport.RespInvalidParameter, "register broker: node %s is not (or no longer) a member of broker group %s, as its leader reports it", b.nodeID, b.name)
+	}
 	old := s.brokers[b.addr]
 	s.brokers[b.addr] = b
 	if b.leader {

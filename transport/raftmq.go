@@ -9,6 +9,9 @@ const (
 	ExtRaftTerm   = "raftTerm"
 	ExtRaftLeader = "raftLeader"
 	ExtRaftNodeID = "raftNodeId"
+	// ExtRaftMembers rides on the leader's REGISTER_BROKER: the node ids
+	// of the group's members (raft's configuration).
+	ExtRaftMembers = "raftMembers"
 	// ExtForwarded marks a request a follower forwarded to its leader, which
 	// must not forward it again.
 	ExtForwarded = "raftmqForwarded"
@@ -23,6 +26,10 @@ const (
 	ReqTransferLeader RequestCode = 9001
 	// ReqGetGroupStatus returns a member's raft and storage status (JSON).
 	ReqGetGroupStatus RequestCode = 9002
+	// ReqAddMember adds "id" at raft address "addr" to the group (as a
+	// non-voter, promoted once caught up); ReqRemoveMember removes "id".
+	ReqAddMember    RequestCode = 9003
+	ReqRemoveMember RequestCode = 9004
 )
 
 // QueueOffsetStats is one queue's extent (GET_TOPIC_STATS_INFO) and, for

@@ -114,7 +114,7 @@ exits non-zero with the reason.`,
 		adminUpdateTopic(a), adminDeleteTopic(a), adminTopicList(a), adminTopicRoute(a), adminTopicStatus(a),
 		adminClusterList(a), adminBrokerStatus(a), adminConsumerProgress(a), adminQueryMsgByKey(a),
 		adminQueryMsgByID(a), adminResetOffsetByTime(a), adminUpdateSubGroup(a), adminTransferLeader(a),
-		adminUpdateACL(a), adminDeleteACL(a), adminDeleteExpired(a),
+		adminUpdateACL(a), adminDeleteACL(a), adminDeleteExpired(a), adminAddMember(a), adminRemoveMember(a), adminReplaceMember(a),
 	)
 	return cmd
 }
@@ -672,5 +672,85 @@ func adminDeleteExpired(a *adminCtx) *cobra.Command {
 	}
 	cmd.Flags().StringVarP(&broker, "brokerName", "b", "", "broker group")
 	cmd.Flags().StringVar(&olderThan, "olderThan", "", "only segments last written longer ago than this (default fileReservedTime)")
+	return cmd
+}
+
+func printMembers(w *tabwriter.Writer, ms []client.Member) {
+	fmt.Fprintln(w, "#ID\t#Raft Address\t#Voter")
+	for _, m := range ms {
+		fmt.Fprintf(w, "%s\t%s\t%v\n", m.ID, m.Addr, m.Voter)
+	}
+}
+
+// adminAddMember adds a member started with `raftmq broker --join`.
+func adminAddMember(a *adminCtx) *cobra.Command {
+	var broker, id, addr string
+	var wait time.Duration
+	cmd := &cobra.Command{
+		Use:   "addMember",
+		Short: "Add a member to a broker group (as a non-voter, a voter once caught up)",
+		RunE: a.run(func(cmd *cobra.Command, ad *client.Admin, ctx context.Context) error {
+			if err := required(map[string]string{"-b": broker, "-i": id, "-a": addr}); err != nil {
+				return err
+			}
+			ms, err := ad.AddMember(ctx, broker, id, addr, wait)
+			if err != nil {
+				return err
+			}
+			return a.emit(cmd.OutOrStdout(), ms, func(w *tabwriter.Writer) { printMembers(w, ms) })
+		}),
+	}
+	cmd.Flags().StringVarP(&broker, "brokerName", "b", "", "broker group")
+	cmd.Flags().StringVarP(&id, "id", "i", "", "the new member's dLegerSelfId")
+	cmd.Flags().StringVarP(&addr, "addr", "a", "", "the new member's raft address (host:port)")
+	cmd.Flags().DurationVar(&wait, "wait", time.Minute, "wait this long for it to become a voter (0: do not wait)")
+	return cmd
+}
+
+// adminRemoveMember removes a member (the leader hands leadership over first).
+func adminRemoveMember(a *adminCtx) *cobra.Command {
+	var broker, id string
+	cmd := &cobra.Command{
+		Use:   "removeMember",
+		Short: "Remove a member from a broker group",
+		RunE: a.run(func(cmd *cobra.Command, ad *client.Admin, ctx context.Context) error {
+			if err := required(map[string]string{"-b": broker, "-i": id}); err != nil {
+				return err
+			}
+			ms, err := ad.RemoveMember(ctx, broker, id)
+			if err != nil {
+				return err
+			}
+			return a.emit(cmd.OutOrStdout(), ms, func(w *tabwriter.Writer) { printMembers(w, ms) })
+		}),
+	}
+	cmd.Flags().StringVarP(&broker, "brokerName", "b", "", "broker group")
+	cmd.Flags().StringVarP(&id, "id", "i", "", "the member's dLegerSelfId")
+	return cmd
+}
+
+// adminReplaceMember adds a new member and, once it is a voter, removes the old one.
+func adminReplaceMember(a *adminCtx) *cobra.Command {
+	var broker, oldID, newID, addr string
+	var wait time.Duration
+	cmd := &cobra.Command{
+		Use:   "replaceMember",
+		Short: "Replace a member of a broker group: add the new one, then remove the old one",
+		RunE: a.run(func(cmd *cobra.Command, ad *client.Admin, ctx context.Context) error {
+			if err := required(map[string]string{"-b": broker, "--old": oldID, "--new": newID, "-a": addr}); err != nil {
+				return err
+			}
+			ms, err := ad.ReplaceMember(ctx, broker, oldID, newID, addr, wait)
+			if err != nil {
+				return err
+			}
+			return a.emit(cmd.OutOrStdout(), ms, func(w *tabwriter.Writer) { printMembers(w, ms) })
+		}),
+	}
+	cmd.Flags().StringVarP(&broker, "brokerName", "b", "", "broker group")
+	cmd.Flags().StringVar(&oldID, "old", "", "the member to remove")
+	cmd.Flags().StringVar(&newID, "new", "", "the new member's dLegerSelfId")
+	cmd.Flags().StringVarP(&addr, "addr", "a", "", "the new member's raft address (host:port)")
+	cmd.Flags().DurationVar(&wait, "wait", 5*time.Minute, "how long the new member may take to catch up")
 	return cmd
 }

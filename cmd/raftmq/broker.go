@@ -15,7 +15,7 @@ import (
 func newBrokerCmd() *cobra.Command {
 	var file, namesrvAddr string
 	var sets []string
-	var jsonLogs bool
+	var jsonLogs, join bool
 	cmd := &cobra.Command{
 		Use:   "broker",
 		Short: "Run a broker node (one member of a raft broker group)",
@@ -29,6 +29,9 @@ storePathRootDir, dLegerPeers, dLegerSelfId, flushDiskType, ...`,
 			}
 			if namesrvAddr != "" {
 				over["namesrvAddr"] = namesrvAddr
+			}
+			if join {
+				over["join"] = true
 			}
 			fc := config.DefaultBroker()
 			unknown, err := config.Load(file, &fc, over)
@@ -66,5 +69,6 @@ storePathRootDir, dLegerPeers, dLegerSelfId, flushDiskType, ...`,
 	cmd.Flags().StringVarP(&namesrvAddr, "namesrv", "n", "", "NameServer addresses, ';'-separated (overrides namesrvAddr)")
 	cmd.Flags().StringArrayVar(&sets, "set", nil, "override a config key (key=value), repeatable")
 	cmd.Flags().BoolVar(&jsonLogs, "log-json", false, "log as JSON")
+	cmd.Flags().BoolVar(&join, "join", false, "a new (or wiped) member: never bootstrap, wait to be added with admin addMember")
 	return cmd
 }

@@ -546,6 +546,40 @@ func (g *Group) Leader() *Node {
 	return nil
 }
 
+// AddNode starts a new member of the group, id, with --join (it waits
+// to be added with admin addMember). Its peers are the group's nodes.
+func (g *Group) AddNode(t testing.TB, id string) *Node {
+	t.Helper()
+	c := g.c
+	n := &Node{ID: id, Group: g, dialPx: map[string]*Proxy{}}
+	n.clientReal = fmt.Sprintf("127.0.0.1:%d", FreePort(t))
+	n.raftAddr = fmt.Sprintf("127.0.0.1:%d", FreePort(t))
+	var err error
+	if n.clientPx, err = NewProxy(n.clientReal); err != nil {
+		t.Fatal(err)
+	}
+	g.Nodes = append(g.Nodes, n)
+	root := c.dir
+	if c.opts.DataDir != "" {
+		root = c.opts.DataDir
+	}
+	n.Dir = filepath.Join(root, g.Name, n.ID)
+	n.Process = &Process{Name: g.Name + "/" + n.ID, dir: n.Dir}
+	if err := os.MkdirAll(n.Dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	conf := c.brokerConf(g, n) + "join=true\n"
+	if err := os.WriteFile(filepath.Join(n.Dir, "broker.conf"), []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	n.args = []string{"broker", "--config", filepath.Join(n.Dir, "broker.conf")}
+	if err := c.startProcess(n.Process); err != nil {
+		t.Fatal(err)
+	}
+	waitPort(t, n.clientReal, 20*time.Second)
+	return n
+}
+
 // Follower returns a running member that is not leader (the first in
 // member order).
 func (g *Group) Follower(leader *Node) *Node {

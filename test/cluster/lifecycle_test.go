@@ -86,3 +86,84 @@ func TestLifecycle_SnapshotInstallAfterRetention(t *testing.T) {
 		}
 	}
 }
+
+// TestLifecycle_GrowShrinkReplace: under steady produce load, a 3-member
+// group grows to 5 (members started with --join, added with addMember and
+// promoted once caught up), shrinks back to 3 (removeMember, the leader
+// among the removed), and has its leader's machine replaced
+// (replaceMember). No acknowledged message is lost; the members left
+// serve identical queues; the NameServer routes only the current members.
+func TestLifecycle_GrowShrinkReplace(t *testing.T) {
+	c := cluster.Start(t, cluster.Options{})
+	g := c.Group(0)
+	g.WaitLeader(t, 20*time.Second)
+	const topic = "Members"
+	c.CreateTopic(t, topic, 4)
+	h := cluster.NewHistory()
+	load, err := cluster.StartLoad(context.Background(), h, c.NamesrvAddr(), topic, 4, 1_000_000, 256, 3*time.Minute)
+	require.NoError(t, err)
+	defer load.Stop()
+	ad, err := client.NewAdmin(client.WithNameServers(c.NamesrvAddr()), client.WithTimeout(10*time.Second))
+	require.NoError(t, err)
+	defer ad.Shutdown(context.Background())
+	ctx := context.Background()
+	voters := func(ms []client.Member) (n int) {
+		for _, m := range ms {
+			if m.Voter {
+				n++
+			}
+		}
+		return n
+	}
+
+	var ms []client.Member
+	for _, id := range []string{"n3", "n4"} {
+		n := g.AddNode(t, id)
+		ms, err = ad.AddMember(ctx, g.Name, id, n.RaftAddr(), time.Minute)
+		require.NoError(t, err)
+		t.Logf("after adding %s: %+v", id, ms)
+	}
+	require.Equal(t, 5, voters(ms), "5 voters: %+v", ms)
+
+	leader := g.WaitLeader(t, 10*time.Second)
+	toRemove := []string{leader.ID}
+	for _, id := range []string{"n0", "n1", "n2"} {
+		if id != leader.ID && len(toRemove) < 2 {
+			toRemove = append(toRemove, id)
+		}
+	}
+	for _, id := range toRemove {
+		ms, err = ad.RemoveMember(ctx, g.Name, id)
+		require.NoError(t, err, "remove %s", id)
+		t.Logf("after removing %s: %+v", id, ms)
+		require.NoError(t, g.Node(id).Stop())
+	}
+	require.Len(t, ms, 3)
+
+	// Replace the current leader's machine.
+	leader = g.WaitLeader(t, 20*time.Second)
+	n5 := g.AddNode(t, "n5")
+	ms, err = ad.ReplaceMember(ctx, g.Name, leader.ID, "n5", n5.RaftAddr(), time.Minute)
+	require.NoError(t, err)
+	require.Len(t, ms, 3)
+	require.NoError(t, leader.Stop())
+	cluster.Eventually(t, 30*time.Second, func() error {
+		ci, err := ad.ClusterInfo(ctx)
+		if err != nil {
+			return err
+		}
+		got := ci.Groups[g.Name].Members()
+		if len(got) != 3 {
+			return fmt.Errorf("the NameServer routes %d members: %v", len(got), got)
+		}
+		return nil
+	})
+
+	time.Sleep(2 * time.Second) // some load on the final membership
+	load.Stop()
+	require.Empty(t, load.FirstError())
+	g.WaitCaughtUp(t, 60*time.Second)
+	rep := c.CheckAll(t, h, topic, 60*time.Second)
+	require.Positive(t, rep.Acked)
+	g.RequireIdenticalQueues(t, topic, 4)
+}
