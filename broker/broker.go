@@ -202,10 +202,10 @@ func (b *Broker) Start() (err error) {
 	}
 	b.goFunc(func() { b.peerServer.Serve(b.mux.peer) })
 	b.goFunc(b.registerLoop)
-	b.goFunc(b.housekeepingLoop)
-	b.goFunc(b.scheduleLoop)
-	b.goFunc(b.diskLoop)
-	b.goFunc(b.promoteLoop)
+	b.every(time.Second, b.housekeeping)
+	b.every(100*time.Millisecond, b.schedulePass)
+	b.every(time.Second, b.pollDisks)
+	b.every(time.Second, b.promoteNonVoters)
 	if b.acl != nil {
 		b.goFunc(b.aclLoop)
 	}
@@ -246,6 +246,22 @@ func (b *Broker) newClient(dial func(context.Context, string) (net.Conn, error))
 	cc.MaxFrameSize = b.cfg.MaxMessageSize + 1<<20
 	cc.Logger = b.logger.Named("remoting-client")
 	return transport.NewClient(cc)
+}
+
+// every runs f every d on an owned goroutine until the broker stops.
+func (b *Broker) every(d time.Duration, f func(now time.Time)) {
+	b.goFunc(func() {
+		t := time.NewTicker(d)
+		defer t.Stop()
+		for {
+			select {
+			case <-b.stop:
+				return
+			case now := <-t.C:
+				f(now)
+			}
+		}
+	})
 }
 
 func (b *Broker) goFunc(f func()) {
@@ -346,21 +362,12 @@ func (b *Broker) kickRegister() {
 	}
 }
 
-// housekeepingLoop expires silent clients and stale locks.
-func (b *Broker) housekeepingLoop() {
-	t := time.NewTicker(time.Second)
-	defer t.Stop()
-	for {
-		select {
-		case <-b.stop:
-			return
-		case now := <-t.C:
-			for _, g := range b.clients.expire(now, b.cfg.ClientExpiry) {
-				b.notifyGroup(g)
-			}
-			b.locks.expire(now)
-		}
+// housekeeping expires silent clients and stale locks.
+func (b *Broker) housekeeping(now time.Time) {
+	for _, g := range b.clients.expire(now, b.cfg.ClientExpiry) {
+		b.notifyGroup(g)
 	}
+	b.locks.expire(now)
 }
 
 func (b *Broker) connClosed(c *transport.Conn) {

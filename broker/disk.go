@@ -11,24 +11,14 @@ import (
 // GET_GROUP_STATUS over the peer channel) and tells the group, which
 // refuses new messages that could not be stored on a majority.
 
-// diskLoop polls the followers' disk state while this node leads.
-func (b *Broker) diskLoop() {
-	t := time.NewTicker(time.Second)
-	defer t.Stop()
-	for {
-		select {
-		case <-b.stop:
-			return
-		case <-t.C:
-			if !b.g.RaftLeader() {
-				continue
-			}
-			for _, p := range b.members() {
-				if p.ID == b.self.ID {
-					continue
-				}
-				b.pollDisk(p.ID, p.Addr)
-			}
+// pollDisks reads the followers' disk state while this node leads.
+func (b *Broker) pollDisks(time.Time) {
+	if !b.g.RaftLeader() {
+		return
+	}
+	for _, p := range b.members() {
+		if p.ID != b.self.ID {
+			b.pollDisk(p.ID, p.Addr)
 		}
 	}
 }

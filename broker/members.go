@@ -12,7 +12,7 @@ import (
 // Membership changes (admin addMember, removeMember, replaceMember). A
 // new member is added as a non-voter; the leader promotes non-voters to
 // voters once their log is within promoteLag entries of its commit index
-// (promoteLoop, on whichever member leads, so promotions survive a
+// (promoteNonVoters, on whichever member leads, so promotions survive a
 // failover). Removing the leader hands leadership over first.
 
 const promoteLag = 64
@@ -89,41 +89,25 @@ func (b *Broker) handleRemoveMember(ctx context.Context, c *transport.Conn, req 
 	return okBody(b.memberList())
 }
 
-// MemberInfo is one member in the admin answers.
-type MemberInfo struct {
-	ID    string `json:"id"`
-	Addr  string `json:"addr"`
-	Voter bool   `json:"voter"`
-}
-
-func (b *Broker) memberList() []MemberInfo {
-	var out []MemberInfo
+func (b *Broker) memberList() []transport.Member {
+	var out []transport.Member
 	for _, m := range b.g.Members() {
-		out = append(out, MemberInfo{ID: m.ID, Addr: m.Addr, Voter: m.Voter})
+		out = append(out, transport.Member{ID: m.ID, Addr: m.Addr, Voter: m.Voter})
 	}
 	return out
 }
 
-// promoteLoop, while leading, makes caught-up non-voters voters.
-func (b *Broker) promoteLoop() {
-	t := time.NewTicker(time.Second)
-	defer t.Stop()
-	for {
-		select {
-		case <-b.stop:
-			return
-		case <-t.C:
-		}
-		if !b.isLeader() {
+// promoteNonVoters, while leading, makes caught-up non-voters voters.
+func (b *Broker) promoteNonVoters(time.Time) {
+	if !b.isLeader() {
+		return
+	}
+	for _, m := range b.g.Members() {
+		if m.Voter {
 			continue
 		}
-		for _, m := range b.g.Members() {
-			if m.Voter {
-				continue
-			}
-			if err := b.promoteIfCaughtUp(m); err != nil {
-				b.logger.Debug("non-voter not promoted yet", "member", m.ID, "error", err)
-			}
+		if err := b.promoteIfCaughtUp(m); err != nil {
+			b.logger.Debug("non-voter not promoted yet", "member", m.ID, "error", err)
 		}
 	}
 }

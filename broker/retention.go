@@ -12,16 +12,6 @@ import (
 // run it here only.
 const extLocal = "raftmqLocal"
 
-// RetentionReport is one member's outcome of DELETE_EXPIRED_COMMITLOG.
-type RetentionReport struct {
-	Node            string `json:"node"`
-	DeletedSegments int    `json:"deletedSegments"`
-	Forced          int    `json:"forced"`
-	FirstIndex      uint64 `json:"firstIndex"`
-	MinOffset       int64  `json:"commitLogMinOffset"`
-	Error           string `json:"error,omitempty"`
-}
-
 // handleDeleteExpired serves DELETE_EXPIRED_COMMITLOG (mqadmin
 // deleteExpiredCommitLog): retention now, on every member of the group
 // (each keeps its own segments), with the usual safeguards. olderThan
@@ -35,7 +25,7 @@ func (b *Broker) handleDeleteExpired(ctx context.Context, _ *transport.Conn, req
 		}
 		olderThan = d
 	}
-	reports := []RetentionReport{b.retainLocally(olderThan)}
+	reports := []transport.RetentionReport{b.retainLocally(olderThan)}
 	if req.Ext(extLocal) == "" {
 		for _, p := range b.members() {
 			if p.ID == b.self.ID {
@@ -45,15 +35,15 @@ func (b *Broker) handleDeleteExpired(ctx context.Context, _ *transport.Conn, req
 			r, err := b.peerClient.Invoke(rctx, p.Addr, transport.NewRequest(transport.ReqDeleteExpiredCommitLog,
 				map[string]string{"olderThan": olderThan.String(), extLocal: "1"}, nil))
 			cancel()
-			var got []RetentionReport
+			var got []transport.RetentionReport
 			switch {
 			case err != nil:
-				got = []RetentionReport{{Node: p.ID, Error: err.Error()}}
+				got = []transport.RetentionReport{{Node: p.ID, Error: err.Error()}}
 			case r.Code != int16(transport.RespSuccess):
-				got = []RetentionReport{{Node: p.ID, Error: fmt.Sprintf("code %d: %s", r.Code, r.Remark)}}
+				got = []transport.RetentionReport{{Node: p.ID, Error: fmt.Sprintf("code %d: %s", r.Code, r.Remark)}}
 			default:
 				if err := transport.DecodeBody(r.Body, &got); err != nil {
-					got = []RetentionReport{{Node: p.ID, Error: err.Error()}}
+					got = []transport.RetentionReport{{Node: p.ID, Error: err.Error()}}
 				}
 			}
 			reports = append(reports, got...)
@@ -62,10 +52,10 @@ func (b *Broker) handleDeleteExpired(ctx context.Context, _ *transport.Conn, req
 	return okBody(reports)
 }
 
-func (b *Broker) retainLocally(olderThan time.Duration) RetentionReport {
+func (b *Broker) retainLocally(olderThan time.Duration) transport.RetentionReport {
 	res, err := b.g.DeleteOlder(olderThan)
 	st := b.g.Status()
-	r := RetentionReport{Node: b.self.ID, DeletedSegments: res.DeletedSegments, Forced: res.Forced, FirstIndex: st.FirstIndex, MinOffset: st.MinOffset}
+	r := transport.RetentionReport{Node: b.self.ID, DeletedSegments: res.DeletedSegments, Forced: res.Forced, FirstIndex: st.FirstIndex, MinOffset: st.MinOffset}
 	if err != nil {
 		r.Error = err.Error()
 	}

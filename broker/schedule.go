@@ -37,28 +37,16 @@ func (b *Broker) delayLevel(props []byte) int {
 	return min(n, len(b.delays))
 }
 
-// scheduleLoop runs on every node and works while this node leads.
-func (b *Broker) scheduleLoop() {
-	t := time.NewTicker(100 * time.Millisecond)
-	defer t.Stop()
-	for {
-		select {
-		case <-b.stop:
-			return
-		case <-t.C:
-			if !b.isLeader() {
-				continue
-			}
-			if b.g.DiskRefusal() != nil {
-				continue // delivered once space returns
-			}
-			b.schedulePasses.Add(1)
-			for level := 1; level <= len(b.delays); level++ {
-				if err := b.deliverDue(level); err != nil {
-					b.logger.Warn("delayed delivery failed; will retry", "level", level, "error", err)
-					break
-				}
-			}
+// schedulePass runs on every node and works while this node leads.
+func (b *Broker) schedulePass(time.Time) {
+	if !b.isLeader() || b.g.DiskRefusal() != nil {
+		return // not leading, or delivered once space returns
+	}
+	b.schedulePasses.Add(1)
+	for level := 1; level <= len(b.delays); level++ {
+		if err := b.deliverDue(level); err != nil {
+			b.logger.Warn("delayed delivery failed; will retry", "level", level, "error", err)
+			break
 		}
 	}
 }

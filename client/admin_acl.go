@@ -66,14 +66,7 @@ func (a *Admin) aclEach(ctx context.Context, t Target, op string, mk func() *tra
 }
 
 // RetentionReport is one member's outcome of DeleteExpiredCommitLog.
-type RetentionReport struct {
-	Node            string `json:"node"`
-	DeletedSegments int    `json:"deletedSegments"`
-	Forced          int    `json:"forced"`
-	FirstIndex      uint64 `json:"firstIndex"`
-	MinOffset       int64  `json:"commitLogMinOffset"`
-	Error           string `json:"error,omitempty"`
-}
+type RetentionReport = transport.RetentionReport
 
 // DeleteExpiredCommitLog runs retention now on every member of a broker
 // group (mqadmin deleteExpiredCommitLog): CommitLog segments last written

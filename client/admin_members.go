@@ -10,11 +10,7 @@ import (
 )
 
 // Member is a member of a broker group (raft's configuration).
-type Member struct {
-	ID    string `json:"id"`
-	Addr  string `json:"addr"` // raft address
-	Voter bool   `json:"voter"`
-}
+type Member = transport.Member
 
 // AddMember adds a member to a broker group: started with
 // `raftmq broker --join`, it joins as a non-voter and is promoted to voter

@@ -32,6 +32,25 @@ const (
 	ReqRemoveMember RequestCode = 9004
 )
 
+// RetentionReport is one member's outcome of DELETE_EXPIRED_COMMITLOG
+// (raftmq's body: a JSON list, one per member).
+type RetentionReport struct {
+	Node            string `json:"node"`
+	DeletedSegments int    `json:"deletedSegments"`
+	Forced          int    `json:"forced"`
+	FirstIndex      uint64 `json:"firstIndex"`
+	MinOffset       int64  `json:"commitLogMinOffset"`
+	Error           string `json:"error,omitempty"`
+}
+
+// Member is one member of a broker group in ReqAddMember/ReqRemoveMember
+// answers (a JSON list).
+type Member struct {
+	ID    string `json:"id"`
+	Addr  string `json:"addr"` // raft address
+	Voter bool   `json:"voter"`
+}
+
 // QueueOffsetStats is one queue's extent (GET_TOPIC_STATS_INFO) and, for
 // consumer stats, the group's committed offset.
 type QueueOffsetStats struct {
