@@ -71,6 +71,7 @@ type Log struct {
 	dirty     atomic.Bool // appended since the last background flush
 	diskFull  atomic.Bool
 	retBound  atomic.Uint64
+	retHold   atomic.Int32 // > 0: retention deletes nothing (HoldRetention)
 	stopCh    chan struct{}
 	bgWG      sync.WaitGroup
 	closeOnce sync.Once
@@ -655,15 +656,8 @@ func (l *Log) addUnit(index uint64, pos int64, size uint32) {
 // flushUnits writes the queued units, one pwrite per index file. Caller
 // holds wmu; the index files exist (ensureIndexFiles).
 func (l *Log) flushUnits() error {
-	e := uint64(l.cfg.IndexFileEntries)
-	i, b := l.ufirst, l.ubuf
-	for len(b) > 0 {
-		x := l.idxs[i/e-l.idxs[0].first/e]
-		n := min(uint64(len(b)/unitSize), x.first+e-i)
-		if err := x.writeUnits(i, b[:n*unitSize]); err != nil {
-			return l.fail(err)
-		}
-		i, b = i+n, b[n*unitSize:]
+	if err := l.writeUnitsAt(l.ufirst, l.ubuf); err != nil {
+		return err
 	}
 	if cap(l.ubuf) <= 1<<20 {
 		l.ubuf = l.ubuf[:0]

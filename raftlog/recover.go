@@ -37,6 +37,20 @@ func (l *Log) recover() error {
 	if err != nil {
 		return fmt.Errorf("raftlog: list segments: %w", err)
 	}
+	// Segments that end at or before the log's start are not part of it:
+	// left by an emptied log, or by a history import cut short before its
+	// meta update (history.go).
+	for len(bases) > 0 && bases[0]+l.cfg.SegmentSize <= m.StartOffset {
+		path := filepath.Join(l.segDir, segmentName(bases[0]))
+		l.logger.Warn("removing a segment below the log's start", "segment", path, "start_offset", m.StartOffset)
+		if err := os.Remove(path); err != nil {
+			return fmt.Errorf("raftlog: %w", err)
+		}
+		bases = bases[1:]
+		if err := durable.SyncDir(l.segDir); err != nil {
+			return fmt.Errorf("raftlog: %w", err)
+		}
+	}
 	for i, b := range bases {
 		if b%l.cfg.SegmentSize != 0 || (i > 0 && b != bases[i-1]+l.cfg.SegmentSize) {
 			return &CorruptError{Path: filepath.Join(l.segDir, segmentName(b)), Offset: b,

@@ -246,7 +246,7 @@ func (l *Log) DeleteOlder(olderThan time.Duration, now time.Time) (RetentionResu
 func (l *Log) deleteOldestSegment(want func(mtime time.Time, end int64) bool) (bool, uint64, error) {
 	l.wmu.Lock()
 	defer l.wmu.Unlock()
-	if l.isClosed() || l.failed != nil || len(l.segs) < 2 {
+	if l.isClosed() || l.failed != nil || len(l.segs) < 2 || l.retHold.Load() > 0 {
 		return false, 0, nil
 	}
 	next := l.segs[1]
