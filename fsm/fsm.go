@@ -176,6 +176,9 @@ type FSM struct {
 	// CommitLog continues after it.
 	restoredIndex uint64
 	restoredEnd   int64
+	// history is set while the history before an installed snapshot is
+	// incomplete (RebuildHistory clears it); never mutated in place.
+	history *HistoryState
 
 	index   *indexfile.Store
 	applied atomic.Uint64
@@ -280,6 +283,7 @@ func (f *FSM) adopt(st *State) {
 	f.skipTo = st.Index
 	f.restoredIndex, f.restoredEnd = st.Index, st.CommitLogEnd
 	f.installed.Store(st.InstalledSnapshot)
+	f.history = st.History
 	if st.LastCommand == 0 {
 		st.LastCommand = st.Index // a checkpoint from before the field
 	}
@@ -659,6 +663,16 @@ func (f *FSM) deleteTopicLocked(topic string) {
 			q.Close()
 			delete(f.queues, k)
 		}
+	}
+	if h := f.history; h != nil {
+		cp := *h
+		cp.Queues = nil
+		for _, q := range h.Queues {
+			if q.Topic != topic {
+				cp.Queues = append(cp.Queues, q)
+			}
+		}
+		f.history = &cp
 	}
 	if err := consumequeue.RemoveTopic(f.cqRoot, topic); err != nil {
 		// The files stay; the topic is gone from the state on every replica.

@@ -33,6 +33,9 @@ type State struct {
 	// installed from a leader (local only): its messages before it were
 	// never replicated here.
 	InstalledSnapshot uint64 `json:"installedSnapshot,omitempty"`
+	// History is set while the messages before InstalledSnapshot that
+	// other members retain are not here yet (local only).
+	History *HistoryState `json:"history,omitempty"`
 	// LastCommand is the index of the last command entry reflected (Index
 	// may be later: entries after it carried no commands).
 	LastCommand uint64 `json:"lastCommand,omitempty"`
@@ -92,6 +95,7 @@ func (f *FSM) capture() (*State, error) {
 	}
 	st.IndexFile = f.index.State() // Put runs under f.mu too: consistent
 	st.InstalledSnapshot = f.installed.Load()
+	st.History = f.history
 	st.LastCommand = f.lastCmd.Load()
 	if st.Index > 0 {
 		p, err := f.log.Position(st.Index)
@@ -315,6 +319,7 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 		}
 	}
 	st.InstalledSnapshot = st.Index
+	st.History = &HistoryState{Snapshot: st.Index, Term: st.Term, End: st.CommitLogEnd, Queues: st.Queues}
 	f.adopt(&st)
 	f.mu.Unlock()
 	// The old IndexFiles point at messages this replica no longer has.

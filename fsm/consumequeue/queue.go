@@ -28,6 +28,7 @@ import (
 	"strconv"
 	"sync"
 
+	"github.com/raftmq/raftmq/internal/durable"
 	"golang.org/x/sys/unix"
 )
 
@@ -462,6 +463,71 @@ func (q *Queue) DeleteBefore(offset int64) error {
 	return writeMinMarker(q.dir, offset)
 }
 
+// WriteBelow writes units at [offset, offset+len(units)), below MinOffset:
+// the history of a queue that restarted at a snapshot's offset, rebuilt
+// once its messages were fetched. They become readable with ExtendDown.
+func (q *Queue) WriteBelow(offset int64, units []Unit) error {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	end := offset + int64(len(units))
+	if offset < 0 || end > q.min || len(q.files) == 0 {
+		return fmt.Errorf("%w: history [%d,%d) is not below the queue's first offset %d", ErrOffset, offset, end, q.min)
+	}
+	for q.files[0].first > offset {
+		f, err := q.openFile(q.files[0].first - q.entries)
+		if err != nil {
+			return err
+		}
+		q.files = append([]*file{f}, q.files...)
+	}
+	b := make([]byte, 0, len(units)*UnitSize)
+	for _, u := range units {
+		if u.Size <= 0 {
+			return fmt.Errorf("consumequeue: unit with size %d", u.Size)
+		}
+		b = binary.BigEndian.AppendUint64(b, uint64(u.PhysOffset))
+		b = binary.BigEndian.AppendUint32(b, uint32(u.Size))
+		b = binary.BigEndian.AppendUint64(b, uint64(u.TagHash))
+	}
+	for off := offset; off < end; {
+		f := q.fileLocked(off)
+		n := min(end, f.first+q.entries) - off
+		i := (off - offset) * UnitSize
+		if _, err := f.f.WriteAt(b[i:i+n*UnitSize], (off-f.first)*UnitSize); err != nil {
+			return fmt.Errorf("consumequeue: write %s: %w", f.path, err)
+		}
+		off += n
+	}
+	return nil
+}
+
+// ExtendDown makes offset the first readable offset: the units from it to
+// the old MinOffset were written by WriteBelow. They are made durable
+// before the new start is recorded.
+func (q *Queue) ExtendDown(offset int64) error {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if offset >= q.min {
+		return nil
+	}
+	if len(q.files) == 0 || q.files[0].first > offset {
+		return fmt.Errorf("%w: no history written from %d", ErrOffset, offset)
+	}
+	for _, f := range q.files {
+		if f.first >= q.min {
+			break
+		}
+		if err := f.f.Sync(); err != nil {
+			return fmt.Errorf("consumequeue: sync %s: %w", f.path, err)
+		}
+	}
+	if err := writeMinMarker(q.dir, offset); err != nil {
+		return err
+	}
+	q.min = offset
+	return nil
+}
+
 // FirstPhysAtOrAfter returns the first offset whose unit's commitlog offset
 // is >= phys.
 func (q *Queue) FirstPhysAtOrAfter(phys int64) int64 {
@@ -507,11 +573,7 @@ func (q *Queue) Close() error {
 const minMarkerName = "min"
 
 func writeMinMarker(dir string, off int64) error {
-	tmp := filepath.Join(dir, minMarkerName+".tmp")
-	if err := os.WriteFile(tmp, []byte(strconv.FormatInt(off, 10)), 0o644); err != nil {
-		return fmt.Errorf("consumequeue: %w", err)
-	}
-	if err := os.Rename(tmp, filepath.Join(dir, minMarkerName)); err != nil {
+	if err := durable.WriteFile(filepath.Join(dir, minMarkerName), []byte(strconv.FormatInt(off, 10)), 0o644); err != nil {
 		return fmt.Errorf("consumequeue: %w", err)
 	}
 	return nil

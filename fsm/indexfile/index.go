@@ -157,6 +157,9 @@ func Open(root string, cfg Config) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("indexfile: %w", err)
 	}
+	if err := removeHistoryLeftovers(s.dir, ents); err != nil {
+		return nil, fmt.Errorf("indexfile: %w", err)
+	}
 	var names []string
 	for _, e := range ents {
 		if _, err := time.ParseInLocation(nameLayout, insertDot(e.Name()), time.Local); err == nil {
@@ -338,10 +341,14 @@ func (s *Store) Put(key string, phys, storeTS int64) error {
 			return err
 		}
 	}
+	return x.add(KeyHash(key), phys, storeTS)
+}
+
+// add appends an entry to an active file that has room.
+func (x *file) add(h uint32, phys, storeTS int64) error {
 	if x.hdr.count == 0 {
 		x.hdr.beginTS, x.hdr.beginPhys = storeTS, phys
 	}
-	h := KeyHash(key)
 	si := x.slotIndex(h)
 	prev := x.slots[si]
 	diff := (storeTS - x.hdr.beginTS) / 1000
@@ -364,15 +371,14 @@ func (s *Store) Put(key string, phys, storeTS int64) error {
 }
 
 func (s *Store) activeLocked(ts int64) (*file, error) {
-	if n := len(s.files); n > 0 {
+	if n := len(s.files); n > 0 && s.files[n-1].slots != nil { // not a sealed history file
 		return s.files[n-1], nil
 	}
 	return s.newFileLocked(ts)
 }
 
 func (s *Store) newFileLocked(ts int64) (*file, error) {
-	t := time.UnixMilli(ts)
-	name := t.Format("20060102150405") + fmt.Sprintf("%03d", t.Nanosecond()/1e6)
+	name := tsName(ts)
 	if n := len(s.files); n > 0 && name <= s.files[n-1].name {
 		name = bumpName(s.files[n-1].name)
 	}
@@ -398,8 +404,7 @@ func bumpName(name string) string {
 	if err != nil {
 		return name + "1"
 	}
-	t = t.Add(time.Millisecond)
-	return t.Format("20060102150405") + fmt.Sprintf("%03d", t.Nanosecond()/1e6)
+	return tsName(t.Add(time.Millisecond).UnixMilli())
 }
 
 // Query returns up to max commitlog offsets indexed under key with a store
