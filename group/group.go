@@ -54,6 +54,9 @@ type Config struct {
 
 	// Transport carries raft's RPCs (required).
 	Transport raft.Transport
+	// History, if set, reaches other members' CommitLogs: a member that
+	// installed a snapshot fetches the retained messages before it.
+	History HistorySource
 	// Logger and RaftLogger (hashicorp/raft's own, chatty) receive logs.
 	Logger     hclog.Logger
 	RaftLogger hclog.Logger
@@ -129,6 +132,7 @@ type Group struct {
 	raft   *raft.Raft
 	prop   *proposer
 	disk   peerDisks
+	hist   historyState
 
 	ready     atomic.Bool
 	leaderSig signal // fired at every leadership or membership event
@@ -262,6 +266,7 @@ func (g *Group) Start() error {
 	g.goFunc(g.leadershipLoop)
 	g.goFunc(g.observeLeaders)
 	g.goFunc(g.maintenanceLoop)
+	g.goFunc(g.historyLoop)
 	if cfg.PreferredLeader != "" && cfg.PreferredLeader != cfg.NodeID {
 		g.goFunc(g.preferredLeaderLoop)
 	}
@@ -467,6 +472,10 @@ type Status struct {
 	// leader (0: none): this member holds no messages before it, though
 	// others may (its history is partial).
 	InstalledSnapshot uint64
+	// PartialHistory: the retained messages before InstalledSnapshot are
+	// not all here yet (History says how far the catch-up is).
+	PartialHistory bool
+	History        HistoryProgress
 }
 
 // Status returns this member's status.
@@ -474,13 +483,16 @@ func (g *Group) Status() Status {
 	ls := g.log.Stats()
 	_, leader := g.raft.LeaderWithID()
 	ci, _ := strconv.ParseUint(g.raft.Stats()["commit_index"], 10, 64)
-	return Status{
+	st := Status{
 		State: g.raft.State().String(), Serving: g.IsLeader(), Leader: string(leader), Term: g.raft.CurrentTerm(),
 		FirstIndex: ls.FirstIndex, LastIndex: ls.LastIndex, CommitIndex: ci, AppliedIndex: g.fsm.LastCommand(),
 		RaftAppliedIndex: g.raft.AppliedIndex(), MinOffset: ls.MinOffset, WriteOffset: ls.WriteOffset, Segments: ls.Segments,
 		DiskFull: ls.DiskFull, DiskUsed: ls.DiskUsed, DiskAvail: ls.DiskAvail, Messages: g.fsm.Messages.Load(),
 		IndexErrors: g.fsm.IndexErrors.Load(), InstalledSnapshot: g.fsm.InstalledSnapshot(),
 	}
+	st.History = g.History()
+	st.PartialHistory = st.History.Pending
+	return st
 }
 
 // CommitLogBounds returns the CommitLog's first retained byte and its end.
@@ -529,6 +541,10 @@ func (g *Group) leadershipLoop() {
 			g.leaderSig.fire()
 			g.logger.Info("became leader", "term", g.raft.CurrentTerm(), "applied", g.fsm.AppliedIndex(),
 				"barrier", time.Since(t0).Round(time.Microsecond))
+			if hs, partial := g.fsm.PendingHistory(); partial {
+				g.logger.Warn("leading with a partial history: messages before the snapshot this member installed are not here yet "+
+					"(consumers behind it get OFFSET_MOVED until the catch-up completes; see status)", "snapshot", hs.Snapshot)
+			}
 			if g.cfg.OnLeadership != nil {
 				g.cfg.OnLeadership(true)
 			}

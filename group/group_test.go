@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/netip"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -26,6 +27,26 @@ type cluster struct {
 	groups []*Group
 	cfgs   []Config
 	trans  []*raft.InmemTransport
+	byAddr sync.Map // raft address -> *Group (the history source's view)
+}
+
+// HistoryInfo and ReadHistory make the cluster its members' HistorySource.
+func (c *cluster) HistoryInfo(ctx context.Context, addr string, index uint64) (raftlog.HistoryInfo, error) {
+	g, ok := c.byAddr.Load(addr)
+	if !ok {
+		return raftlog.HistoryInfo{}, fmt.Errorf("no member at %s", addr)
+	}
+	return g.(*Group).HistoryInfo(index)
+}
+
+func (c *cluster) ReadHistory(ctx context.Context, addr string, off int64, n int, limit uint64) ([]byte, time.Time, error) {
+	g, ok := c.byAddr.Load(addr)
+	if !ok {
+		return nil, time.Time{}, fmt.Errorf("no member at %s", addr)
+	}
+	b := make([]byte, n)
+	k, mt, err := g.(*Group).ReadHistory(b, off, limit)
+	return b[:k], mt, err
 }
 
 func testConfig(dir, id string, members []Member, trans raft.Transport) Config {
@@ -61,11 +82,13 @@ func startCluster(t *testing.T, n int, mutate ...func(*Config)) *cluster {
 	}
 	for i := 0; i < n; i++ {
 		cfg := testConfig(t.TempDir(), members[i].ID, members, c.trans[i])
+		cfg.History = c
 		for _, m := range mutate {
 			m(&cfg)
 		}
 		g, err := Open(cfg)
 		require.NoError(t, err)
+		c.byAddr.Store(members[i].Addr, g)
 		require.NoError(t, g.Start())
 		c.groups = append(c.groups, g)
 		c.cfgs = append(c.cfgs, cfg)
@@ -289,6 +312,7 @@ func TestGroup_SnapshotInstallKeepsPhysicalOffsets(t *testing.T) {
 		}
 	}
 	require.NoError(t, c.groups[lagging].Shutdown())
+	c.byAddr.Delete(c.cfgs[lagging].Members[lagging].Addr)
 	c.groups[lagging] = nil
 	ctx := context.Background()
 	for i := 0; i < 200; i++ {
@@ -314,7 +338,11 @@ func TestGroup_SnapshotInstallKeepsPhysicalOffsets(t *testing.T) {
 	require.NoError(t, err)
 	require.Positive(t, res.DeletedSegments)
 	first, _ := nl.log.FirstIndex()
-	require.Greater(t, first, uint64(10), "the head of the log is gone")
+	require.Greater(t, first, uint64(60), "the head of the log is gone")
+	// The old leader retains more, but not all: whoever leads, the lagging
+	// member can only be sent a snapshot, and l is the best donor.
+	require.NoError(t, l.log.DeleteRange(1, 50))
+	require.NoError(t, l.fsm.TrimBelow(l.log.Stats().MinOffset))
 
 	// The lagging member comes back: it can only be sent a snapshot.
 	g := c.restart(lagging)
@@ -337,6 +365,30 @@ func TestGroup_SnapshotInstallKeepsPhysicalOffsets(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, a, b)
 	}
+
+	// It catches up: the old leader still retains the whole log, so the
+	// rejoined member ends with every message, at the same offsets.
+	require.Eventually(t, func() bool { st := g.Status(); return !st.PartialHistory && !st.History.Done.IsZero() }, 20*time.Second, 10*time.Millisecond)
+	st := g.Status()
+	require.Positive(t, st.InstalledSnapshot)
+	require.Equal(t, uint64(51), st.FirstIndex, "history from the first entry a member retains: %+v", st.History)
+	require.Positive(t, st.History.Messages, "%+v", st)
+	lmin, _ := l.QueueBounds("T", 0)
+	gmin, _ := g.QueueBounds("T", 0)
+	require.Equal(t, lmin, gmin)
+	ref, err := l.QueueRange("T", 0, lmin, 1000, nil)
+	require.NoError(t, err)
+	require.Len(t, ref, 220-int(lmin))
+	got, err = g.QueueRange("T", 0, gmin, 1000, nil)
+	require.NoError(t, err)
+	require.Equal(t, ref, got)
+	for i := uint64(51); i <= st.LastIndex; i++ {
+		pa, err := l.log.Position(i)
+		require.NoError(t, err)
+		pb, err := g.log.Position(i)
+		require.NoError(t, err)
+		require.Equal(t, pa, pb, "entry %d", i)
+	}
 }
 
 // restart reopens member i on its data with a fresh in-memory transport.
@@ -354,6 +406,7 @@ func (c *cluster) restart(i int) *Group {
 	cfg.Transport = tr
 	g, err := Open(cfg)
 	require.NoError(c.t, err)
+	c.byAddr.Store(cfg.Members[i].Addr, g)
 	require.NoError(c.t, g.Start())
 	c.groups[i] = g
 	return g

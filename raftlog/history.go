@@ -12,6 +12,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/hashicorp/raft"
 	"github.com/raftmq/raftmq/internal/durable"
 )
 
@@ -54,7 +55,9 @@ func (l *Log) HistoryInfo(index uint64) (HistoryInfo, error) {
 // ReadHistory reads CommitLog bytes from off into p, up to the end of
 // entry limit and never across a segment end: it returns the count read
 // and the segment file's modification time (retention ages by it). off
-// must be at or after the first retained record.
+// must be at or after the first retained record. Bytes a segment file
+// does not extend to (the unwritten gap behind a blank marker) read as
+// zeros.
 func (l *Log) ReadHistory(p []byte, off int64, limit uint64) (int, time.Time, error) {
 	lp, err := l.Position(limit)
 	if err != nil {
@@ -65,17 +68,31 @@ func (l *Log) ReadHistory(p []byte, off int64, limit uint64) (int, time.Time, er
 	if n <= 0 {
 		return 0, time.Time{}, fmt.Errorf("%w: offset %d is past entry %d", ErrBeyondLimit, off, limit)
 	}
-	if err := l.ReadAt(p[:n], off, limit); err != nil {
-		return 0, time.Time{}, err
-	}
-	var mtime time.Time
 	l.mu.RLock()
 	seg := l.segmentLocked(off)
+	var fpos int64
+	if l.last != 0 {
+		fpos, _ = l.unitLocked(l.first)
+	}
+	closed := l.closed
 	l.mu.RUnlock()
-	if seg != nil {
-		if st, err := seg.f.Stat(); err == nil {
-			mtime = st.ModTime()
-		}
+	switch {
+	case closed:
+		return 0, time.Time{}, ErrClosed
+	case seg == nil || off < fpos:
+		return 0, time.Time{}, fmt.Errorf("%w: offset %d is before the first retained record at %d", raft.ErrLogNotFound, off, fpos)
+	}
+	k, err := seg.f.ReadAt(p[:n], off-seg.base)
+	if errors.Is(err, io.EOF) {
+		clear(p[k:n])
+		err = nil
+	}
+	if err != nil {
+		return 0, time.Time{}, fmt.Errorf("raftlog: read at %d: %w", off, err)
+	}
+	var mtime time.Time
+	if st, err := seg.f.Stat(); err == nil {
+		mtime = st.ModTime()
 	}
 	return int(n), mtime, nil
 }
