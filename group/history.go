@@ -61,7 +61,9 @@ func (h *historyState) get() HistoryProgress {
 
 // HistoryInfo and ReadHistory serve this member's CommitLog to a member
 // catching up (see HistorySource).
-func (g *Group) HistoryInfo(index uint64) (raftlog.HistoryInfo, error) { return g.log.HistoryInfo(index) }
+func (g *Group) HistoryInfo(index uint64) (raftlog.HistoryInfo, error) {
+	return g.log.HistoryInfo(index)
+}
 
 func (g *Group) ReadHistory(p []byte, off int64, limit uint64) (int, time.Time, error) {
 	return g.log.ReadHistory(p, off, limit)
