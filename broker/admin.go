@@ -55,6 +55,13 @@ func (b *Broker) status() transport.GroupStatus {
 	for _, p := range b.members() {
 		st.Peers[p.ID] = p.Addr
 	}
+	h := gs.History
+	st.PartialHistory = gs.PartialHistory
+	st.History = transport.HistoryStatus{Snapshot: h.Snapshot, FromIndex: h.FromIndex, Donor: h.Donor, Fetched: h.Fetched, Total: h.Total,
+		MBps: h.MBps, Error: h.Error, TookMs: h.Took.Milliseconds(), Messages: h.Messages}
+	if !h.Done.IsZero() {
+		st.History.Done = h.Done.UnixMilli()
+	}
 	return st
 }
 

@@ -140,16 +140,17 @@ func (b *Broker) Start() (err error) {
 			return err
 		}
 	}
-	if err := b.g.Start(); err != nil {
-		return err
-	}
-	b.pending = newByteBudget(b.cfg.MaxPendingBytes)
-
+	// Before the group starts: its history catch-up uses it.
 	if b.peerClient, err = b.newClient(func(ctx context.Context, addr string) (net.Conn, error) {
 		return dialMux(ctx, b.dialAddr(addr), muxPeer, b.memberTLS)
 	}); err != nil {
 		return err
 	}
+	if err := b.g.Start(); err != nil {
+		return err
+	}
+	b.pending = newByteBudget(b.cfg.MaxPendingBytes)
+
 	if b.nsClient, err = b.newClient(nil); err != nil {
 		return err
 	}
@@ -196,6 +197,7 @@ func (b *Broker) Start() (err error) {
 	for _, s := range []*transport.Server{b.server, b.peerServer} {
 		b.registerHandlers(s)
 	}
+	b.registerHistoryHandlers(b.peerServer) // members only
 	b.server.OnConnClose(b.connClosed)
 	if err := b.server.Start(); err != nil {
 		return fmt.Errorf("broker: listen on %s: %w", sc.Addr, err)
@@ -408,7 +410,7 @@ func (b *Broker) groupConfig() (group.Config, error) {
 		SnapshotThreshold: b.cfg.SnapshotThreshold, SnapshotInterval: b.cfg.SnapshotInterval,
 		ParallelFlush: b.cfg.ParallelFlush, PreferredLeader: b.cfg.PreferredLeader,
 		MaxEntryBytes: b.cfg.MaxEntryBytes, MaxInflightEntries: b.cfg.MaxInflightEntries,
-		Transport: b.trans, Logger: b.logger,
+		Transport: b.trans, Logger: b.logger, History: peerHistory{b},
 		// System topics exist before the NameServers advertise us.
 		BeforeServing: b.ensureSystemTopics, OnLeadership: b.onLeadership,
 		OnTopicsChanged: b.kickRegister, OnACLChanged: b.kickACL,

@@ -30,6 +30,11 @@ const (
 	// non-voter, promoted once caught up); ReqRemoveMember removes "id".
 	ReqAddMember    RequestCode = 9003
 	ReqRemoveMember RequestCode = 9004
+	// ReqHistoryInfo ("index") and ReqReadHistory ("offset", "length",
+	// "limit") serve a member's CommitLog to a member catching up after a
+	// snapshot install; only on the raft port's peer channel.
+	ReqHistoryInfo RequestCode = 9010
+	ReqReadHistory RequestCode = 9011
 )
 
 // RetentionReport is one member's outcome of DELETE_EXPIRED_COMMITLOG
@@ -96,10 +101,29 @@ type GroupStatus struct {
 	DiskAvail        int64   `json:"diskAvailBytes"`
 	// InstalledSnapshot: the index of the last snapshot this member
 	// installed from a leader; it holds no messages before it (0: none).
-	InstalledSnapshot uint64            `json:"installedSnapshotIndex,omitempty"`
-	FlushDisk         string            `json:"flushDiskType"`
-	Peers             map[string]string `json:"peers"`
-	Messages          uint64            `json:"messagesApplied"`
+	InstalledSnapshot uint64 `json:"installedSnapshotIndex,omitempty"`
+	// PartialHistory: messages before InstalledSnapshot that other members
+	// retain are not here yet; History tells the catch-up's progress.
+	PartialHistory bool              `json:"partialHistory"`
+	History        HistoryStatus     `json:"history"`
+	FlushDisk      string            `json:"flushDiskType"`
+	Peers          map[string]string `json:"peers"`
+	Messages       uint64            `json:"messagesApplied"`
+}
+
+// HistoryStatus is a member's catch-up of the history before a snapshot
+// it installed.
+type HistoryStatus struct {
+	Snapshot  uint64  `json:"snapshot,omitempty"`
+	FromIndex uint64  `json:"fromIndex,omitempty"`
+	Donor     string  `json:"donor,omitempty"`
+	Fetched   int64   `json:"fetchedBytes"`
+	Total     int64   `json:"totalBytes"`
+	MBps      float64 `json:"mbPerSecond,omitempty"`
+	Error     string  `json:"error,omitempty"`
+	Done      int64   `json:"doneAt,omitempty"` // unix ms
+	TookMs    int64   `json:"tookMs,omitempty"`
+	Messages  int64   `json:"messages,omitempty"`
 }
 
 // NewBodyResponse is a SUCCESS response carrying v as its JSON body, or a

@@ -6,22 +6,26 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/raftmq/raftmq/client"
+	"github.com/raftmq/raftmq/message"
 	"github.com/raftmq/raftmq/test/cluster"
 	"github.com/raftmq/raftmq/transport"
 	"github.com/stretchr/testify/require"
 )
 
-// TestLifecycle_SnapshotInstallAfterRetention: every message is consumed,
-// a follower is wiped, a leadership transfer leaves barrier entries at the
-// end of the log, and deleteExpiredCommitLog makes the group drop the
-// head of its CommitLog. The wiped member can only be sent a snapshot:
-// afterwards, every new message has the same bytes at the same physical
-// offset on it as on the others, and its status says its history begins
-// at that snapshot.
+// TestLifecycle_SnapshotInstallAfterRetention: half of every queue is
+// consumed, a follower is wiped, a leadership transfer leaves barrier
+// entries at the end of the log, and deleteExpiredCommitLog makes the
+// group drop the head of its CommitLog. The wiped member can only be sent
+// a snapshot; it then fetches the retained history before it from another
+// member. Afterwards every member holds the same CommitLog bytes at every
+// offset they retain and serves the same queues; made leader, the rejoined
+// member serves a consumer from the earliest retained offset with no
+// OFFSET_MOVED, and finds old messages by key and by offset id.
 func TestLifecycle_SnapshotInstallAfterRetention(t *testing.T) {
 	c := cluster.Start(t, cluster.Options{SegmentSize: 512 << 10, Config: map[string]string{"maxMessageSize": "65536"}})
 	g := c.Group(0)
@@ -30,13 +34,17 @@ func TestLifecycle_SnapshotInstallAfterRetention(t *testing.T) {
 	c.CreateTopic(t, topic, 2)
 	w := newWire(t)
 	body := string(bytes.Repeat([]byte("l"), 1000))
+	ids := map[int]string{}
 	for i := 0; i < 3000; i++ {
-		r := w.send(leader.ClientAddr(), topic, int32(i%2), fmt.Sprintf("%05d-%s", i, body), nil)
+		r := w.send(leader.ClientAddr(), topic, int32(i%2), fmt.Sprintf("%05d-%s", i, body), map[string]string{"KEYS": fmt.Sprintf("key-%05d", i)})
 		require.Equal(t, int16(0), r.Code, r.Remark)
+		var sh transport.SendMessageResponseHeader
+		require.NoError(t, sh.Decode(r.ExtFields))
+		ids[i] = sh.MsgID
 	}
-	// A consumer group has consumed everything.
+	// A consumer group has consumed the first half of each queue.
 	for q := int32(0); q < 2; q++ {
-		h := transport.UpdateConsumerOffsetRequestHeader{ConsumerGroup: "LifeGroup", Topic: topic, QueueID: q, CommitOffset: 1500}
+		h := transport.UpdateConsumerOffsetRequestHeader{ConsumerGroup: "LifeGroup", Topic: topic, QueueID: q, CommitOffset: 750}
 		r := w.call(leader.ClientAddr(), transport.NewRequest(transport.ReqUpdateConsumerOffset, h.Encode(), nil))
 		require.Equal(t, int16(0), r.Code, r.Remark)
 	}
@@ -72,19 +80,70 @@ func TestLifecycle_SnapshotInstallAfterRetention(t *testing.T) {
 		require.Equal(t, int16(0), r.Code, r.Remark)
 	}
 	g.WaitCaughtUp(t, 60*time.Second)
-	st, err := g.Status(wiped)
-	require.NoError(t, err)
-	require.Positive(t, st.InstalledSnapshot, "the wiped member says its history starts at a snapshot")
-	for q := int32(0); q < 2; q++ {
-		ref, err := g.QueueContentFrom(other, topic, q, 1500)
-		require.NoError(t, err)
-		require.Len(t, ref, 100)
-		for _, n := range g.Nodes {
-			got, err := g.QueueContentFrom(n, topic, q, 1500)
-			require.NoError(t, err)
-			require.Equal(t, ref, got, "queue %d on %s: the same bytes at the same offsets", q, n.ID)
+	var st *transport.GroupStatus
+	cluster.Eventually(t, 60*time.Second, func() error {
+		if st, err = g.Status(wiped); err != nil {
+			return err
 		}
+		if st.PartialHistory || st.History.Done == 0 {
+			return fmt.Errorf("history not caught up: %+v", st.History)
+		}
+		return nil
+	})
+	require.Positive(t, st.InstalledSnapshot, "the wiped member installed a snapshot")
+	require.Positive(t, st.History.Messages, "and rebuilt its queues over the fetched history: %+v", st.History)
+	t.Logf("catch-up: %+v", st.History)
+	from, to := g.RequireIdenticalCommitLogs(t)
+	require.Positive(t, from, "retention removed the head")
+	t.Logf("identical CommitLogs over [%d, %d)", from, to)
+	ost, err := g.Status(other)
+	require.NoError(t, err)
+	require.Equal(t, ost.MinOffset, st.MinOffset, "the rejoined member retains what the others do")
+	g.RequireIdenticalQueues(t, topic, 2)
+
+	// Lead with it: a consumer from the earliest retained offset reads
+	// every retained message.
+	require.NoError(t, ad.TransferLeader(ctx, g.Name, wiped.ID))
+	cluster.Eventually(t, 20*time.Second, func() error {
+		if l := g.Leader(); l != wiped {
+			return fmt.Errorf("leader is %v", l)
+		}
+		return nil
+	})
+	firstKept := -1
+	for q := int32(0); q < 2; q++ {
+		ref, err := g.QueueContent(other, topic, q)
+		require.NoError(t, err)
+		got, err := g.QueueContent(wiped, topic, q)
+		require.NoError(t, err)
+		require.Equal(t, len(ref), len(got))
+		require.Greater(t, len(got), 100+150, "old messages are served, not only those after the snapshot")
+		m, _, err := message.DecodeRecord(got[0])
+		require.NoError(t, err)
+		var seq int
+		_, err = fmt.Sscanf(string(m.Body), "%05d-", &seq)
+		require.NoError(t, err)
+		firstKept = max(firstKept, seq)
 	}
+	reads := c.ReadBack(t, topic, 60*time.Second)
+	require.GreaterOrEqual(t, len(reads), 200+2*100, "read back through the route")
+	// An old message by key and by offset id, on the rejoined member.
+	old := firstKept + 10
+	qh := transport.QueryMessageRequestHeader{Topic: topic, Key: fmt.Sprintf("key-%05d", old), MaxNum: 32, EndTimestamp: time.Now().Add(time.Hour).UnixMilli()}
+	r := w.call(wiped.ClientAddr(), transport.NewRequest(transport.ReqQueryMessage, qh.Encode(), nil))
+	require.Equal(t, int16(0), r.Code, r.Remark)
+	msgs, err := message.DecodeRecords(r.Body)
+	require.NoError(t, err)
+	require.Len(t, msgs, 1)
+	require.True(t, strings.HasPrefix(string(msgs[0].Body), fmt.Sprintf("%05d-", old)))
+	_, off, err := message.DecodeOffsetMsgID(ids[old])
+	require.NoError(t, err)
+	vh := transport.ViewMessageRequestHeader{Offset: off}
+	r = w.call(wiped.ClientAddr(), transport.NewRequest(transport.ReqViewMessageByID, vh.Encode(), nil))
+	require.Equal(t, int16(0), r.Code, r.Remark)
+	m, _, err := message.DecodeRecord(r.Body)
+	require.NoError(t, err)
+	require.Equal(t, ids[old], m.OffsetMsgID())
 }
 
 // TestLifecycle_GrowShrinkReplace: under steady produce load, a 3-member
