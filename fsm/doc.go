@@ -39,7 +39,22 @@
 // that retention may delete entries up to it. Restore installs a leader's
 // snapshot on a replica that lacks the entries before it: queues restart
 // empty at the snapshot's offsets, and OnRestore tells the CommitLog
-// where the next entry goes.
+// where the next entry goes, and the state records the pending history
+// (State.History: the snapshot's entry and each queue's restart offset).
+//
+// # History after a snapshot install
+//
+// Once the CommitLog imported the entries before the snapshot from another
+// member (raftlog's history import), RebuildHistory walks them twice: it
+// counts each queue's messages (after the last deletion of its topic in
+// the range; appends are refused only for names and ids, which do not
+// depend on state), so a queue's history is [restart - count, restart);
+// then it writes those units below the queue's start (WriteBelow), builds
+// IndexFiles for their keys aside, and finally, under the lock, makes each
+// queue's new start durable (ExtendDown), installs the IndexFiles as the
+// oldest, clears the pending history and checkpoints. A crash anywhere
+// repeats the rebuild from the checkpoint; queues already extended are
+// left alone.
 //
 // # Who calls what
 //

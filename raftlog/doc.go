@@ -32,7 +32,10 @@
 // sequence of records and SegmentSize, identical on every replica;
 // SegmentSize is recorded in the meta file and cannot change.
 // A replica that starts from a snapshot learns the offset of its first entry
-// from the FSM (SetNextStart).
+// from the FSM (SetNextStart). Every byte of a segment is the same on every
+// replica at the same offset except two header fields of each record,
+// batchOff and the CRC over it, which describe how that replica's own
+// StoreLogs calls were batched.
 //
 // Index units are {physical offset 8, record size 4, reserved 4} at
 // (index - fileFirst) * 16 in memory-mapped files of IndexFileEntries units,
@@ -90,6 +93,40 @@
 // and index file, DiskFull reports it (the broker then refuses new
 // messages); appends fail only when a new segment or index file truly has
 // no room, with ErrDiskFull, and can be retried.
+//
+// # History import (catch-up after a snapshot install)
+//
+// A replica that installed a snapshot at index S (new, wiped, or behind the
+// leader's first entry) holds no entry up to S, while other members may
+// retain entries [F, S]. It fetches them (group: historyLoop) before they
+// count as its history:
+//
+//  1. HistoryInfo(S) on each member gives F, F's offset, and S's term and
+//     end offset; the donor holding most is used, and its S must be the
+//     snapshot's (same term, same end offset).
+//  2. ReadHistory streams raw bytes [off(F), end(S)) in chunks of at most
+//     1 MiB, never across a segment end, with each segment's mtime.
+//  3. HistoryImport.Write stages them in <Dir>/raftlog/history/<20-digit
+//     base> (whole preallocated segments) and every 16 MiB, at each segment
+//     end and at the end fdatasyncs and records its progress
+//     (history/progress: target, first entry, bytes durable). After a crash
+//     of either side the import resumes from the durable progress, from
+//     the same or another donor (offsets are the group's, so any donor's
+//     bytes are the same); a new target (another snapshot) discards it.
+//  4. Install verifies every staged record (checksum, dense indexes from
+//     F, non-decreasing terms, ending exactly at S with S's term), writes
+//     their index units, fills the part of the log's first segment below
+//     its first record, moves the other staged segments in below the first
+//     one (highest first, so the segments present stay contiguous) with
+//     the donor's mtimes (retention ages them as the donor does), and then
+//     writes the meta file (start = F): the commit point. Recovery removes
+//     segments that lie wholly below the log's start, so an install cut
+//     short leaves the log as it was. Bytes that do not verify are
+//     discarded (HistoryMismatchError) and fetched again.
+//
+// Memory is bounded by one chunk and one read-ahead buffer. The FSM then
+// rebuilds its queues and IndexFiles over [F, S] (fsm.RebuildHistory);
+// HoldRetention keeps retention from deleting the range meanwhile.
 //
 // # Reading
 //
