@@ -8,7 +8,7 @@ UNIT_PKGS = $(shell $(GO) list ./... | grep -v '/test/')
 FUZZTIME ?= 30s
 
 .PHONY: all build run test lint fmt-check vet test-unit test-integration test-compat \
-        bench bench-cluster bench-failover fuzz chaos clean tidy-check
+        bench bench-cluster bench-failover bench-catchup fuzz chaos clean tidy-check
 
 all: build
 
@@ -55,6 +55,13 @@ bench-failover: build
 	  grep -E 'trial|FAILOVER|FAIL' failover.log; [ $$rc -eq 0 ] || exit $$rc; \
 	  cd test/compat && RAFTMQ_FAILOVER_BENCH=1 RAFTMQ_BIN=$(abspath $(BIN)) $(GO) test -count=1 -v -timeout 30m -run TestBenchFailover ./... > ../../failover-official.log 2>&1; rc=$$?; \
 	  grep -E 'trial|FAILOVER|FAIL' ../../failover-official.log; exit $$rc
+
+# A new member's catch-up of a large retained CommitLog (history fetched
+# after a snapshot install): addMember -> voter, -> history complete, MB/s
+# next to copying the same files. RAFTMQ_CATCHUP_MB=2048 by default.
+bench-catchup: build
+	@RAFTMQ_CATCHUP_BENCH=1 RAFTMQ_BIN=$(abspath $(BIN)) $(GO) test -count=1 -v -timeout 60m -run TestBenchCatchUp ./test/cluster/ > catchup.log 2>&1; rc=$$?; \
+	  grep -E 'CATCHUP|filled|FAIL|Error' catchup.log; exit $$rc
 
 # One fuzz target per invocation (go test -fuzz accepts a single target).
 fuzz:

@@ -58,7 +58,8 @@ func (b *Broker) status() transport.GroupStatus {
 	h := gs.History
 	st.PartialHistory = gs.PartialHistory
 	st.History = transport.HistoryStatus{Snapshot: h.Snapshot, FromIndex: h.FromIndex, Donor: h.Donor, Fetched: h.Fetched, Total: h.Total,
-		MBps: h.MBps, Error: h.Error, TookMs: h.Took.Milliseconds(), Messages: h.Messages}
+		MBps: h.MBps, Error: h.Error, TookMs: h.Took.Milliseconds(), Messages: h.Messages,
+		FetchMs: h.FetchTook.Milliseconds(), InstallMs: h.InstallTook.Milliseconds(), RebuildMs: h.RebuildTook.Milliseconds()}
 	if !h.Done.IsZero() {
 		st.History.Done = h.Done.UnixMilli()
 	}

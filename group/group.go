@@ -133,6 +133,8 @@ type Group struct {
 	prop   *proposer
 	disk   peerDisks
 	hist   historyState
+	// histKick wakes the history catch-up after a snapshot install.
+	histKick chan struct{}
 
 	ready     atomic.Bool
 	leaderSig signal // fired at every leadership or membership event
@@ -156,7 +158,7 @@ func Open(cfg Config) (g *Group, err error) {
 	if logger == nil {
 		logger = hclog.NewNullLogger()
 	}
-	g = &Group{cfg: cfg, logger: logger, notifyCh: make(chan bool, 16), stop: make(chan struct{})}
+	g = &Group{cfg: cfg, logger: logger, notifyCh: make(chan bool, 16), stop: make(chan struct{}), histKick: make(chan struct{}, 1)}
 	defer func() {
 		if err != nil {
 			g.closeStorage()
@@ -188,7 +190,15 @@ func Open(cfg Config) (g *Group, err error) {
 	// Where entries may be deleted and where the next one goes are the
 	// CommitLog's placement rules; the FSM only reports the events.
 	fc.OnSnapshot = g.log.SetRetentionBound
-	fc.OnRestore = func(index uint64, end int64) error { return g.log.SetNextStart(index+1, end) }
+	fc.OnRestore = func(index uint64, end int64) error {
+		defer func() {
+			select {
+			case g.histKick <- struct{}{}:
+			default:
+			}
+		}()
+		return g.log.SetNextStart(index+1, end)
+	}
 	if g.fsm, err = fsm.Open(fc); err != nil {
 		return nil, err
 	}

@@ -21,6 +21,9 @@ type HistorySource interface {
 	ReadHistory(ctx context.Context, addr string, off int64, n int, limit uint64) ([]byte, time.Time, error)
 }
 
+// errNotYet: the catch-up cannot start yet; try again shortly.
+var errNotYet = errors.New("not yet")
+
 // HistoryChunk is the most a history read returns.
 const HistoryChunk = 1 << 20
 
@@ -40,6 +43,9 @@ type HistoryProgress struct {
 	Done     time.Time     `json:"done,omitempty"`
 	Took     time.Duration `json:"took,omitempty"`
 	Messages int64         `json:"messages,omitempty"` // rebuilt queue units
+	// The last catch-up's phases: fetching, verifying and installing the
+	// segments, rebuilding queues and IndexFiles.
+	FetchTook, InstallTook, RebuildTook time.Duration
 }
 
 type historyState struct {
@@ -72,12 +78,16 @@ func (g *Group) ReadHistory(p []byte, off int64, limit uint64) (int, time.Time, 
 // historyLoop catches up a member whose history is partial.
 func (g *Group) historyLoop() {
 	wait := time.Second
+	soon := 0 // polls left at a short interval after a snapshot install
 	for {
 		t := time.NewTimer(wait)
 		select {
 		case <-g.stop:
 			t.Stop()
 			return
+		case <-g.histKick:
+			t.Stop()
+			soon = 50 // the restore is still completing
 		case <-t.C:
 		}
 		hs, ok := g.fsm.PendingHistory()
@@ -89,8 +99,13 @@ func (g *Group) historyLoop() {
 		})
 		if !ok {
 			wait = 2 * time.Second
+			if soon > 0 {
+				soon--
+				wait = 100 * time.Millisecond
+			}
 			continue
 		}
+		soon = 0
 		err := g.catchUp(hs)
 		if err == nil {
 			wait = time.Second
@@ -98,6 +113,10 @@ func (g *Group) historyLoop() {
 		}
 		if errors.Is(err, errShutdown) {
 			return
+		}
+		if errors.Is(err, errNotYet) {
+			wait = 100 * time.Millisecond
+			continue
 		}
 		g.hist.update(func(p *HistoryProgress) { p.Error = err.Error() })
 		g.logger.Warn("catching up the history before the installed snapshot failed; retrying", "snapshot", hs.Snapshot, "error", err)
@@ -112,7 +131,7 @@ func (g *Group) catchUp(hs fsm.HistoryState) error {
 	// raft empties the log right after installing the snapshot; start
 	// only once that is done.
 	if ls, _ := strconv.ParseUint(g.raft.Stats()["last_snapshot_index"], 10, 64); ls < hs.Snapshot {
-		return fmt.Errorf("raft has not finished installing snapshot %d", hs.Snapshot)
+		return fmt.Errorf("%w: raft has not finished installing snapshot %d", errNotYet, hs.Snapshot)
 	}
 	first, _ := g.log.FirstIndex()
 	if first != 0 && first <= hs.Snapshot {
@@ -171,9 +190,12 @@ func (g *Group) catchUp(hs fsm.HistoryState) error {
 				continue
 			}
 		}
+		fetched := time.Now()
+		g.hist.update(func(p *HistoryProgress) { p.FetchTook = fetched.Sub(t0) })
 		release := g.log.HoldRetention()
 		err = imp.Install()
 		if err == nil {
+			g.hist.update(func(p *HistoryProgress) { p.InstallTook = time.Since(fetched) })
 			err = g.rebuild(hs, t0)
 		}
 		release()
@@ -223,6 +245,7 @@ func (g *Group) fetch(ctx context.Context, d donor, imp *raftlog.HistoryImport, 
 func (g *Group) rebuild(hs fsm.HistoryState, t0 time.Time) error {
 	release := g.log.HoldRetention()
 	defer release()
+	t1 := time.Now()
 	res, err := g.fsm.RebuildHistory()
 	if err != nil {
 		return err
@@ -230,6 +253,7 @@ func (g *Group) rebuild(hs fsm.HistoryState, t0 time.Time) error {
 	took := time.Since(t0)
 	g.hist.update(func(p *HistoryProgress) {
 		p.Pending, p.Error, p.Done, p.Took, p.Messages = false, "", time.Now(), took, res.Messages
+		p.RebuildTook = time.Since(t1)
 	})
 	g.logger.Info("history before the installed snapshot is complete", "snapshot", hs.Snapshot, "from_index", res.FromIndex,
 		"messages", res.Messages, "took", took.Round(time.Millisecond))

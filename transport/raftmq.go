@@ -124,6 +124,10 @@ type HistoryStatus struct {
 	Done      int64   `json:"doneAt,omitempty"` // unix ms
 	TookMs    int64   `json:"tookMs,omitempty"`
 	Messages  int64   `json:"messages,omitempty"`
+	// The last catch-up's phases (ms): fetch, verify and install, rebuild.
+	FetchMs   int64 `json:"fetchMs,omitempty"`
+	InstallMs int64 `json:"installMs,omitempty"`
+	RebuildMs int64 `json:"rebuildMs,omitempty"`
 }
 
 // NewBodyResponse is a SUCCESS response carrying v as its JSON body, or a
