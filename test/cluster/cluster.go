@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -481,6 +482,16 @@ func (n *Node) Restart(t testing.TB) {
 	}
 }
 
+// RestartJoin restarts a member with --join (it never bootstraps: a
+// wiped member rejoins the group it was in); later restarts keep it.
+func (n *Node) RestartJoin(t testing.TB) {
+	t.Helper()
+	if !slices.Contains(n.args, "--join") {
+		n.args = append(n.args, "--join")
+	}
+	n.Restart(t)
+}
+
 // Partition cuts the node off from its peers and its clients.
 func (n *Node) Partition() {
 	n.clientPx.Block()
@@ -578,6 +589,38 @@ func (g *Group) AddNode(t testing.TB, id string) *Node {
 	}
 	waitPort(t, n.clientReal, 20*time.Second)
 	return n
+}
+
+// Forget drops a member that left the group (removeMember) from the
+// harness's view; it must be stopped.
+func (g *Group) Forget(n *Node) {
+	for i, m := range g.Nodes {
+		if m == n {
+			g.Nodes = append(g.Nodes[:i:i], g.Nodes[i+1:]...)
+			break
+		}
+	}
+	n.clientPx.Close()
+}
+
+// Wipe deletes a stopped member's data (its configuration and log stay),
+// as a replaced disk would.
+func (n *Node) Wipe() error {
+	if n.Running() {
+		return fmt.Errorf("%s is running", n.Name)
+	}
+	ents, err := os.ReadDir(n.Dir)
+	if err != nil {
+		return err
+	}
+	for _, e := range ents {
+		if e.Name() != "broker.conf" && e.Name() != "process.log" {
+			if err := os.RemoveAll(filepath.Join(n.Dir, e.Name())); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // Follower returns a running member that is not leader (the first in

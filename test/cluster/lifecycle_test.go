@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -52,13 +50,7 @@ func TestLifecycle_SnapshotInstallAfterRetention(t *testing.T) {
 
 	wiped := g.Follower(leader)
 	wiped.Kill()
-	ents, err := os.ReadDir(wiped.Dir)
-	require.NoError(t, err)
-	for _, e := range ents {
-		if e.Name() != "broker.conf" && e.Name() != "process.log" {
-			require.NoError(t, os.RemoveAll(filepath.Join(wiped.Dir, e.Name())))
-		}
-	}
+	require.NoError(t, wiped.Wipe())
 	ad, err := client.NewAdmin(client.WithNameServers(c.NamesrvAddr()), client.WithTimeout(10*time.Second))
 	require.NoError(t, err)
 	defer ad.Shutdown(context.Background())
@@ -74,7 +66,7 @@ func TestLifecycle_SnapshotInstallAfterRetention(t *testing.T) {
 	}
 	require.Positive(t, deleted, "the head segments went")
 
-	wiped.Restart(t)
+	wiped.RestartJoin(t)
 	for i := 0; i < 200; i++ {
 		r := w.send(g.WaitLeader(t, 10*time.Second).ClientAddr(), topic, int32(i%2), fmt.Sprintf("after-%03d", i), nil)
 		require.Equal(t, int16(0), r.Code, r.Remark)

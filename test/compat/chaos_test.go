@@ -17,6 +17,7 @@ import (
 	"github.com/apache/rocketmq-client-go/v2/producer"
 	"github.com/raftmq/raftmq/client"
 	"github.com/raftmq/raftmq/test/cluster"
+	"github.com/raftmq/raftmq/transport"
 	"github.com/stretchr/testify/require"
 )
 
@@ -38,7 +39,13 @@ func TestChaos(t *testing.T) {
 	rng := rand.New(rand.NewSource(seed))
 	t.Logf("chaos seed %d, duration %v", seed, dur)
 
-	c := cluster.Start(t, cluster.Options{})
+	gap := 1500 * time.Millisecond // between faults: gap + up to 5/3 gap
+	if d, err := time.ParseDuration(os.Getenv("RAFTMQ_CHAOS_GAP")); err == nil && d > 0 {
+		gap = d
+	}
+	// Small segments: retention has something to delete, so wiped members
+	// rejoin from a snapshot and catch up the history.
+	c := cluster.Start(t, cluster.Options{SegmentSize: 1 << 20, Config: map[string]string{"maxMessageSize": "262144"}})
 	g := c.Group(0)
 	ns := c.NamesrvAddr()
 	const topic = "Chaos"
@@ -118,19 +125,89 @@ func TestChaos(t *testing.T) {
 		failovers = append(failovers, time.Since(since))
 		_ = next
 	}
+	adm, err := client.NewAdmin(client.WithNameServers(ns), client.WithTimeout(15*time.Second))
+	require.NoError(t, err)
+	defer adm.Shutdown(context.Background())
+	nextID := len(g.Nodes)
+	// catchingUp polls n until it is fetching history (up to 5 s).
+	catchingUp := func(n *cluster.Node) (*transport.GroupStatus, bool) {
+		deadline := time.Now().Add(5 * time.Second)
+		for time.Now().Before(deadline) {
+			if st, err := g.Status(n); err == nil && st.PartialHistory && st.History.Fetched > 0 {
+				return st, true
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		return nil, false
+	}
 	end := time.Now().Add(dur)
 	for time.Now().Before(end) {
-		time.Sleep(time.Duration(1500+rng.Intn(2500)) * time.Millisecond)
+		time.Sleep(gap + time.Duration(rng.Int63n(int64(gap)*5/3)))
 		leader := g.WaitLeader(t, 30*time.Second)
 		switch k := rng.Intn(100); {
-		case k < 30: // leader SIGKILL, restart later
+		case k < 6: // retention now: consumed segments go
+			faults["retention (deleteExpired)"]++
+			rctx, rcancel := context.WithTimeout(context.Background(), 20*time.Second)
+			adm.DeleteExpiredCommitLog(rctx, "broker-a", 0)
+			rcancel()
+		case k < 14: // a follower's disk replaced: wiped, rejoins (--join)
+			faults["member wipe"]++
+			var f *cluster.Node
+			for _, n := range running() {
+				if n != leader {
+					f = n
+					break
+				}
+			}
+			f.Kill()
+			require.NoError(t, f.Wipe())
+			f.RestartJoin(t)
+			if rng.Intn(2) == 0 {
+				break
+			}
+			st, ok := catchingUp(f)
+			if !ok {
+				break
+			}
+			if d := g.Node(st.History.Donor); d != nil && rng.Intn(2) == 0 {
+				faults["donor SIGKILL in catch-up"]++
+				at := time.Now()
+				d.Kill()
+				if d == leader {
+					awaitLeader(at, leader)
+				}
+				time.Sleep(time.Duration(rng.Intn(1500)) * time.Millisecond)
+				d.Restart(t)
+			} else {
+				faults["SIGKILL in catch-up"]++
+				f.Kill()
+				time.Sleep(time.Duration(rng.Intn(1500)) * time.Millisecond)
+				f.Restart(t)
+			}
+		case k < 20: // a member added under load, then removed
+			faults["member add+remove"]++
+			id := fmt.Sprintf("n%d", nextID)
+			nextID++
+			n := g.AddNode(t, id)
+			actx, acancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			_, err := adm.AddMember(actx, "broker-a", id, n.RaftAddr(), time.Minute)
+			acancel()
+			require.NoError(t, err, "add %s", id)
+			time.Sleep(time.Duration(500+rng.Intn(2500)) * time.Millisecond)
+			rctx, rcancel := context.WithTimeout(context.Background(), time.Minute)
+			_, err = adm.RemoveMember(rctx, "broker-a", id)
+			rcancel()
+			require.NoError(t, err, "remove %s", id)
+			require.NoError(t, n.Stop())
+			g.Forget(n)
+		case k < 44: // leader SIGKILL, restart later
 			faults["leader SIGKILL"]++
 			at := time.Now()
 			leader.Kill()
 			awaitLeader(at, leader)
 			time.Sleep(time.Duration(rng.Intn(2000)) * time.Millisecond)
 			leader.Restart(t)
-		case k < 45: // follower SIGKILL and restart
+		case k < 56: // follower SIGKILL and restart
 			faults["follower SIGKILL"]++
 			for _, n := range running() {
 				if n != leader {
@@ -140,14 +217,14 @@ func TestChaos(t *testing.T) {
 					break
 				}
 			}
-		case k < 60: // leader partitioned, then healed
+		case k < 68: // leader partitioned, then healed
 			faults["leader partition"]++
 			at := time.Now()
 			leader.Partition()
 			awaitLeader(at, leader)
 			time.Sleep(time.Duration(rng.Intn(2000)) * time.Millisecond)
 			g.Heal()
-		case k < 70: // follower partitioned
+		case k < 76: // follower partitioned
 			faults["follower partition"]++
 			for _, n := range running() {
 				if n != leader {
@@ -157,13 +234,13 @@ func TestChaos(t *testing.T) {
 					break
 				}
 			}
-		case k < 78: // graceful restart of the leader (SIGTERM)
+		case k < 82: // graceful restart of the leader (SIGTERM)
 			faults["leader SIGTERM"]++
 			at := time.Now()
 			require.NoError(t, leader.Stop())
 			awaitLeader(at, leader)
 			leader.Restart(t)
-		case k < 86: // two of three down for a moment: no quorum
+		case k < 88: // two of three down for a moment: no quorum
 			faults["two nodes SIGKILL"]++
 			ns := running()
 			ns[0].Kill()
@@ -197,10 +274,19 @@ func TestChaos(t *testing.T) {
 	op.Shutdown()
 	load.Stop()
 	g.WaitCaughtUp(t, 60*time.Second)
+	cluster.Eventually(t, 2*time.Minute, func() error {
+		for _, n := range g.Nodes {
+			if st, err := g.Status(n); err != nil || st.PartialHistory {
+				return fmt.Errorf("%s: history not caught up (%v)", n.ID, err)
+			}
+		}
+		return nil
+	})
 
 	rep := h.Check(c.ReadBack(t, topic, 60*time.Second))
 	pc.Shutdown(context.Background())
 	g.RequireIdenticalQueues(t, topic, 8)
+	clFrom, clTo := g.RequireIdenticalCommitLogs(t)
 
 	sort.Slice(failovers, func(i, j int) bool { return failovers[i] < failovers[j] })
 	var b strings.Builder
@@ -214,14 +300,18 @@ func TestChaos(t *testing.T) {
 	fmt.Fprintf(&b, "%-28s %d\n", "read back", rep.Read)
 	fmt.Fprintf(&b, "%-28s %d\n", "consumed by push consumer", consumed.Load())
 	fmt.Fprintf(&b, "%-28s %d\n", "checker problems", len(rep.Problems))
+	fmt.Fprintf(&b, "%-28s [%d, %d) on %d members\n", "identical CommitLogs", clFrom, clTo, len(g.Nodes))
 	keys := make([]string, 0, len(faults))
 	for k := range faults {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
+	total := 0
 	for _, k := range keys {
-		fmt.Fprintf(&b, "fault %-22s %d\n", k, faults[k])
+		fmt.Fprintf(&b, "fault %-26s %d\n", k, faults[k])
+		total += faults[k]
 	}
+	fmt.Fprintf(&b, "%-32s %d\n", "faults in total", total)
 	if n := len(failovers); n > 0 {
 		fmt.Fprintf(&b, "%-28s %d: min %v  p50 %v  max %v\n", "failovers (fault->leader)", n,
 			failovers[0].Round(time.Millisecond), failovers[n/2].Round(time.Millisecond), failovers[n-1].Round(time.Millisecond))
