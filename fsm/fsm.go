@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/raftmq/raftmq/internal/vfs"
 	"io"
 	"math"
 	"os"
@@ -48,6 +49,9 @@ type Config struct {
 	OnRestore func(index uint64, commitLogEnd int64) error
 	// Logger receives recovery events.
 	Logger hclog.Logger
+	// FS is the filesystem of the checkpoint (nil: the operating
+	// system's); tests inject faults through it.
+	FS vfs.FS
 	// ObserveApply, if set, receives each ApplyBatch's entry count and
 	// duration (metrics; called on the FSM goroutine).
 	ObserveApply func(entries int, d time.Duration)

@@ -7,6 +7,7 @@ import (
 
 	"github.com/hashicorp/raft"
 	"github.com/raftmq/raftmq/fsm/consumequeue"
+	"github.com/raftmq/raftmq/internal/vfs"
 	"github.com/raftmq/raftmq/raftlog"
 	"github.com/stretchr/testify/require"
 )
@@ -163,4 +164,43 @@ func TestFSM_RebuildHistoryWithNothingRetained(t *testing.T) {
 	require.NoError(t, err)
 	_, ok = dst.fsm.PendingHistory()
 	require.False(t, ok)
+}
+
+// TestFSM_CheckpointCrashAtEveryOperation: a checkpoint cut at any of its
+// file operations (temporary file, write, fsync, rename, directory sync)
+// leaves the previous checkpoint or the new one, never a torn or missing
+// one, and the FSM restarts from it to the same state.
+func TestFSM_CheckpointCrashAtEveryOperation(t *testing.T) {
+	for k := 1; ; k++ {
+		r := newRig(t, t.TempDir())
+		for i := 0; i < 5; i++ {
+			var b EntryBuilder
+			b.AddRecords(record(t, "T", 0, fmt.Sprintf("m%d", i), nil))
+			r.propose(&b)
+		}
+		_, err := r.fsm.Checkpoint()
+		require.NoError(t, err)
+		for i := 5; i < 9; i++ {
+			var b EntryBuilder
+			b.AddRecords(record(t, "T", 0, fmt.Sprintf("m%d", i), nil))
+			r.propose(&b)
+		}
+		f := vfs.NewFaultFS(nil)
+		f.CrashAt(k)
+		r.fsm.cfg.FS = f
+		_, err = r.fsm.Checkpoint()
+		if !f.Crashed() {
+			require.NoError(t, err)
+			require.Greater(t, k, 3, "a checkpoint does several file operations")
+			return
+		}
+		require.ErrorIs(t, err, vfs.ErrCrashed)
+		r.crash()
+		r.reopen()
+		last, _ := r.log.LastIndex()
+		require.NoError(t, r.fsm.ReplayTo(last), "crash at checkpoint operation %d", k)
+		q := r.fsm.Queue("T", 0)
+		require.Equal(t, int64(9), q.MaxOffset(), "crash at checkpoint operation %d", k)
+		r.close()
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/raftmq/raftmq/internal/vfs"
 	"io"
 	"io/fs"
 	"os"
@@ -156,7 +157,7 @@ func (f *FSM) writeCheckpoint(st *State) error {
 	if err := f.log.SyncThrough(st.Index); err != nil {
 		return fmt.Errorf("fsm: checkpoint: %w", err)
 	}
-	if err := writeJSONAtomic(f.ckPath, st); err != nil {
+	if err := writeJSONAtomic(vfs.Or(f.cfg.FS), f.ckPath, st); err != nil {
 		return err
 	}
 	f.ckIndex = st.Index
@@ -178,12 +179,12 @@ func loadCheckpoint(path string) (*State, error) {
 	return &st, nil
 }
 
-func writeJSONAtomic(path string, v any) error {
+func writeJSONAtomic(fsys vfs.FS, path string, v any) error {
 	b, err := json.Marshal(v)
 	if err != nil {
 		return err
 	}
-	if err := durable.WriteFile(path, b, 0o644); err != nil {
+	if err := durable.WriteFileFS(fsys, path, b, 0o644); err != nil {
 		return fmt.Errorf("fsm: checkpoint: %w", err)
 	}
 	return nil

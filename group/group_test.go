@@ -7,12 +7,14 @@ import (
 	"net/netip"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
 	"github.com/raftmq/raftmq/fsm"
+	"github.com/raftmq/raftmq/internal/vfs"
 	"github.com/raftmq/raftmq/message"
 	"github.com/raftmq/raftmq/raftlog"
 	"github.com/stretchr/testify/require"
@@ -410,4 +412,82 @@ func (c *cluster) restart(i int) *Group {
 	require.NoError(c.t, g.Start())
 	c.groups[i] = g
 	return g
+}
+
+// TestGroup_LeaderFsyncFailure: the leader's CommitLog fails an fdatasync.
+// Nothing it did not make durable is acknowledged (the proposals waiting
+// on it fail), its log refuses writes from then on, raft makes it step
+// down, the others elect a leader and go on, and the failed member,
+// restarted, recovers and catches up.
+func TestGroup_LeaderFsyncFailure(t *testing.T) {
+	faults := map[string]*vfs.FaultFS{}
+	var mu sync.Mutex
+	c := startCluster(t, 3, func(cfg *Config) {
+		f := vfs.NewFaultFS(nil)
+		mu.Lock()
+		faults[cfg.NodeID] = f
+		mu.Unlock()
+		cfg.Log.FS = f
+	})
+	l := c.leader()
+	ctx := context.Background()
+	for i := 0; i < 20; i++ {
+		_, err := l.Propose(ctx, 512, appendCmd(record(t, "T", 0, fmt.Sprintf("before-%02d", i))))
+		require.NoError(t, err)
+	}
+	failed := l.cfg.NodeID
+	faults[failed].Inject(func(op vfs.Op) error {
+		if op.Kind == vfs.OpDatasync && strings.Contains(op.Path, "commitlog") {
+			return syscall.EIO
+		}
+		return nil
+	})
+	acked := 20
+	var refused int
+	for i := 0; i < 20; i++ {
+		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		_, err := l.Propose(pctx, 512, appendCmd(record(t, "T", 0, fmt.Sprintf("during-%02d", i))))
+		cancel()
+		if err != nil {
+			refused++
+			continue
+		}
+		acked++
+	}
+	require.Positive(t, refused, "proposals after the failed fdatasync are not acknowledged")
+	require.Eventually(t, func() bool { return !l.RaftLeader() }, 10*time.Second, 10*time.Millisecond, "the failed leader steps down")
+	var nl *Group
+	require.Eventually(t, func() bool {
+		for _, g := range c.groups {
+			if g != l && g.IsLeader() {
+				nl = g
+				return true
+			}
+		}
+		return false
+	}, 20*time.Second, 10*time.Millisecond)
+	for i := 0; i < 20; i++ {
+		_, err := nl.Propose(ctx, 512, appendCmd(record(t, "T", 0, fmt.Sprintf("after-%02d", i))))
+		require.NoError(t, err)
+	}
+	// Restart the failed member on its data, with a healthy disk.
+	idx := -1
+	for i, g := range c.groups {
+		if g == l {
+			idx = i
+		}
+	}
+	// Its final checkpoint fails: the log refuses to claim what it could
+	// not make durable.
+	require.Error(t, l.Shutdown())
+	c.cfgs[idx].Log.FS = nil
+	g := c.restart(idx)
+	want := nl.Status().AppliedIndex
+	require.Eventually(t, func() bool { return g.AppliedIndex() >= want }, 20*time.Second, 10*time.Millisecond)
+	ref, err := nl.QueueRange("T", 0, 0, 1000, nil)
+	require.NoError(t, err)
+	got, err := g.QueueRange("T", 0, 0, 1000, nil)
+	require.NoError(t, err)
+	require.Equal(t, ref, got)
+	require.GreaterOrEqual(t, len(ref), acked+20, "every acknowledged message is in the queue")
 }

@@ -3,6 +3,7 @@ package raftlog
 import (
 	"errors"
 	"fmt"
+	"github.com/raftmq/raftmq/internal/vfs"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -66,6 +67,9 @@ const (
 
 // Config configures a Log.
 type Config struct {
+	// FS is the filesystem (nil: the operating system's); tests inject
+	// faults through it.
+	FS vfs.FS
 	// Dir is the store root (RocketMQ storePathRootDir). Segments live in
 	// Dir/commitlog, the index and metadata in Dir/raftlog.
 	Dir string

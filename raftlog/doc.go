@@ -137,6 +137,19 @@
 // caller's limit index (the applied index): uncommitted bytes are never
 // handed to consumers.
 //
+// # Filesystem seam and fault tests
+//
+// Every file operation goes through Config.FS (internal/vfs; the
+// operating system's by default). Tests wrap it in vfs.FaultFS to fail
+// chosen operations or to crash at any one of them (faults_test.go): the
+// log is cut at each file operation of a workload that seals, rotates,
+// truncates and deletes heads, and must reopen with every acknowledged
+// entry; an fdatasync failure is sticky (fsyncgate); ENOSPC creating a
+// segment is ErrDiskFull and retried, inside a segment it fails the log
+// and reopening cuts the torn bytes. A crash there keeps what was written
+// (a process crash); the loss of unsynced bytes (power loss) is covered by
+// the recovery tests that cut and corrupt the tail at every byte.
+//
 // # Concurrency
 //
 // Mutators are serialized by one mutex; readers take a read lock only to

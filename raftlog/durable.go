@@ -3,6 +3,7 @@ package raftlog
 import (
 	"context"
 	"fmt"
+	"github.com/raftmq/raftmq/internal/vfs"
 	"sync"
 	"sync/atomic"
 )
@@ -155,7 +156,7 @@ func (l *Log) syncLoop() {
 			if target <= synced || seg == nil {
 				break
 			}
-			err := datasync(seg.f)
+			err := vfs.Datasync(seg.f)
 			l.wmu.Lock()
 			l.dur.mu.Lock()
 			stale := gen != l.dur.truncGen

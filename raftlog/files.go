@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/raftmq/raftmq/internal/vfs"
 	"hash/crc32"
 	"io/fs"
 	"os"
@@ -21,7 +22,7 @@ import (
 type segment struct {
 	base int64
 	path string
-	f    *os.File
+	f    vfs.File
 }
 
 func segmentName(base int64) string { return fmt.Sprintf("%020d", base) }
@@ -41,8 +42,8 @@ func parseOffsetName(name string) (int64, bool) {
 }
 
 // listOffsetFiles returns the 20-digit-named files of dir sorted by value.
-func listOffsetFiles(dir string) ([]int64, error) {
-	ents, err := os.ReadDir(dir)
+func listOffsetFiles(fsys vfs.FS, dir string) ([]int64, error) {
+	ents, err := fsys.ReadDir(dir)
 	if err != nil {
 		return nil, err
 	}
@@ -65,13 +66,13 @@ const unitSize = 16
 type indexFile struct {
 	first uint64
 	path  string
-	f     *os.File
+	f     vfs.File
 	m     []byte
 }
 
-func openIndexFile(dir string, first uint64, entries int64) (*indexFile, error) {
+func openIndexFile(fsys vfs.FS, dir string, first uint64, entries int64) (*indexFile, error) {
 	path := filepath.Join(dir, segmentName(int64(first)))
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
+	f, err := fsys.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("raftlog: open index file: %w", err)
 	}
@@ -79,9 +80,9 @@ func openIndexFile(dir string, first uint64, entries int64) (*indexFile, error) 
 	st, err := f.Stat()
 	if err == nil && st.Size() != size {
 		// Allocated whole, so that writing units never runs out of space.
-		if err = preallocate(f, size); errors.Is(err, syscall.ENOSPC) {
+		if err = vfs.Allocate(f, size); errors.Is(err, syscall.ENOSPC) {
 			f.Close()
-			os.Remove(path)
+			fsys.Remove(path)
 			return nil, fmt.Errorf("%w: index file %s: %w", ErrDiskFull, path, err)
 		}
 		if err == nil && st.Size() > size {
@@ -124,7 +125,7 @@ func (x *indexFile) writeUnits(i uint64, b []byte) error {
 	return nil
 }
 
-func (x *indexFile) sync() error { return datasync(x.f) }
+func (x *indexFile) sync() error { return vfs.Datasync(x.f) }
 
 func (x *indexFile) close() error {
 	err := munmap(x.m)
@@ -165,8 +166,8 @@ func metaCRC(m meta) uint32 {
 	return crc32.Checksum(b, castagnoli)
 }
 
-func loadMeta(path string) (meta, bool, error) {
-	b, err := os.ReadFile(path)
+func loadMeta(fsys vfs.FS, path string) (meta, bool, error) {
+	b, err := fsys.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return meta{}, false, nil
 	}
@@ -187,12 +188,12 @@ func loadMeta(path string) (meta, bool, error) {
 }
 
 // storeMeta replaces the meta file atomically and durably.
-func storeMeta(path string, m meta) error {
+func storeMeta(fsys vfs.FS, path string, m meta) error {
 	b, err := json.Marshal(metaFile{Meta: m, CRC: metaCRC(m)})
 	if err != nil {
 		return err
 	}
-	if err := durable.WriteFile(path, b, 0o644); err != nil {
+	if err := durable.WriteFileFS(fsys, path, b, 0o644); err != nil {
 		return fmt.Errorf("raftlog: write meta: %w", err)
 	}
 	return nil

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/raftmq/raftmq/internal/vfs"
 	"io"
 	"io/fs"
 	"os"
@@ -125,7 +126,7 @@ type HistoryImport struct {
 	// written since the last durable progress.
 	next     int64
 	unsynced int64
-	files    map[int64]*os.File
+	files    map[int64]vfs.File
 }
 
 // historySyncEvery bounds the refetch after a crash.
@@ -136,11 +137,11 @@ func (l *Log) historyDir() string { return filepath.Join(l.cfg.Dir, "raftlog", "
 // OpenHistoryImport opens (or starts) the import of the history ending at
 // t. Staged data for another target is discarded.
 func (l *Log) OpenHistoryImport(t HistoryTarget) (*HistoryImport, error) {
-	h := &HistoryImport{l: l, dir: l.historyDir(), files: map[int64]*os.File{}}
-	if err := os.MkdirAll(h.dir, 0o755); err != nil {
+	h := &HistoryImport{l: l, dir: l.historyDir(), files: map[int64]vfs.File{}}
+	if err := l.fs.MkdirAll(h.dir, 0o755); err != nil {
 		return nil, fmt.Errorf("raftlog: history: %w", err)
 	}
-	b, err := os.ReadFile(filepath.Join(h.dir, "progress"))
+	b, err := l.fs.ReadFile(filepath.Join(h.dir, "progress"))
 	if err == nil && json.Unmarshal(b, &h.p) == nil && h.p.Target == t && h.p.FromIndex > 0 {
 		h.next = h.p.Fetched
 		l.logger.Info("resuming history import", "snapshot", t.Index, "from_index", h.p.FromIndex,
@@ -159,10 +160,10 @@ func (l *Log) OpenHistoryImport(t HistoryTarget) (*HistoryImport, error) {
 // reset discards staged data and targets t.
 func (h *HistoryImport) reset(t HistoryTarget) error {
 	h.closeFiles()
-	if err := os.RemoveAll(h.dir); err != nil {
+	if err := h.l.fs.RemoveAll(h.dir); err != nil {
 		return fmt.Errorf("raftlog: history: %w", err)
 	}
-	if err := os.MkdirAll(h.dir, 0o755); err != nil {
+	if err := h.l.fs.MkdirAll(h.dir, 0o755); err != nil {
 		return fmt.Errorf("raftlog: history: %w", err)
 	}
 	h.p = historyProgress{Target: t, Mtimes: map[int64]int64{}}
@@ -227,7 +228,7 @@ func (h *HistoryImport) Write(off int64, b []byte, mtime time.Time) error {
 	h.next += int64(len(b))
 	h.unsynced += int64(len(b))
 	if h.unsynced >= historySyncEvery || h.next%ss == 0 || h.next == h.p.Target.End {
-		if err := datasync(f); err != nil {
+		if err := vfs.Datasync(f); err != nil {
 			return fmt.Errorf("raftlog: history: sync %s: %w", f.Name(), err)
 		}
 		h.p.Fetched, h.unsynced = h.next, 0
@@ -240,24 +241,24 @@ func (h *HistoryImport) Write(off int64, b []byte, mtime time.Time) error {
 	return nil
 }
 
-func (h *HistoryImport) file(base int64) (*os.File, error) {
+func (h *HistoryImport) file(base int64) (vfs.File, error) {
 	if f := h.files[base]; f != nil {
 		return f, nil
 	}
 	path := filepath.Join(h.dir, segmentName(base))
-	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	f, err := h.l.fs.OpenFile(path, os.O_RDWR, 0)
 	if errors.Is(err, fs.ErrNotExist) {
 		if err := h.l.roomFor(h.l.cfg.SegmentSize, "a fetched CommitLog segment"); err != nil {
 			return nil, err
 		}
-		if f, err = os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644); err == nil {
-			err = preallocate(f, h.l.cfg.SegmentSize)
+		if f, err = h.l.fs.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644); err == nil {
+			err = vfs.Allocate(f, h.l.cfg.SegmentSize)
 			if err == nil {
-				err = durable.SyncDir(h.dir)
+				err = durable.SyncDirFS(h.l.fs, h.dir)
 			}
 			if err != nil {
 				f.Close()
-				os.Remove(path)
+				h.l.fs.Remove(path)
 			}
 		}
 	}
@@ -273,7 +274,7 @@ func (h *HistoryImport) saveProgress() error {
 	if err != nil {
 		return err
 	}
-	if err := durable.WriteFile(filepath.Join(h.dir, "progress"), b, 0o644); err != nil {
+	if err := durable.WriteFileFS(h.l.fs, filepath.Join(h.dir, "progress"), b, 0o644); err != nil {
 		return fmt.Errorf("raftlog: history: %w", err)
 	}
 	return nil
@@ -292,7 +293,7 @@ func (h *HistoryImport) Close() { h.closeFiles() }
 // Discard removes the staged data.
 func (h *HistoryImport) Discard() error {
 	h.closeFiles()
-	return os.RemoveAll(h.dir)
+	return h.l.fs.RemoveAll(h.dir)
 }
 
 // HistoryMismatchError reports fetched bytes that are not the history this
@@ -349,7 +350,7 @@ func (h *HistoryImport) Install() (err error) {
 	}
 	firstBase := h.p.FromOffset / ss * ss
 	lastBase := (t.End - 1) / ss * ss
-	staged := map[int64]*os.File{}
+	staged := map[int64]vfs.File{}
 	defer func() {
 		for _, f := range staged {
 			f.Close()
@@ -359,7 +360,7 @@ func (h *HistoryImport) Install() (err error) {
 		}
 	}()
 	for b := firstBase; b <= lastBase; b += ss {
-		f, err := os.OpenFile(filepath.Join(h.dir, segmentName(b)), os.O_RDWR, 0)
+		f, err := h.l.fs.OpenFile(filepath.Join(h.dir, segmentName(b)), os.O_RDWR, 0)
 		if err != nil {
 			return &HistoryMismatchError{Offset: b, Reason: "staged segment missing: " + err.Error()}
 		}
@@ -445,14 +446,14 @@ func (h *HistoryImport) Install() (err error) {
 		}
 	}
 	for b, f := range staged {
-		if err := datasync(f); err != nil {
+		if err := vfs.Datasync(f); err != nil {
 			return fmt.Errorf("raftlog: history: sync staged segment: %w", err)
 		}
 		if b == liveBase {
 			if err := copyRange(l.segs[0].f, f, max(h.p.FromOffset, b)-b, t.End-max(h.p.FromOffset, b)); err != nil {
 				return l.fail(fmt.Errorf("raftlog: history: fill %s: %w", l.segs[0].path, err))
 			}
-			if err := datasync(l.segs[0].f); err != nil {
+			if err := vfs.Datasync(l.segs[0].f); err != nil {
 				return l.fail(fmt.Errorf("raftlog: history: sync %s: %w", l.segs[0].path, err))
 			}
 		}
@@ -471,15 +472,15 @@ func (h *HistoryImport) Install() (err error) {
 		src, dst := filepath.Join(h.dir, segmentName(b)), filepath.Join(l.segDir, segmentName(b))
 		if ms, ok := h.p.Mtimes[b]; ok {
 			mt := time.UnixMilli(ms)
-			os.Chtimes(src, mt, mt) // retention ages segments by the donor's times
+			h.l.fs.Chtimes(src, mt, mt) // retention ages segments by the donor's times
 		}
-		if err := os.Rename(src, dst); err != nil {
+		if err := h.l.fs.Rename(src, dst); err != nil {
 			return l.fail(fmt.Errorf("raftlog: history: %w", err))
 		}
 		segs = append([]*segment{{base: b, path: dst, f: staged[b]}}, segs...)
 		delete(staged, b)
 	}
-	if err := durable.SyncDir(l.segDir); err != nil {
+	if err := durable.SyncDirFS(h.l.fs, l.segDir); err != nil {
 		return l.fail(fmt.Errorf("raftlog: history: %w", err))
 	}
 	m := l.meta
@@ -487,7 +488,7 @@ func (h *HistoryImport) Install() (err error) {
 	if empty {
 		m.HintIndex, m.HintOffset = 0, 0
 	}
-	if err := storeMeta(l.metaPth, m); err != nil {
+	if err := storeMeta(h.l.fs, l.metaPth, m); err != nil {
 		return l.fail(err)
 	}
 	l.meta = m
@@ -519,7 +520,7 @@ func (l *Log) prependIndexFiles(from, to uint64) error {
 		if err := l.roomFor(l.indexFileBytes(), "a raft index file"); err != nil {
 			return err
 		}
-		x, err := openIndexFile(l.idxDir, k*e, l.cfg.IndexFileEntries)
+		x, err := openIndexFile(l.fs, l.idxDir, k*e, l.cfg.IndexFileEntries)
 		if err != nil {
 			return err
 		}
@@ -527,7 +528,7 @@ func (l *Log) prependIndexFiles(from, to uint64) error {
 		l.idxs = append([]*indexFile{x}, l.idxs...)
 		l.mu.Unlock()
 	}
-	return durable.SyncDir(l.idxDir)
+	return durable.SyncDirFS(l.fs, l.idxDir)
 }
 
 // writeUnitsAt writes encoded units from index i on (the index files
@@ -546,7 +547,7 @@ func (l *Log) writeUnitsAt(i uint64, b []byte) error {
 }
 
 // copyRange copies n bytes at file offset off from src to dst.
-func copyRange(dst, src *os.File, off, n int64) error {
+func copyRange(dst, src vfs.File, off, n int64) error {
 	buf := make([]byte, min(n, 4<<20))
 	for n > 0 {
 		k := min(n, int64(len(buf)))

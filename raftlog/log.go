@@ -4,8 +4,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"github.com/raftmq/raftmq/internal/vfs"
 	"io"
-	"os"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -28,6 +28,7 @@ var (
 // parallel with them and with each other.
 type Log struct {
 	cfg     Config
+	fs      vfs.FS
 	logger  hclog.Logger
 	segDir  string // Dir/commitlog
 	idxDir  string // Dir/raftlog/index
@@ -88,6 +89,7 @@ func Open(cfg Config) (*Log, error) {
 	}
 	l := &Log{
 		cfg:     cfg,
+		fs:      vfs.Or(cfg.FS),
 		logger:  logger.Named("raftlog"),
 		segDir:  filepath.Join(cfg.Dir, "commitlog"),
 		idxDir:  filepath.Join(cfg.Dir, "raftlog", "index"),
@@ -97,7 +99,7 @@ func Open(cfg Config) (*Log, error) {
 	}
 	l.setSpace(diskSpace)
 	for _, d := range []string{l.segDir, l.idxDir} {
-		if err := os.MkdirAll(d, 0o755); err != nil {
+		if err := l.fs.MkdirAll(d, 0o755); err != nil {
 			return nil, fmt.Errorf("raftlog: %w", err)
 		}
 	}
@@ -114,7 +116,7 @@ func Open(cfg Config) (*Log, error) {
 		l.goBG(l.flushLoop)
 	}
 	if cfg.Preallocate == PreallocZero {
-		l.alloc = newAllocator(l.segDir, cfg.SegmentSize)
+		l.alloc = newAllocator(l.fs, l.segDir, cfg.SegmentSize)
 		l.goBG(func() {
 			var last time.Time
 			l.alloc.run(l.stopCh, l.roomToPrepare, func(err error) {
@@ -182,7 +184,7 @@ func (l *Log) closeFiles() error {
 // syncAll makes every appended byte durable. Caller holds wmu.
 func (l *Log) syncAll() error {
 	if len(l.segs) > 0 {
-		if err := datasync(l.segs[len(l.segs)-1].f); err != nil {
+		if err := vfs.Datasync(l.segs[len(l.segs)-1].f); err != nil {
 			return l.fail(fmt.Errorf("raftlog: sync: %w", err))
 		}
 	}
@@ -475,7 +477,7 @@ func (l *Log) StoreLogs(logs []*raft.Log) error {
 	synced := false
 	if l.cfg.Flush == SyncFlush && !l.dur.deferred.Load() {
 		t0 := time.Now()
-		if err := datasync(l.segmentFor(chunkStart).f); err != nil {
+		if err := vfs.Datasync(l.segmentFor(chunkStart).f); err != nil {
 			return l.fail(fmt.Errorf("raftlog: fdatasync: %w", err))
 		}
 		syncDur = time.Since(t0)
@@ -488,7 +490,7 @@ func (l *Log) StoreLogs(logs []*raft.Log) error {
 		m := l.meta
 		m.StartIndex, m.StartOffset = first, firstPos
 		m.FirstIndex, m.HintIndex, m.HintOffset = 0, 0, 0
-		if err := storeMeta(l.metaPth, m); err != nil {
+		if err := storeMeta(l.fs, l.metaPth, m); err != nil {
 			return l.fail(err)
 		}
 		l.meta = m
@@ -568,7 +570,7 @@ func (l *Log) seal(pos int64) error {
 		return err
 	}
 	s := l.segmentFor(pos)
-	if err := datasync(s.f); err != nil {
+	if err := vfs.Datasync(s.f); err != nil {
 		return l.fail(fmt.Errorf("raftlog: seal %s: %w", s.path, err))
 	}
 	for _, x := range l.idxs {
@@ -606,7 +608,7 @@ func (l *Log) ensureSegment(pos int64) (*segment, error) {
 		return nil, err
 	}
 	defer l.refreshSpace()
-	if err := durable.SyncDir(l.segDir); err != nil {
+	if err := durable.SyncDirFS(l.fs, l.segDir); err != nil {
 		f.Close()
 		return nil, l.fail(fmt.Errorf("raftlog: sync dir: %w", err))
 	}
@@ -633,7 +635,7 @@ func (l *Log) ensureIndexFiles(from, to uint64) error {
 		if err := l.roomFor(l.indexFileBytes(), "a new raft index file"); err != nil {
 			return err
 		}
-		x, err := openIndexFile(l.idxDir, k*e, l.cfg.IndexFileEntries)
+		x, err := openIndexFile(l.fs, l.idxDir, k*e, l.cfg.IndexFileEntries)
 		if err != nil {
 			return err // nothing written yet: the append can be retried
 		}
@@ -724,12 +726,12 @@ func (l *Log) truncateTail(min uint64) error {
 	l.mu.Unlock()
 	for _, s := range drop {
 		s.f.Close()
-		if err := os.Remove(s.path); err != nil {
+		if err := l.fs.Remove(s.path); err != nil {
 			return l.fail(fmt.Errorf("raftlog: truncate: %w", err))
 		}
 	}
 	if len(drop) > 0 {
-		if err := durable.SyncDir(l.segDir); err != nil {
+		if err := durable.SyncDirFS(l.fs, l.segDir); err != nil {
 			return l.fail(fmt.Errorf("raftlog: truncate: %w", err))
 		}
 	}
@@ -737,10 +739,10 @@ func (l *Log) truncateTail(min uint64) error {
 	if oldWrite > end && oldWrite <= zeroEnd {
 		zeroEnd = oldWrite
 	}
-	if err := zeroRange(holder.f, end-holder.base, zeroEnd-end); err != nil {
+	if err := vfs.PunchHole(holder.f, end-holder.base, zeroEnd-end); err != nil {
 		return l.fail(fmt.Errorf("raftlog: truncate %s: %w", holder.path, err))
 	}
-	if err := datasync(holder.f); err != nil {
+	if err := vfs.Datasync(holder.f); err != nil {
 		return l.fail(fmt.Errorf("raftlog: truncate %s: %w", holder.path, err))
 	}
 	l.logger.Debug("truncated tail", "from_index", min, "offset", end)
@@ -753,7 +755,7 @@ func (l *Log) truncateTail(min uint64) error {
 func (l *Log) deleteHead(newFirst uint64) error {
 	m := l.meta
 	m.FirstIndex = newFirst
-	if err := storeMeta(l.metaPth, m); err != nil {
+	if err := storeMeta(l.fs, l.metaPth, m); err != nil {
 		return l.fail(err)
 	}
 	l.meta = m
@@ -787,16 +789,16 @@ func (l *Log) removeFiles(segs []*segment, idxs []*indexFile) error {
 	var errs []error
 	for _, s := range segs {
 		s.f.Close()
-		errs = append(errs, os.Remove(s.path))
+		errs = append(errs, l.fs.Remove(s.path))
 	}
 	for _, x := range idxs {
-		errs = append(errs, os.Remove(x.path))
+		errs = append(errs, l.fs.Remove(x.path))
 	}
 	if len(segs) > 0 {
-		errs = append(errs, durable.SyncDir(l.segDir))
+		errs = append(errs, durable.SyncDirFS(l.fs, l.segDir))
 	}
 	if len(idxs) > 0 {
-		errs = append(errs, durable.SyncDir(l.idxDir))
+		errs = append(errs, durable.SyncDirFS(l.fs, l.idxDir))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("raftlog: remove files: %w", err)
@@ -811,7 +813,7 @@ func (l *Log) deleteAll() error {
 	m := l.meta
 	m.FirstIndex = 0
 	m.StartIndex, m.StartOffset = 0, l.writePos
-	if err := storeMeta(l.metaPth, m); err != nil {
+	if err := storeMeta(l.fs, l.metaPth, m); err != nil {
 		return l.fail(err)
 	}
 	l.meta = m
@@ -844,7 +846,7 @@ func (l *Log) SetNextStart(index uint64, off int64) error {
 	}
 	m := l.meta
 	m.HintIndex, m.HintOffset = index, off
-	if err := storeMeta(l.metaPth, m); err != nil {
+	if err := storeMeta(l.fs, l.metaPth, m); err != nil {
 		return err
 	}
 	l.meta = m

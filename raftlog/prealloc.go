@@ -3,10 +3,12 @@ package raftlog
 import (
 	"errors"
 	"fmt"
+	"github.com/raftmq/raftmq/internal/vfs"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"sync"
+	"syscall"
 )
 
 // Under PreallocZero a background goroutine keeps one zero-filled,
@@ -22,6 +24,7 @@ const (
 )
 
 type allocator struct {
+	fs   vfs.FS
 	dir  string
 	size int64
 	kick chan struct{}
@@ -30,13 +33,13 @@ type allocator struct {
 	ready bool
 }
 
-func newAllocator(dir string, size int64) *allocator {
-	a := &allocator{dir: dir, size: size, kick: make(chan struct{}, 1)}
-	os.Remove(filepath.Join(dir, preallocTmpName))
-	if st, err := os.Stat(filepath.Join(dir, preallocName)); err == nil && st.Size() == size {
+func newAllocator(fsys vfs.FS, dir string, size int64) *allocator {
+	a := &allocator{fs: fsys, dir: dir, size: size, kick: make(chan struct{}, 1)}
+	a.fs.Remove(filepath.Join(dir, preallocTmpName))
+	if st, err := a.fs.Stat(filepath.Join(dir, preallocName)); err == nil && st.Size() == size {
 		a.ready = true
 	} else if err == nil {
-		os.Remove(filepath.Join(dir, preallocName))
+		a.fs.Remove(filepath.Join(dir, preallocName))
 	}
 	return a
 }
@@ -62,7 +65,7 @@ func (a *allocator) take(path string) bool {
 	if !a.ready {
 		return false
 	}
-	if err := os.Rename(filepath.Join(a.dir, preallocName), path); err != nil {
+	if err := a.fs.Rename(filepath.Join(a.dir, preallocName), path); err != nil {
 		a.ready = false
 		return false
 	}
@@ -107,7 +110,7 @@ var errStopped = errors.New("stopped")
 
 func (a *allocator) prepare(stop <-chan struct{}) (err error) {
 	tmp := filepath.Join(a.dir, preallocTmpName)
-	f, err := os.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
+	f, err := a.fs.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
 	if err != nil {
 		return fmt.Errorf("raftlog: prepare segment: %w", err)
 	}
@@ -116,11 +119,11 @@ func (a *allocator) prepare(stop <-chan struct{}) (err error) {
 			err = cerr
 		}
 		if err != nil {
-			os.Remove(tmp)
+			a.fs.Remove(tmp)
 		}
 	}()
 	// Reserve first so a full disk fails here, not halfway through.
-	if err := preallocate(f, a.size); err != nil {
+	if err := vfs.Allocate(f, a.size); err != nil {
 		return fmt.Errorf("raftlog: prepare segment: %w", err)
 	}
 	zeros := make([]byte, min(a.size, zeroChunk))
@@ -136,16 +139,16 @@ func (a *allocator) prepare(stop <-chan struct{}) (err error) {
 			return fmt.Errorf("raftlog: prepare segment: %w", err)
 		}
 		if sinceSync += n; sinceSync >= zeroSyncEvery {
-			if err := datasync(f); err != nil {
+			if err := vfs.Datasync(f); err != nil {
 				return fmt.Errorf("raftlog: prepare segment: %w", err)
 			}
 			sinceSync = 0
 		}
 	}
-	if err := datasync(f); err != nil {
+	if err := vfs.Datasync(f); err != nil {
 		return fmt.Errorf("raftlog: prepare segment: %w", err)
 	}
-	if err := os.Rename(tmp, filepath.Join(a.dir, preallocName)); err != nil {
+	if err := a.fs.Rename(tmp, filepath.Join(a.dir, preallocName)); err != nil {
 		return fmt.Errorf("raftlog: prepare segment: %w", err)
 	}
 	return nil
@@ -155,30 +158,33 @@ func (a *allocator) prepare(stop <-chan struct{}) (err error) {
 // Errors here are not sticky (l.fail): nothing has been written to the new
 // segment yet, so the append can simply be retried, e.g. after a short
 // shortage of file descriptors.
-func (l *Log) newSegmentFile(path string) (*os.File, error) {
-	if _, err := os.Stat(path); !errors.Is(err, fs.ErrNotExist) {
+func (l *Log) newSegmentFile(path string) (vfs.File, error) {
+	if _, err := l.fs.Stat(path); !errors.Is(err, fs.ErrNotExist) {
 		// A leftover (e.g. from a log emptied and restarted at the same
 		// offset) must not keep old bytes.
-		if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		if err := l.fs.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return nil, fmt.Errorf("raftlog: create segment: %w", err)
 		}
 	}
 	if l.alloc != nil && l.alloc.take(path) {
 		l.alloc.wake()
-		f, err := os.OpenFile(path, os.O_RDWR, 0)
+		f, err := l.fs.OpenFile(path, os.O_RDWR, 0)
 		if err != nil {
 			return nil, fmt.Errorf("raftlog: open segment: %w", err)
 		}
 		return f, nil
 	}
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
+	f, err := l.fs.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("raftlog: create segment: %w", err)
 	}
 	if l.cfg.Preallocate != PreallocNone {
-		if err := preallocate(f, l.cfg.SegmentSize); err != nil {
+		if err := vfs.Allocate(f, l.cfg.SegmentSize); err != nil {
 			f.Close()
-			os.Remove(path)
+			l.fs.Remove(path)
+			if errors.Is(err, syscall.ENOSPC) {
+				return nil, fmt.Errorf("%w: preallocate %s: %w", ErrDiskFull, path, err)
+			}
 			return nil, fmt.Errorf("raftlog: preallocate %s: %w", path, err)
 		}
 	}

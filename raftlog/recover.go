@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"github.com/raftmq/raftmq/internal/vfs"
 	"hash/crc32"
 	"io"
 	"os"
@@ -18,13 +19,13 @@ import (
 // together with their index units, before the next segment was written, so
 // only the last segment is scanned; reads verify every record's checksum.
 func (l *Log) recover() error {
-	m, found, err := loadMeta(l.metaPth)
+	m, found, err := loadMeta(l.fs, l.metaPth)
 	if err != nil {
 		return err
 	}
 	if !found {
 		m = meta{Version: metaVersion, SegmentSize: l.cfg.SegmentSize}
-		if err := storeMeta(l.metaPth, m); err != nil {
+		if err := storeMeta(l.fs, l.metaPth, m); err != nil {
 			return err
 		}
 	} else if m.SegmentSize != l.cfg.SegmentSize {
@@ -33,7 +34,7 @@ func (l *Log) recover() error {
 	}
 	l.meta = m
 
-	bases, err := listOffsetFiles(l.segDir)
+	bases, err := listOffsetFiles(l.fs, l.segDir)
 	if err != nil {
 		return fmt.Errorf("raftlog: list segments: %w", err)
 	}
@@ -43,11 +44,11 @@ func (l *Log) recover() error {
 	for len(bases) > 0 && bases[0]+l.cfg.SegmentSize <= m.StartOffset {
 		path := filepath.Join(l.segDir, segmentName(bases[0]))
 		l.logger.Warn("removing a segment below the log's start", "segment", path, "start_offset", m.StartOffset)
-		if err := os.Remove(path); err != nil {
+		if err := l.fs.Remove(path); err != nil {
 			return fmt.Errorf("raftlog: %w", err)
 		}
 		bases = bases[1:]
-		if err := durable.SyncDir(l.segDir); err != nil {
+		if err := durable.SyncDirFS(l.fs, l.segDir); err != nil {
 			return fmt.Errorf("raftlog: %w", err)
 		}
 	}
@@ -57,7 +58,7 @@ func (l *Log) recover() error {
 				Reason: "segment files are not contiguous (a segment in the middle is missing or misnamed)"}
 		}
 		path := filepath.Join(l.segDir, segmentName(b))
-		f, err := os.OpenFile(path, os.O_RDWR, 0)
+		f, err := l.fs.OpenFile(path, os.O_RDWR, 0)
 		if err != nil {
 			return fmt.Errorf("raftlog: open segment: %w", err)
 		}
@@ -89,10 +90,10 @@ func (l *Log) recover() error {
 		// Nothing in it was ever acknowledged, so the file goes.
 		l.logger.Warn("removing segment without valid records", "segment", last.path)
 		last.f.Close()
-		if err := os.Remove(last.path); err != nil {
+		if err := l.fs.Remove(last.path); err != nil {
 			return fmt.Errorf("raftlog: %w", err)
 		}
-		if err := durable.SyncDir(l.segDir); err != nil {
+		if err := durable.SyncDirFS(l.fs, l.segDir); err != nil {
 			return fmt.Errorf("raftlog: %w", err)
 		}
 		l.segs = l.segs[:n-1]
@@ -182,7 +183,7 @@ func (l *Log) covered(index uint64) bool {
 }
 
 func (l *Log) openIndexFiles() error {
-	firsts, err := listOffsetFiles(l.idxDir)
+	firsts, err := listOffsetFiles(l.fs, l.idxDir)
 	if err != nil {
 		return fmt.Errorf("raftlog: list index files: %w", err)
 	}
@@ -191,7 +192,7 @@ func (l *Log) openIndexFiles() error {
 		if f%e != 0 || (i > 0 && f != firsts[i-1]+e) {
 			return &CorruptError{Path: filepath.Join(l.idxDir, segmentName(f)), Reason: "index files are not contiguous"}
 		}
-		x, err := openIndexFile(l.idxDir, uint64(f), e)
+		x, err := openIndexFile(l.fs, l.idxDir, uint64(f), e)
 		if err != nil {
 			return err
 		}
@@ -367,10 +368,10 @@ func (l *Log) classifyTail(s *segment, rd *fileReader, p, segEnd int64, res scan
 	}
 	if lastNonZero >= p {
 		l.logger.Warn("truncating torn tail", "segment", s.path, "offset", p, "bytes", lastNonZero+1-p, "last_index", lastIdx)
-		if err := zeroRange(s.f, p-s.base, lastNonZero+1-p); err != nil {
+		if err := vfs.PunchHole(s.f, p-s.base, lastNonZero+1-p); err != nil {
 			return res, fmt.Errorf("raftlog: zero torn tail: %w", err)
 		}
-		if err := datasync(s.f); err != nil {
+		if err := vfs.Datasync(s.f); err != nil {
 			return res, fmt.Errorf("raftlog: zero torn tail: %w", err)
 		}
 	}
@@ -390,7 +391,7 @@ func lastNonZeroByte(b []byte) int {
 // fileReader serves small positioned reads of a segment from a read-ahead
 // buffer. Slices it returns are valid until the next call.
 type fileReader struct {
-	f    *os.File
+	f    vfs.File
 	base int64 // physical offset of file byte 0
 	buf  []byte
 	bOff int64 // physical offset of buf[0]

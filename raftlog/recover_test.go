@@ -1,6 +1,7 @@
 package raftlog
 
 import (
+	"github.com/raftmq/raftmq/internal/vfs"
 	"io"
 	"math/rand"
 	"os"
@@ -112,7 +113,7 @@ func TestRecover_CutLastRecordAtEveryByte(t *testing.T) {
 			if mode == "truncate" {
 				require.NoError(t, f.Truncate(cut-base))
 			} else {
-				require.NoError(t, writeZeros(f, cut-base, base+c.SegmentSize-cut))
+				require.NoError(t, vfs.WriteZeros(f, cut-base, base+c.SegmentSize-cut))
 			}
 			require.NoError(t, f.Close())
 
@@ -248,7 +249,7 @@ func TestRecover_TornRotation(t *testing.T) {
 		c.Dir = dir
 		f, err := os.OpenFile(segPath(c, lastSeg), os.O_RDWR, 0)
 		require.NoError(t, err)
-		require.NoError(t, writeZeros(f, 0, c.SegmentSize))
+		require.NoError(t, vfs.WriteZeros(f, 0, c.SegmentSize))
 		if garbage {
 			_, err = f.WriteAt([]byte("torn write garbage"), 100)
 			require.NoError(t, err)

@@ -3,7 +3,6 @@ package raftlog
 import (
 	"errors"
 	"fmt"
-	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -258,7 +257,7 @@ func (l *Log) deleteOldestSegment(want func(mtime time.Time, end int64) bool) (b
 	if newFirst-1 > l.retBound.Load() || newFirst <= l.first || newFirst > l.last {
 		return false, 0, nil
 	}
-	st, err := os.Stat(l.segs[0].path)
+	st, err := l.fs.Stat(l.segs[0].path)
 	if err != nil {
 		return false, 0, fmt.Errorf("raftlog: %w", err)
 	}

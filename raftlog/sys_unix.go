@@ -1,13 +1,13 @@
 package raftlog
 
 import (
-	"os"
+	"github.com/raftmq/raftmq/internal/vfs"
 
 	"golang.org/x/sys/unix"
 )
 
 // mmapFile maps size bytes of f read-only and shared (writes use pwrite).
-func mmapFile(f *os.File, size int64) ([]byte, error) {
+func mmapFile(f vfs.File, size int64) ([]byte, error) {
 	return unix.Mmap(int(f.Fd()), 0, int(size), unix.PROT_READ, unix.MAP_SHARED)
 }
 
@@ -21,17 +21,4 @@ func diskSpace(path string) (DiskSpace, error) {
 		return DiskSpace{}, err
 	}
 	return DiskSpace{Total: int64(st.Blocks) * int64(st.Bsize), Avail: int64(st.Bavail) * int64(st.Bsize)}, nil
-}
-
-func writeZeros(f *os.File, off, n int64) error {
-	zeros := make([]byte, min(n, 1<<20))
-	for n > 0 {
-		c := min(n, int64(len(zeros)))
-		if _, err := f.WriteAt(zeros[:c], off); err != nil {
-			return err
-		}
-		off += c
-		n -= c
-	}
-	return nil
 }

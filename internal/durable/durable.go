@@ -6,21 +6,28 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+
+	"github.com/raftmq/raftmq/internal/vfs"
 )
 
 // WriteFile replaces path with data: written to a temporary file of its
 // own in the same directory (concurrent writers never share one),
 // fsynced, renamed over path, and the directory fsynced.
-func WriteFile(path string, data []byte, perm os.FileMode) (err error) {
+func WriteFile(path string, data []byte, perm os.FileMode) error {
+	return WriteFileFS(vfs.Default, path, data, perm)
+}
+
+// WriteFileFS is WriteFile on fsys.
+func WriteFileFS(fsys vfs.FS, path string, data []byte, perm os.FileMode) (err error) {
 	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, filepath.Base(path)+".*.tmp")
+	f, err := fsys.CreateTemp(dir, filepath.Base(path)+".*.tmp")
 	if err != nil {
 		return fmt.Errorf("durable: %w", err)
 	}
 	tmp := f.Name()
 	defer func() {
 		if err != nil {
-			os.Remove(tmp)
+			fsys.Remove(tmp)
 		}
 	}()
 	if _, err = f.Write(data); err == nil {
@@ -35,25 +42,20 @@ func WriteFile(path string, data []byte, perm os.FileMode) (err error) {
 	if err != nil {
 		return fmt.Errorf("durable: write %s: %w", tmp, err)
 	}
-	if err = os.Rename(tmp, path); err != nil {
+	if err = fsys.Rename(tmp, path); err != nil {
 		return fmt.Errorf("durable: %w", err)
 	}
-	return SyncDir(dir)
+	return SyncDirFS(fsys, dir)
 }
 
 // SyncDir makes directory entries (created, renamed, removed files)
 // durable.
-func SyncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
+func SyncDir(dir string) error { return SyncDirFS(vfs.Default, dir) }
+
+// SyncDirFS is SyncDir on fsys.
+func SyncDirFS(fsys vfs.FS, dir string) error {
+	if err := fsys.SyncDir(dir); err != nil {
 		return fmt.Errorf("durable: %w", err)
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return fmt.Errorf("durable: sync %s: %w", dir, err)
 	}
 	return nil
 }

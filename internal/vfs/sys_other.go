@@ -1,0 +1,9 @@
+//go:build !linux
+
+package vfs
+
+func datasync(f File) error { return f.Sync() }
+
+func allocate(f File, size int64) error { return f.Truncate(size) }
+
+func punchHole(f File, off, n int64) error { return WriteZeros(f, off, n) }
