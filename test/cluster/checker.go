@@ -141,6 +141,22 @@ func (h *History) Body(producer string, seq, size int) (string, []byte) {
 	return id, m.Body
 }
 
+// AckedIDs returns the ids of the acknowledged sends.
+func (h *History) AckedIDs() []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var out []string
+	for _, id := range h.order {
+		if h.sends[id].Acked {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+// IDOf returns the id a message body starts with.
+func IDOf(body []byte) string { return idOf(body) }
+
 // Counts returns sent, acknowledged and failed sends.
 func (h *History) Counts() (sent, acked, failed int) {
 	h.mu.Lock()

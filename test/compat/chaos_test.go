@@ -7,13 +7,11 @@ import (
 	"os"
 	"sort"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	rocketmq "github.com/apache/rocketmq-client-go/v2"
-	"github.com/apache/rocketmq-client-go/v2/primitive"
 	"github.com/apache/rocketmq-client-go/v2/producer"
 	"github.com/raftmq/raftmq/client"
 	"github.com/raftmq/raftmq/test/cluster"
@@ -66,38 +64,8 @@ func TestChaos(t *testing.T) {
 		producer.WithRetry(2), producer.WithSendMsgTimeout(3*time.Second))
 	require.NoError(t, err)
 	require.NoError(t, op.Start())
-	officialStop := make(chan struct{})
-	var officialWG sync.WaitGroup
-	var officialAcks atomic.Int64
-	for w := 0; w < 2; w++ {
-		officialWG.Add(1)
-		go func(w int) {
-			defer officialWG.Done()
-			name := fmt.Sprintf("official%d", w)
-			for seq := 0; seq < 1_000_000; seq++ {
-				select {
-				case <-officialStop:
-					return
-				default:
-				}
-				id, body := h.Body(name, seq, 200)
-				h.SendingBody(id, topic, body)
-				m := primitive.NewMessage(topic, body)
-				m.WithKeys([]string{id})
-				r, err := op.SendSync(context.Background(), m)
-				if err != nil || r.Status != primitive.SendOK {
-					if err == nil {
-						err = fmt.Errorf("status %v", r.Status)
-					}
-					h.Record(id, err, "", "", 0, 0)
-					time.Sleep(20 * time.Millisecond)
-					continue
-				}
-				officialAcks.Add(1)
-				h.Record(id, nil, r.MsgID, r.MessageQueue.BrokerName, int32(r.MessageQueue.QueueId), r.QueueOffset)
-			}
-		}(w)
-	}
+	official := startOfficialLoad(h, op, topic, 2)
+	defer official.Stop()
 
 	var consumed atomic.Int64
 	pc, err := client.NewPushConsumer(client.WithNameServers(ns), client.WithGroup("ChaosConsumers"),
@@ -269,8 +237,7 @@ func TestChaos(t *testing.T) {
 	}
 	g.WaitLeader(t, 30*time.Second)
 	time.Sleep(2 * time.Second)
-	close(officialStop)
-	officialWG.Wait()
+	official.Stop()
 	op.Shutdown()
 	load.Stop()
 	g.WaitCaughtUp(t, 60*time.Second)
@@ -292,7 +259,7 @@ func TestChaos(t *testing.T) {
 	var b strings.Builder
 	fmt.Fprintf(&b, "\n==== chaos summary (seed %d, %v) ====\n", seed, dur)
 	fmt.Fprintf(&b, "%-28s %d\n", "sends attempted", rep.Sent)
-	fmt.Fprintf(&b, "%-28s %d (official client: %d)\n", "acknowledged", rep.Acked, officialAcks.Load())
+	fmt.Fprintf(&b, "%-28s %d (official client: %d)\n", "acknowledged", rep.Acked, official.acks.Load())
 	fmt.Fprintf(&b, "%-28s %d\n", "failed (not acknowledged)", rep.Failed)
 	fmt.Fprintf(&b, "%-28s %d\n", "failed but stored", rep.FailedButStored)
 	fmt.Fprintf(&b, "%-28s %d\n", "LOST (must be 0)", rep.Lost)
