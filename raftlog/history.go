@@ -325,14 +325,10 @@ func (h *HistoryImport) Install() (err error) {
 		return fmt.Errorf("raftlog: history: %d bytes left to fetch", t.End-h.next)
 	}
 	h.closeFiles()
-	l.wmu.Lock()
+	if err := l.lockWritable(); err != nil {
+		return err
+	}
 	defer l.wmu.Unlock()
-	if l.isClosed() {
-		return ErrClosed
-	}
-	if l.failed != nil {
-		return l.failed
-	}
 	empty := l.last == 0
 	switch {
 	case empty && l.meta.HintIndex == t.Index+1 && l.meta.HintOffset == t.End:

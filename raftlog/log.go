@@ -381,14 +381,10 @@ func (l *Log) StoreLogs(logs []*raft.Log) error {
 		return nil
 	}
 	start := time.Now()
-	l.wmu.Lock()
+	if err := l.lockWritable(); err != nil {
+		return err
+	}
 	defer l.wmu.Unlock()
-	if l.isClosed() {
-		return ErrClosed
-	}
-	if l.failed != nil {
-		return l.failed
-	}
 	first := logs[0].Index
 	empty := l.last == 0
 	if first == 0 || (!empty && first != l.last+1) {
@@ -541,6 +537,22 @@ func appendBlank(buf []byte, n int64) []byte {
 	return binary.BigEndian.AppendUint32(buf, uint32(n))
 }
 
+// lockWritable takes wmu if the log is open and has not failed; the
+// caller unlocks it.
+func (l *Log) lockWritable() error {
+	l.wmu.Lock()
+	if l.isClosed() {
+		l.wmu.Unlock()
+		return ErrClosed
+	}
+	if l.failed != nil {
+		err := l.failed
+		l.wmu.Unlock()
+		return err
+	}
+	return nil
+}
+
 func (l *Log) isClosed() bool {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
@@ -674,14 +686,10 @@ func (l *Log) flushUnits() error {
 // change) may be deleted; both are crash-safe. Anything else is
 // ErrInvalidRange.
 func (l *Log) DeleteRange(min, max uint64) error {
-	l.wmu.Lock()
+	if err := l.lockWritable(); err != nil {
+		return err
+	}
 	defer l.wmu.Unlock()
-	if l.isClosed() {
-		return ErrClosed
-	}
-	if l.failed != nil {
-		return l.failed
-	}
 	if min > max {
 		return fmt.Errorf("%w: min %d > max %d", ErrInvalidRange, min, max)
 	}
@@ -855,14 +863,10 @@ func (l *Log) SetNextStart(index uint64, off int64) error {
 
 // Sync makes every appended record durable (used under AsyncFlush).
 func (l *Log) Sync() error {
-	l.wmu.Lock()
+	if err := l.lockWritable(); err != nil {
+		return err
+	}
 	defer l.wmu.Unlock()
-	if l.isClosed() {
-		return ErrClosed
-	}
-	if l.failed != nil {
-		return l.failed
-	}
 	l.dirty.Store(false)
 	if err := l.syncAll(); err != nil {
 		return err

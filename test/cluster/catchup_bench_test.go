@@ -2,7 +2,6 @@ package cluster_test
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -79,16 +78,7 @@ func TestBenchCatchUp(t *testing.T) {
 	_, err = ad.AddMember(ctx, g.Name, "n3", n.RaftAddr(), 10*time.Minute)
 	require.NoError(t, err)
 	voter := time.Since(t1)
-	var ns *transport.GroupStatus
-	cluster.Eventually(t, 30*time.Minute, func() error {
-		if ns, err = g.Status(n); err != nil {
-			return err
-		}
-		if ns.PartialHistory || ns.History.Done == 0 {
-			return fmt.Errorf("catching up: %+v", ns.History)
-		}
-		return nil
-	})
+	ns := g.WaitHistory(t, n, 30*time.Minute)
 	all := time.Since(t1)
 	rate := float64(ns.History.Total) / 1e6 / all.Seconds()
 	t.Logf("CATCHUP addMember->voter %s; addMember->history complete %s; %d MB fetched at %.0f MB/s (fetch phase %.0f MB/s), %d queue units rebuilt",

@@ -708,6 +708,25 @@ func (g *Group) WaitCaughtUp(t testing.TB, timeout time.Duration) {
 	})
 }
 
+// WaitHistory waits until member n has the group's retained history (a
+// member that installed a snapshot fetched what came before it) and
+// returns its status.
+func (g *Group) WaitHistory(t testing.TB, n *Node, timeout time.Duration) *transport.GroupStatus {
+	t.Helper()
+	var st *transport.GroupStatus
+	Eventually(t, timeout, func() error {
+		var err error
+		if st, err = g.Status(n); err != nil {
+			return err
+		}
+		if st.PartialHistory || (st.InstalledSnapshot > 0 && st.History.Done == 0) {
+			return fmt.Errorf("%s is catching up its history: %+v", n.ID, st.History)
+		}
+		return nil
+	})
+	return st
+}
+
 // waitRoute waits until the NameServers advertise the group's leader.
 func (c *Cluster) waitRoute(t testing.TB, g *Group, timeout time.Duration) {
 	t.Helper()

@@ -72,16 +72,7 @@ func TestLifecycle_SnapshotInstallAfterRetention(t *testing.T) {
 		require.Equal(t, int16(0), r.Code, r.Remark)
 	}
 	g.WaitCaughtUp(t, 60*time.Second)
-	var st *transport.GroupStatus
-	cluster.Eventually(t, 60*time.Second, func() error {
-		if st, err = g.Status(wiped); err != nil {
-			return err
-		}
-		if st.PartialHistory || st.History.Done == 0 {
-			return fmt.Errorf("history not caught up: %+v", st.History)
-		}
-		return nil
-	})
+	st := g.WaitHistory(t, wiped, 60*time.Second)
 	require.Positive(t, st.InstalledSnapshot, "the wiped member installed a snapshot")
 	require.Positive(t, st.History.Messages, "and rebuilt its queues over the fetched history: %+v", st.History)
 	t.Logf("catch-up: %+v", st.History)

@@ -241,14 +241,9 @@ func TestChaos(t *testing.T) {
 	op.Shutdown()
 	load.Stop()
 	g.WaitCaughtUp(t, 60*time.Second)
-	cluster.Eventually(t, 2*time.Minute, func() error {
-		for _, n := range g.Nodes {
-			if st, err := g.Status(n); err != nil || st.PartialHistory {
-				return fmt.Errorf("%s: history not caught up (%v)", n.ID, err)
-			}
-		}
-		return nil
-	})
+	for _, n := range g.Nodes {
+		g.WaitHistory(t, n, 2*time.Minute)
+	}
 
 	rep := h.Check(c.ReadBack(t, topic, 60*time.Second))
 	pc.Shutdown(context.Background())
