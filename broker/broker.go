@@ -36,6 +36,7 @@ type Broker struct {
 	mux   *mux
 
 	server     *transport.Server // clients
+	groupLn    *groupListener    // nil unless brokerGroupListen
 	peerServer *transport.Server // other members (forwarded requests)
 	peerClient *transport.Client // to other members
 	nsClient   *transport.Client // to NameServers
@@ -52,6 +53,7 @@ type Broker struct {
 	delays    []time.Duration
 
 	registerNow chan struct{}
+	peerNotify  chan string // consumer groups whose change goes to the other members
 	// schedulePasses counts the leader's passes over the delay levels.
 	schedulePasses atomic.Uint64
 	removed        atomic.Bool // removed from the group
@@ -77,6 +79,7 @@ func New(cfg Config) (*Broker, error) {
 		clients:     newClientManager(filter.NewCache(1024)),
 		locks:       newLockManager(60 * time.Second),
 		registerNow: make(chan struct{}, 1),
+		peerNotify:  make(chan string, notifyBacklog),
 		stop:        make(chan struct{}),
 	}
 	for _, p := range cfg.Members {
@@ -185,6 +188,10 @@ func (b *Broker) Start() (err error) {
 	if b.server, err = transport.NewServer(sc); err != nil {
 		return err
 	}
+	clientLn, err := b.listenClients()
+	if err != nil {
+		return err
+	}
 	sc.Addr = bind
 	sc.Authorize = nil                              // members forward what they already checked
 	sc.TLS, sc.TLSMode = nil, transport.TLSDisabled // the mux does member TLS
@@ -198,12 +205,12 @@ func (b *Broker) Start() (err error) {
 		b.registerHandlers(s)
 	}
 	b.registerHistoryHandlers(b.peerServer) // members only
+	b.registerRegistryHandlers(b.peerServer)
 	b.server.OnConnClose(b.connClosed)
-	if err := b.server.Start(); err != nil {
-		return fmt.Errorf("broker: listen on %s: %w", sc.Addr, err)
-	}
+	b.goFunc(func() { b.server.Serve(clientLn) })
 	b.goFunc(func() { b.peerServer.Serve(b.mux.peer) })
 	b.goFunc(b.registerLoop)
+	b.goFunc(b.peerNotifyLoop)
 	b.every(time.Second, b.housekeeping)
 	b.every(100*time.Millisecond, b.schedulePass)
 	b.every(time.Second, b.pollDisks)
@@ -334,6 +341,7 @@ func (b *Broker) onLeadership(leader bool) {
 	} else {
 		b.locks.reset()
 	}
+	b.followGroupAddr(leader)
 	b.kickRegister()
 }
 
@@ -379,15 +387,6 @@ func (b *Broker) connClosed(c *transport.Conn) {
 }
 
 // notifyGroup tells a consumer group's members to rebalance.
-func (b *Broker) notifyGroup(group string) {
-	for _, c := range b.clients.conns(group) {
-		req := transport.NewRequest(transport.ReqNotifyConsumerIDsChanged, (&transport.ConsumerGroupHeader{ConsumerGroup: group}).Encode(), nil)
-		if err := c.Send(req); err != nil {
-			b.logger.Debug("notify consumer failed", "group", group, "error", err)
-		}
-	}
-}
-
 // Leader returns the raft id of the current leader, or "".
 func (b *Broker) Leader() string {
 	id, _ := b.g.Leader()

@@ -31,6 +31,11 @@ type Config struct {
 	// writes as leader).
 	ListenAddr string
 	Advertised netip.AddrPort
+	// GroupAddr is advertised as brokerId 0 instead of the leader's
+	// address ("" = none); GroupListen: listen on it with the other
+	// members on this host (SO_REUSEPORT).
+	GroupAddr   string
+	GroupListen bool
 
 	// The raft group: this member's id, the members, where to listen for
 	// raft and peer traffic, and where to dial peers that are reached
@@ -159,6 +164,7 @@ func FromFile(f config.Broker) (Config, error) {
 	c := Config{
 		ClusterName: f.BrokerClusterName, BrokerName: f.BrokerName, NameServers: f.NameServers(),
 		ListenAddr: listenAddr(f.BrokerIP1, f.ListenPort), Advertised: adv,
+		GroupAddr: f.BrokerGroupAddr, GroupListen: f.BrokerGroupListen,
 		NodeID: f.DLegerSelfID, Join: f.Join, RaftBindAddr: f.RaftBindAddr, DialAddrs: dial,
 		Dir: f.StorePathRootDir, Log: lc, ConsumeQueueFileEntries: f.MappedFileSizeConsumeQueue / 20,
 		HeartbeatTimeout: f.RaftHeartbeatTimeout, ElectionTimeout: f.RaftElectionTimeout, LeaderLeaseTimeout: f.RaftLeaderLeaseTimeout,

@@ -16,6 +16,16 @@
 //   - validate.go (names and counts), acl.go (plain ACL), mux.go (the raft
 //     port: raft RPCs and the peer channel on one port, member TLS),
 //     register.go (NameServer registration), disk.go (followers' disks).
+//   - registry.go: client registrations made group-wide (consumer lists
+//     asked of every member, consumer changes passed on) over the peer
+//     channel; groupaddr.go: the group address (brokerGroupAddr), which
+//     a leader steps out of while it leads.
+//
+// Any member serves any client. Writes are forwarded to the leader; reads
+// are served from the member's committed state, except
+// QUERY_CONSUMER_OFFSET: the leader answers it after raft's VerifyLeader
+// (a heartbeat round), so the offset includes every commit any leader
+// acknowledged and a consumer taking over a queue never rewinds past it.
 //
 // Following one message: send.go (handleSend) builds the stored record and
 // calls group.Propose; the group's proposer packs it into a raft entry,

@@ -10,13 +10,22 @@ import (
 	"github.com/raftmq/raftmq/transport"
 )
 
-// handleQueryConsumerOffset answers from the replicated offsets (any node).
-// No stored offset is QUERY_NOT_FOUND (22): the client then applies its
-// consumeFromWhere.
-func (b *Broker) handleQueryConsumerOffset(_ context.Context, _ *transport.Conn, req *transport.Command) *transport.Command {
+// handleQueryConsumerOffset answers from the leader's replicated offsets
+// once a heartbeat round confirmed it still leads: its state then holds
+// every offset commit any leader acknowledged, so a consumer assigned a
+// queue never resumes behind its commit. Followers forward (their state
+// may lag by the commits in flight). No stored offset is QUERY_NOT_FOUND
+// (22): the client then applies its consumeFromWhere.
+func (b *Broker) handleQueryConsumerOffset(ctx context.Context, c *transport.Conn, req *transport.Command) *transport.Command {
 	var h transport.QueryConsumerOffsetRequestHeader
 	if err := h.Decode(req.ExtFields); err != nil {
 		return respond(transport.RespInvalidParameter, "bad query offset header: %v", err)
+	}
+	if !b.waitLeaderReady(ctx) {
+		return b.forward(ctx, c, req)
+	}
+	if err := b.g.VerifyLeader(ctx); err != nil {
+		return b.statusFromErr("query consumer offset", err)
 	}
 	off, ok := b.g.ConsumerOffset(h.ConsumerGroup, h.Topic, h.QueueID)
 	if !ok {

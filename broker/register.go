@@ -33,7 +33,7 @@ func (b *Broker) registerLoop() {
 func (b *Broker) registerRequest() *transport.Command {
 	leader := b.isLeader()
 	id := b.followerID()
-	if leader {
+	if leader && b.cfg.GroupAddr == "" {
 		id = 0
 	}
 	h := transport.RegisterBrokerRequestHeader{
@@ -46,6 +46,9 @@ func (b *Broker) registerRequest() *transport.Command {
 	ext[transport.ExtRaftLeader] = strconv.FormatBool(leader)
 	ext[transport.ExtRaftTerm] = strconv.FormatUint(b.g.Term(), 10)
 	ext[transport.ExtRaftNodeID] = b.self.ID
+	if b.cfg.GroupAddr != "" {
+		ext[transport.ExtGroupAddr] = b.cfg.GroupAddr
+	}
 	if leader {
 		// The NameServers drop registrations of members no longer in it.
 		var ids []string

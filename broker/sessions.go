@@ -9,7 +9,8 @@ import (
 )
 
 // Client sessions: heartbeats, registrations, consumer lists and queue
-// locks. They are per member and in memory, like RocketMQ's.
+// locks. Registrations live in memory on the member the client talks to
+// and are combined group-wide (registry.go); locks live on the leader.
 
 func (b *Broker) handleHeartbeat(ctx context.Context, c *transport.Conn, req *transport.Command) *transport.Command {
 	var hb transport.HeartbeatData
@@ -100,12 +101,13 @@ func (b *Broker) handleUnregisterClient(_ context.Context, _ *transport.Conn, re
 	return transport.NewResponse(transport.RespSuccess, "")
 }
 
-func (b *Broker) handleConsumerList(_ context.Context, _ *transport.Conn, req *transport.Command) *transport.Command {
+// handleConsumerList answers with the group's consumers on every member.
+func (b *Broker) handleConsumerList(ctx context.Context, _ *transport.Conn, req *transport.Command) *transport.Command {
 	var h transport.ConsumerGroupHeader
 	if err := h.Decode(req.ExtFields); err != nil {
 		return respond(transport.RespInvalidParameter, "bad consumer list header: %v", err)
 	}
-	ids := b.clients.consumerIDs(h.ConsumerGroup)
+	ids := b.groupConsumerIDs(ctx, h.ConsumerGroup)
 	if len(ids) == 0 {
 		return respond(transport.RespSystemError, "no consumer for this group, %s", h.ConsumerGroup)
 	}

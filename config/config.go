@@ -117,6 +117,16 @@ type Broker struct {
 	// and written as STOREHOST (default listenPort), for brokers behind a
 	// port-forwarding proxy.
 	AdvertisedListenPort int `mapstructure:"advertisedListenPort"`
+	// BrokerGroupAddr (host:port) is advertised as the group's brokerId 0
+	// instead of the leader's own address: clients keep one address for
+	// the group across failovers, and whichever member takes a connection
+	// forwards writes to the leader. "" = the leader is brokerId 0.
+	BrokerGroupAddr string `mapstructure:"brokerGroupAddr"`
+	// BrokerGroupListen makes this member listen on brokerGroupAddr
+	// together with the group's other members on this host (SO_REUSEPORT:
+	// the kernel hands each new connection to a live member). Leave it
+	// off when a load balancer, VIP or Kubernetes Service owns the address.
+	BrokerGroupListen bool `mapstructure:"brokerGroupListen"`
 
 	// CleanFileForciblyEnable lets retention delete, above the disk
 	// force-clean ratio, segments holding messages no consumer group has
@@ -322,6 +332,13 @@ func (b Broker) Validate() error {
 	}
 	if net.ParseIP(b.BrokerIP1) == nil {
 		errs = append(errs, fmt.Errorf("brokerIP1 %q is not an IP address", b.BrokerIP1))
+	}
+	if b.BrokerGroupAddr != "" {
+		if _, port, err := net.SplitHostPort(b.BrokerGroupAddr); err != nil || port == "0" {
+			errs = append(errs, fmt.Errorf("brokerGroupAddr %q: want host:port", b.BrokerGroupAddr))
+		}
+	} else if b.BrokerGroupListen {
+		errs = append(errs, errors.New("brokerGroupListen needs brokerGroupAddr"))
 	}
 	if b.StorePathRootDir == "" {
 		errs = append(errs, errors.New("storePathRootDir is empty"))

@@ -406,6 +406,24 @@ func (g *Group) WaitLeaderReady(ctx context.Context) bool {
 	}
 }
 
+// VerifyLeader confirms with a majority that this member still leads
+// (one heartbeat round): what it applied then includes every write any
+// leader acknowledged.
+func (g *Group) VerifyLeader(ctx context.Context) error {
+	f := g.raft.VerifyLeader()
+	done := make(chan error, 1)
+	go func() { done <- f.Error() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			return fmt.Errorf("group: verify leadership: %w", err)
+		}
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
 // Leader returns the current leader's id and raft address ("" if none).
 func (g *Group) Leader() (id, addr string) {
 	a, i := g.raft.LeaderWithID()

@@ -65,6 +65,7 @@ type memberSet struct {
 
 type broker struct {
 	cluster, name, addr, nodeID string
+	groupAddr                   string // brokerGroupAddr, "" if none
 	id                          int64 // the id the broker reports when following
 	leader                      bool
 	term                        uint64
@@ -221,6 +222,7 @@ func (s *Server) register(_ context.Context, c *transport.Conn, req *transport.C
 	b := &broker{
 		cluster: h.ClusterName, name: h.BrokerName, addr: h.BrokerAddr, id: h.BrokerID,
 		nodeID: req.Ext(transport.ExtRaftNodeID), leader: req.Ext(transport.ExtRaftLeader) == "true", term: term,
+		groupAddr: req.Ext(transport.ExtGroupAddr),
 		topics: body.TopicConfigSerializeWrapper.TopicConfigTable, seen: s.now(), connID: c.ID(),
 	}
 	if b.name == "" || b.addr == "" {
@@ -287,6 +289,9 @@ type group struct {
 	cluster, name string
 	leader        *broker
 	members       []*broker
+	// groupAddr is the group address the leader (or, during an
+	// election, a member) registered: brokerId 0 in routes.
+	groupAddr string
 }
 
 // groupsLocked builds each broker group's view: the member leading in the
@@ -320,13 +325,36 @@ func (s *Server) groupsLocked() map[string]*group {
 			}
 		}
 	}
+	for _, g := range out {
+		g.groupAddr = g.leader.groupAddr
+		for _, b := range g.members {
+			if g.groupAddr == "" {
+				g.groupAddr = b.groupAddr
+			}
+		}
+	}
 	return out
 }
 
+// routeAddrs are the addresses clients get: the group address alone as
+// brokerId 0 when the group has one (clients never need a member's own
+// address), else every member with the leader as 0.
+func (g *group) routeAddrs() map[int64]string {
+	if g.groupAddr != "" {
+		return map[int64]string{0: g.groupAddr}
+	}
+	return g.addrs()
+}
+
+// addrs lists every member by brokerId; the leader is 0, or the group
+// address is when there is one (and members keep their own ids).
 func (g *group) addrs() map[int64]string {
 	m := map[int64]string{}
+	if g.groupAddr != "" {
+		m[0] = g.groupAddr
+	}
 	for _, b := range g.members {
-		if b == g.leader {
+		if b == g.leader && g.groupAddr == "" {
 			m[0] = b.addr
 			continue
 		}
@@ -382,7 +410,7 @@ func (s *Server) Route(topic string) (*transport.TopicRouteData, bool) {
 			BrokerName: g.name, ReadQueueNums: tc.ReadQueueNums, WriteQueueNums: tc.WriteQueueNums,
 			Perm: tc.Perm, TopicSysFlag: tc.TopicSysFlag,
 		})
-		rd.BrokerDatas = append(rd.BrokerDatas, transport.BrokerData{Cluster: g.cluster, BrokerName: g.name, BrokerAddrs: g.addrs()})
+		rd.BrokerDatas = append(rd.BrokerDatas, transport.BrokerData{Cluster: g.cluster, BrokerName: g.name, BrokerAddrs: g.routeAddrs()})
 	}
 	if len(rd.QueueDatas) == 0 {
 		return nil, false

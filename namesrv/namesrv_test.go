@@ -26,8 +26,16 @@ func startNS(t *testing.T) (*Server, *transport.Client) {
 
 func register(t *testing.T, c *transport.Client, ns, name, addr string, id int64, leader bool, term uint64, topics ...string) {
 	t.Helper()
+	registerExt(t, c, ns, name, addr, id, leader, term, nil, topics...)
+}
+
+func registerExt(t *testing.T, c *transport.Client, ns, name, addr string, id int64, leader bool, term uint64, more map[string]string, topics ...string) {
+	t.Helper()
 	h := transport.RegisterBrokerRequestHeader{BrokerName: name, BrokerAddr: addr, ClusterName: "C", BrokerID: id}
 	ext := h.Encode()
+	for k, v := range more {
+		ext[k] = v
+	}
 	ext[transport.ExtRaftLeader] = strconv.FormatBool(leader)
 	ext[transport.ExtRaftTerm] = strconv.FormatUint(term, 10)
 	w := transport.TopicConfigWrapper{TopicConfigTable: map[string]transport.TopicConfig{}}
@@ -80,6 +88,32 @@ func TestNameServer_LeaderIsIDZeroByTerm(t *testing.T) {
 
 	_, code = route(t, c, ns, "Nope")
 	require.Equal(t, int16(transport.RespTopicNotExist), code)
+}
+
+// A group with a group address has that address as brokerId 0 in routes,
+// alone and unchanged across elections; cluster info lists the members too.
+func TestNameServer_GroupAddress(t *testing.T) {
+	s, c := startNS(t)
+	ns := s.Addr()
+	ga := map[string]string{transport.ExtGroupAddr: "127.0.0.1:9"}
+	registerExt(t, c, ns, "g", "127.0.0.1:1", 1, true, 5, ga, "T")
+	registerExt(t, c, ns, "g", "127.0.0.1:2", 2, false, 5, ga, "T")
+	registerExt(t, c, ns, "g", "127.0.0.1:3", 3, false, 5, ga, "T")
+	want := map[int64]string{0: "127.0.0.1:9"}
+	rd, code := route(t, c, ns, "T")
+	require.Zero(t, code)
+	require.Equal(t, want, rd.BrokerDatas[0].BrokerAddrs)
+
+	registerExt(t, c, ns, "g", "127.0.0.1:2", 2, true, 6, ga, "T") // a new leader
+	rd, _ = route(t, c, ns, "T")
+	require.Equal(t, want, rd.BrokerDatas[0].BrokerAddrs)
+	registerExt(t, c, ns, "g", "127.0.0.1:2", 2, false, 7, ga, "T") // an election
+	registerExt(t, c, ns, "g", "127.0.0.1:1", 1, false, 7, ga, "T")
+	rd, _ = route(t, c, ns, "T")
+	require.Equal(t, want, rd.BrokerDatas[0].BrokerAddrs)
+
+	ci := s.ClusterInfo()
+	require.Equal(t, map[int64]string{0: "127.0.0.1:9", 1: "127.0.0.1:1", 2: "127.0.0.1:2", 3: "127.0.0.1:3"}, ci.BrokerAddrTable["g"].BrokerAddrs)
 }
 
 func TestNameServer_ExpiryAndConnectionClose(t *testing.T) {

@@ -12,6 +12,9 @@ const (
 	// ExtRaftMembers rides on the leader's REGISTER_BROKER: the node ids
 	// of the group's members (raft's configuration).
 	ExtRaftMembers = "raftMembers"
+	// ExtGroupAddr rides on REGISTER_BROKER of a member with a group
+	// address (brokerGroupAddr): routes give it as brokerId 0.
+	ExtGroupAddr = "raftmqGroupAddr"
 	// ExtForwarded marks a request a follower forwarded to its leader, which
 	// must not forward it again.
 	ExtForwarded = "raftmqForwarded"
@@ -35,6 +38,13 @@ const (
 	// snapshot install; only on the raft port's peer channel.
 	ReqHistoryInfo RequestCode = 9010
 	ReqReadHistory RequestCode = 9011
+	// ReqLocalConsumers ("consumerGroup") returns the consumer ids that
+	// heartbeat to this member (a ConsumerListBody); ReqConsumersChanged
+	// ("consumerGroup") asks a member to send NOTIFY_CONSUMER_IDS_CHANGED
+	// to its own consumers of the group. Peer channel only: together they
+	// make client registrations group-wide.
+	ReqLocalConsumers   RequestCode = 9012
+	ReqConsumersChanged RequestCode = 9013
 )
 
 // RetentionReport is one member's outcome of DELETE_EXPIRED_COMMITLOG

@@ -308,9 +308,10 @@ func (s *Server) acceptLoop(ln net.Listener, done chan struct{}) error {
 		ip, hasIP := remoteIP(nc)
 		if why := s.overLimitLocked(ip, hasIP); why != "" {
 			s.mu.Unlock()
+			n := s.refused.Add(1) // counted before the peer can see the close
 			_ = nc.Close()
-			if s.refused.Add(1)%100 == 1 { // a flood must not flood the log too
-				s.logger.Warn("refusing connection", "remote", nc.RemoteAddr(), "reason", why, "refused_total", s.refused.Load())
+			if n%100 == 1 { // a flood must not flood the log too
+				s.logger.Warn("refusing connection", "remote", nc.RemoteAddr(), "reason", why, "refused_total", n)
 			}
 			continue
 		}

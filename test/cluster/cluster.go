@@ -48,6 +48,10 @@ type Options struct {
 	// TLS, if set, is how the harness connects to NameServers and client
 	// ports (clusters with TLS on).
 	TLS *tls.Config
+	// GroupAddr gives every group a group address (brokerGroupAddr) that
+	// its members listen on together (brokerGroupListen): routes name it
+	// as brokerId 0. Partition does not cut it.
+	GroupAddr bool
 }
 
 // Cluster is a set of real raftmq processes on 127.0.0.1.
@@ -80,6 +84,8 @@ type Group struct {
 	c     *Cluster
 	Name  string
 	Nodes []*Node
+	// Addr is the group address ("" unless Options.GroupAddr).
+	Addr string
 }
 
 // Node is one member of a group.
@@ -215,6 +221,9 @@ func Start(t testing.TB, opts Options) *Cluster {
 	}
 	for gi := 0; gi < opts.Groups; gi++ {
 		g := &Group{c: c, Name: fmt.Sprintf("broker-%c", 'a'+gi)}
+		if opts.GroupAddr {
+			g.Addr = fmt.Sprintf("127.0.0.1:%d", FreePort(t))
+		}
 		c.groups = append(c.groups, g)
 		for i := 0; i < opts.Replicas; i++ {
 			n := &Node{ID: fmt.Sprintf("n%d", i), Group: g, dialPx: map[string]*Proxy{}}
@@ -291,6 +300,9 @@ func (c *Cluster) brokerConf(g *Group, n *Node) string {
 		"mappedFileSizeCommitLog": strconv.FormatInt(c.opts.SegmentSize, 10),
 		"registerInterval":        "1s",
 		"logLevel":                c.opts.LogLevel,
+	}
+	if g.Addr != "" {
+		kv["brokerGroupAddr"], kv["brokerGroupListen"] = g.Addr, "true"
 	}
 	for k, v := range c.opts.Config {
 		kv[k] = v
@@ -746,7 +758,11 @@ func (c *Cluster) waitRoute(t testing.TB, g *Group, timeout time.Duration) {
 			if err := transport.DecodeBody(resp.Body, &ci); err != nil {
 				return err
 			}
-			if ci.BrokerAddrTable[g.Name].BrokerAddrs[0] != leader.ClientAddr() {
+			want := leader.ClientAddr()
+			if g.Addr != "" {
+				want = g.Addr
+			}
+			if ci.BrokerAddrTable[g.Name].BrokerAddrs[0] != want {
 				return fmt.Errorf("namesrv %s: %s leader not advertised yet", ns, g.Name)
 			}
 		}

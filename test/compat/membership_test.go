@@ -78,19 +78,7 @@ func TestOfficialClient_MembershipUnderLoad(t *testing.T) {
 	require.Positive(t, rep.Acked)
 	acked := h.AckedIDs()
 	cluster.Eventually(t, 90*time.Second, func() error {
-		got := map[string]bool{}
-		r.mu.Lock()
-		for body := range r.msgs {
-			got[cluster.IDOf([]byte(body))] = true
-		}
-		r.mu.Unlock()
-		missing := 0
-		for _, id := range acked {
-			if !got[id] {
-				missing++
-			}
-		}
-		if missing > 0 {
+		if missing := r.missing(acked); missing > 0 {
 			return fmt.Errorf("the official push consumer has not received %d of %d acknowledged messages", missing, len(acked))
 		}
 		return nil

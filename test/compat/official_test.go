@@ -55,6 +55,23 @@ func (r *received) add(m *primitive.MessageExt) {
 	r.msgs[string(m.Body)] = m
 }
 
+// missing counts the ids (cluster.IDOf of a body) not received.
+func (r *received) missing(ids []string) int {
+	r.mu.Lock()
+	got := make(map[string]bool, len(r.msgs))
+	for body := range r.msgs {
+		got[cluster.IDOf([]byte(body))] = true
+	}
+	r.mu.Unlock()
+	n := 0
+	for _, id := range ids {
+		if !got[id] {
+			n++
+		}
+	}
+	return n
+}
+
 func (r *received) count() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
