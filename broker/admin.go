@@ -3,6 +3,7 @@ package broker
 import (
 	"context"
 	"encoding/json"
+	"os"
 	"sort"
 	"strconv"
 
@@ -46,6 +47,7 @@ func (b *Broker) status() transport.GroupStatus {
 	gs := b.g.Status()
 	st := transport.GroupStatus{
 		BrokerName: b.cfg.BrokerName, NodeID: b.self.ID, ClientAddr: b.clientAddr, RaftAddr: b.self.Addr,
+		GroupAddr: b.cfg.GroupAddr, PID: os.Getpid(),
 		State: gs.State, Serving: gs.Serving, Leader: gs.Leader, Term: gs.Term,
 		FirstIndex: gs.FirstIndex, LastIndex: gs.LastIndex, CommitIndex: gs.CommitIndex, AppliedIndex: gs.AppliedIndex,
 		RaftAppliedIndex: gs.RaftAppliedIndex, MinOffset: gs.MinOffset, WriteOffset: gs.WriteOffset, Segments: gs.Segments,

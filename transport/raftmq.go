@@ -92,6 +92,8 @@ type GroupStatus struct {
 	NodeID       string `json:"nodeId"`
 	ClientAddr   string `json:"clientAddr"`
 	RaftAddr     string `json:"raftAddr"`
+	GroupAddr    string `json:"groupAddr,omitempty"` // brokerGroupAddr
+	PID          int    `json:"pid"`
 	State        string `json:"state"`
 	Serving      bool   `json:"serving"` // leader with its Barrier done
 	Leader       string `json:"leader"`

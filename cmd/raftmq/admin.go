@@ -275,6 +275,7 @@ func adminClusterList(a *adminCtx) *cobra.Command {
 				Cluster, Group, Addr, Node, State, Leader string
 				BID                                       int64
 				Term, Applied                             uint64
+				PID                                       int
 				Error                                     string `json:",omitempty"`
 			}
 			var rows []row
@@ -294,7 +295,7 @@ func adminClusterList(a *adminCtx) *cobra.Command {
 					for _, id := range ids {
 						r := row{Cluster: c, Group: gn, BID: id, Addr: g.Addrs[id]}
 						if st, err := ad.BrokerStatus(ctx, r.Addr); err == nil {
-							r.Node, r.State, r.Leader, r.Term, r.Applied = st.Raft.NodeID, st.Raft.State, st.Raft.Leader, st.Raft.Term, st.Raft.AppliedIndex
+							r.Node, r.State, r.Leader, r.Term, r.Applied, r.PID = st.Raft.NodeID, st.Raft.State, st.Raft.Leader, st.Raft.Term, st.Raft.AppliedIndex, st.Raft.PID
 						} else {
 							r.Error = err.Error()
 						}
@@ -303,13 +304,13 @@ func adminClusterList(a *adminCtx) *cobra.Command {
 				}
 			}
 			return a.emit(cmd.OutOrStdout(), rows, func(w *tabwriter.Writer) {
-				fmt.Fprintln(w, "#Cluster Name\t#Broker Name\t#BID\t#Addr\t#Node\t#Raft State\t#Leader\t#Term\t#Applied")
+				fmt.Fprintln(w, "#Cluster Name\t#Broker Name\t#BID\t#Addr\t#Node\t#PID\t#Raft State\t#Leader\t#Term\t#Applied")
 				for _, r := range rows {
 					if r.Error != "" {
-						fmt.Fprintf(w, "%s\t%s\t%d\t%s\t-\tunreachable: %s\t\t\t\n", r.Cluster, r.Group, r.BID, r.Addr, r.Error)
+						fmt.Fprintf(w, "%s\t%s\t%d\t%s\t-\t-\tunreachable: %s\t\t\t\n", r.Cluster, r.Group, r.BID, r.Addr, r.Error)
 						continue
 					}
-					fmt.Fprintf(w, "%s\t%s\t%d\t%s\t%s\t%s\t%s\t%d\t%d\n", r.Cluster, r.Group, r.BID, r.Addr, r.Node, r.State, r.Leader, r.Term, r.Applied)
+					fmt.Fprintf(w, "%s\t%s\t%d\t%s\t%s\t%d\t%s\t%s\t%d\t%d\n", r.Cluster, r.Group, r.BID, r.Addr, r.Node, r.PID, r.State, r.Leader, r.Term, r.Applied)
 				}
 			})
 		}),

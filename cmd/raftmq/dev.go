@@ -8,12 +8,12 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"syscall"
 	"time"
 
-	"github.com/raftmq/raftmq/broker"
-	"github.com/raftmq/raftmq/config"
+	"github.com/hashicorp/go-hclog"
+	"github.com/raftmq/raftmq/client"
+	"github.com/raftmq/raftmq/internal/devcluster"
 	"github.com/raftmq/raftmq/namesrv"
 	"github.com/raftmq/raftmq/tlsconfig"
 	"github.com/raftmq/raftmq/transport"
@@ -21,31 +21,78 @@ import (
 )
 
 func newDevCmd() *cobra.Command {
-	var dir, level, flush, aclFile string
-	var nsPort, basePort, raftPort, nodes int
-	var useTLS bool
+	var level, flush, aclFile string
+	var nsPort int
+	var useTLS, noGroupAddr bool
+	dc := devcluster.DefaultConfig()
 	cmd := &cobra.Command{
 		Use:   "dev",
-		Short: "Run a local dev cluster: 1 NameServer + one 3-node broker group",
-		Long: `Run a NameServer and a broker group in one process, on 127.0.0.1, with
-data under --dir. Ctrl-C stops everything cleanly; running it again resumes
-from the same data.`,
+		Short: "Run a local dev cluster: 1 NameServer + broker groups of separate member processes",
+		Long: `Run a NameServer (in this process) and broker groups whose members are
+separate raftmq broker processes on 127.0.0.1, with data and logs under --dir.
+A table shows each member's PID, ports and role; one status line follows the
+leaders. kill -9 a leader's PID to watch a failover (--restart-after brings
+killed members back on their data). Clients use the group address (brokerId 0,
+shared by the members), so unmodified RocketMQ clients fail over within an
+election. Ctrl-C stops everything cleanly; running it again resumes.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if nodes != 1 && nodes != 3 && nodes != 5 {
-				return errors.New("--nodes must be 1, 3 or 5")
+			out := cmd.OutOrStdout()
+			bin, err := os.Executable()
+			if err != nil {
+				return err
 			}
-			logger := newLogger("dev", level, false)
-			nc := namesrv.Config{Addr: "127.0.0.1:" + strconv.Itoa(nsPort), BrokerExpiry: 10 * time.Second, Logger: logger.Named("namesrv")}
+			dc.Bin, dc.Out, dc.GroupAddr = bin, out, !noGroupAddr
+			dc.NamesrvAddr = "127.0.0.1:" + strconv.Itoa(nsPort)
+			dc.Keys = map[string]string{"flushDiskType": flush, "logLevel": level}
+			if err := os.MkdirAll(dc.Dir, 0o755); err != nil {
+				return err
+			}
+			nsLog, err := os.OpenFile(filepath.Join(dc.Dir, "namesrv.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+			if err != nil {
+				return err
+			}
+			defer nsLog.Close()
+			logger := hclog.New(&hclog.LoggerOptions{Name: "namesrv", Level: hclog.LevelFromString(level), Output: nsLog})
+			nc := namesrv.Config{Addr: dc.NamesrvAddr, BrokerExpiry: 10 * time.Second, Logger: logger}
+			var adminOpts []client.Option
 			var certs tlsconfig.DevFiles
 			if useTLS {
-				var err error
-				if certs, err = tlsconfig.GenerateDev(filepath.Join(dir, "tls")); err != nil {
+				if certs, err = tlsconfig.GenerateDev(filepath.Join(dc.Dir, "tls")); err != nil {
 					return err
 				}
 				if nc.TLS, err = tlsconfig.Server(certs.Cert, certs.Key, "", ""); err != nil {
 					return err
 				}
 				nc.TLSMode = transport.TLSEnforcing
+				for k, v := range map[string]string{"tlsServerMode": "enforcing", "tlsServerCertPath": certs.Cert, "tlsServerKeyPath": certs.Key,
+					"raftTlsCertPath": certs.Cert, "raftTlsKeyPath": certs.Key, "raftTlsCaPath": certs.CA,
+					"tlsClientEnable": "true", "tlsClientTrustCertPath": certs.CA} {
+					dc.Keys[k] = v
+				}
+				tc, err := tlsconfig.Client(certs.CA, false, "", "")
+				if err != nil {
+					return err
+				}
+				adminOpts = append(adminOpts, client.WithTLS(tc))
+			}
+			if aclFile != "" {
+				abs, err := filepath.Abs(aclFile)
+				if err != nil {
+					return err
+				}
+				dc.Keys["aclEnable"], dc.Keys["aclFile"] = "true", abs
+				if security.accessKey != "" {
+					adminOpts = append(adminOpts, client.WithCredentials(security.accessKey, security.secretKey))
+				}
+			}
+			ad, err := client.NewAdmin(append(adminOpts, client.WithNameServers(dc.NamesrvAddr), client.WithTimeout(5*time.Second))...)
+			if err != nil {
+				return err
+			}
+			defer ad.Shutdown(context.Background())
+			dc.Admin = ad
+			if err := dc.Validate(); err != nil {
+				return err
 			}
 			ns, err := namesrv.New(nc)
 			if err != nil {
@@ -54,61 +101,35 @@ from the same data.`,
 			if err := ns.Start(); err != nil {
 				return fmt.Errorf("start NameServer on port %d: %w (is another cluster running?)", nsPort, err)
 			}
-			var peers []string
-			for i := 0; i < nodes; i++ {
-				peers = append(peers, fmt.Sprintf("n%d-127.0.0.1:%d", i, raftPort+i))
-			}
-			var brokers []*broker.Broker
-			out := cmd.OutOrStdout()
-			fmt.Fprintf(out, "raftmq dev cluster, data in %s\n  NameServer  127.0.0.1:%d\n", dir, nsPort)
-			shutdown := func() {
-				ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+			defer func() {
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 				defer cancel()
-				for _, b := range brokers {
-					b.Shutdown(ctx)
-				}
 				ns.Shutdown(ctx)
+			}()
+			fmt.Fprintf(out, "raftmq dev cluster, data and logs in %s\n  NameServer  %s\n", dc.Dir, dc.NamesrvAddr)
+			cl, err := devcluster.Start(dc)
+			if err != nil {
+				return err
 			}
-			for i := 0; i < nodes; i++ {
-				fc := config.DefaultBroker()
-				fc.BrokerName = "broker-a"
-				fc.BrokerClusterName = "DevCluster"
-				fc.NamesrvAddr = "127.0.0.1:" + strconv.Itoa(nsPort)
-				fc.ListenPort = basePort + 10*i
-				fc.StorePathRootDir = filepath.Join(dir, fmt.Sprintf("n%d", i))
-				fc.DLegerPeers = strings.Join(peers, ";")
-				fc.DLegerSelfID = fmt.Sprintf("n%d", i)
-				fc.FlushDiskType = flush
-				fc.MappedFileSizeCommitLog = 64 << 20 // small segments for a laptop
-				if useTLS {
-					fc.TLSServerMode, fc.TLSServerCertPath, fc.TLSServerKeyPath = "enforcing", certs.Cert, certs.Key
-					fc.RaftTLSCertPath, fc.RaftTLSKeyPath, fc.RaftTLSCAPath = certs.Cert, certs.Key, certs.CA
-					fc.TLSClientEnable, fc.TLSClientTrustCertPath = true, certs.CA
+			defer func() {
+				ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+				defer cancel()
+				if err := cl.Shutdown(ctx); err != nil {
+					fmt.Fprintln(out, err)
 				}
-				if aclFile != "" {
-					fc.ACLEnable = true
-					if fc.ACLFile, err = filepath.Abs(aclFile); err != nil {
-						return err
-					}
-				}
-				cfg, err := broker.FromFile(fc)
-				if err != nil {
-					shutdown()
-					return err
-				}
-				cfg.Logger = logger.Named(fc.DLegerSelfID)
-				cfg.RaftLogger = newLogger("dev."+fc.DLegerSelfID+".raft", "warn", false)
-				b, err := broker.New(cfg)
-				if err == nil {
-					err = b.Start()
-				}
-				if err != nil {
-					shutdown()
-					return fmt.Errorf("start broker n%d: %w", i, err)
-				}
-				brokers = append(brokers, b)
-				fmt.Fprintf(out, "  broker-a n%d  client 127.0.0.1:%d  raft 127.0.0.1:%d  data %s\n", i, fc.ListenPort, raftPort+i, fc.StorePathRootDir)
+			}()
+			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
+			defer stop()
+			wctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+			err = cl.WaitLeaders(wctx)
+			cancel()
+			if err != nil {
+				return err
 			}
+			if err := createDevTopic(ctx, ad, dc.Cluster); err != nil {
+				fmt.Fprintf(out, "  (TopicTest not created on every group: %v)\n", err)
+			}
+			fmt.Fprint(out, cl.Table())
 			if useTLS {
 				fmt.Fprintf(out, "  TLS only (client ports and NameServer), mutual TLS between members; certificates in %s\n"+
 					"  clients: raftmq ... --tls-ca %s   (official client: WithTls(true))\n", filepath.Dir(certs.CA), certs.CA)
@@ -116,24 +137,36 @@ from the same data.`,
 			if aclFile != "" {
 				fmt.Fprintf(out, "  ACL on: accounts from %s (sign with --ak/--sk or RAFTMQ_ACCESS_KEY/RAFTMQ_SECRET_KEY)\n", aclFile)
 			}
-			fmt.Fprintf(out, "Try: NAMESRV_ADDR=127.0.0.1:%d raftmq produce -t TopicTest   (Ctrl-C stops the cluster)\n", nsPort)
-			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
-			defer stop()
+			fmt.Fprintf(out, "Try: NAMESRV_ADDR=%s raftmq produce -t TopicTest   then kill -9 the leader's PID   (Ctrl-C stops the cluster)\n", dc.NamesrvAddr)
 			<-ctx.Done()
-			fmt.Fprintln(out, "stopping...")
-			shutdown()
+			fmt.Fprintln(out, "\nstopping...")
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&dir, "dir", ".data/dev", "data directory of the dev cluster")
-	cmd.Flags().IntVar(&nsPort, "namesrv-port", 9876, "NameServer port")
-	cmd.Flags().IntVar(&basePort, "port", 10911, "client port of n0 (n1 +10, n2 +20)")
-	cmd.Flags().IntVar(&raftPort, "raft-port", 40911, "raft port of n0 (n1 +1, n2 +2)")
-	cmd.Flags().IntVar(&nodes, "nodes", 3, "members of the broker group (1, 3 or 5)")
-	cmd.Flags().StringVar(&level, "log-level", "info", "log level")
-	cmd.Flags().StringVar(&flush, "flush", "SYNC_FLUSH", "flushDiskType: SYNC_FLUSH or ASYNC_FLUSH")
-	cmd.Flags().StringVar(&aclFile, "acl", "", "turn ACL on with the accounts of this plain_acl.yml")
-	cmd.Flags().BoolVar(&useTLS, "tls", false, "TLS everywhere, with self-signed certificates generated into <dir>/tls")
-	_ = os.Getenv
+	f := cmd.Flags()
+	f.StringVar(&dc.Dir, "dir", dc.Dir, "data directory of the dev cluster")
+	f.IntVar(&nsPort, "namesrv-port", 9876, "NameServer port")
+	f.IntVar(&dc.BasePort, "port", dc.BasePort, "group broker-a's address (members +10, +20, ...; broker-b +1000)")
+	f.IntVar(&dc.RaftPort, "raft-port", dc.RaftPort, "raft port of broker-a n0 (n1 +1, ...; broker-b +10)")
+	f.IntVar(&dc.Nodes, "nodes", dc.Nodes, "members per broker group (1, 3 or 5)")
+	f.IntVar(&dc.Groups, "groups", dc.Groups, "broker groups (topics spread their queues over all)")
+	f.DurationVar(&dc.RestartAfter, "restart-after", 0, "restart a member this long after it dies (0: leave it down)")
+	f.BoolVar(&noGroupAddr, "no-group-addr", false, "advertise the leader as brokerId 0 instead of a group address (as RocketMQ does)")
+	f.StringVar(&level, "log-level", "info", "log level")
+	f.StringVar(&flush, "flush", "SYNC_FLUSH", "flushDiskType: SYNC_FLUSH or ASYNC_FLUSH")
+	f.StringVar(&aclFile, "acl", "", "turn ACL on with the accounts of this plain_acl.yml")
+	f.BoolVar(&useTLS, "tls", false, "TLS everywhere, with self-signed certificates generated into <dir>/tls")
 	return cmd
+}
+
+// createDevTopic creates TopicTest on every group of the dev cluster, so
+// that its queues spread over all of them.
+func createDevTopic(ctx context.Context, ad *client.Admin, cluster string) error {
+	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	err := ad.CreateTopic(ctx, client.TopicConfig{Topic: "TopicTest", ReadQueues: 8, WriteQueues: 8}, client.Target{Cluster: cluster})
+	if errors.Is(err, context.Canceled) {
+		return nil
+	}
+	return err
 }

@@ -64,6 +64,7 @@ type Cluster struct {
 	nsAddrs []string
 	groups  []*Group
 	control *transport.Client
+	closed  sync.Once
 }
 
 // Process is one raftmq process.
@@ -441,7 +442,10 @@ func (c *Cluster) Groups() []*Group { return c.groups }
 func (c *Cluster) Dir() string { return c.dir }
 
 // Close kills every process and proxy; on failure it prints their logs.
-func (c *Cluster) Close() {
+// It runs at the end of the test, or earlier (once) when called.
+func (c *Cluster) Close() { c.closed.Do(c.close) }
+
+func (c *Cluster) close() {
 	if c.t.Failed() {
 		for _, p := range c.processes() {
 			c.t.Logf("---- log of %s (last 60 lines) ----\n%s", p.Name, p.LogTail(60))

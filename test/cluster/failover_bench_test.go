@@ -26,15 +26,18 @@ func TestBenchFailover(t *testing.T) {
 	if v, err := strconv.Atoi(os.Getenv("RAFTMQ_FAILOVER_TRIALS")); err == nil && v > 0 {
 		trials = v
 	}
-	c := cluster.Start(t, cluster.Options{Config: map[string]string{"registerInterval": "3s"}})
-	g := c.Group(0)
-	c.CreateTopic(t, "Failover", 4)
-	p, err := client.NewProducer(client.WithNameServers(c.NamesrvAddr()), client.WithTimeout(time.Second))
-	require.NoError(t, err)
-	defer p.Shutdown(context.Background())
-	gaps := cluster.MeasureFailover(t, g, trials, func(ctx context.Context, i int) error {
-		_, err := p.Send(ctx, client.NewMessage("Failover", []byte(fmt.Sprintf("m%d", i))))
-		return err
-	})
-	t.Logf("FAILOVER raftmq client, %d leader SIGKILLs: %s", len(gaps), cluster.Quantiles(gaps))
+	for _, groupAddr := range []bool{false, true} {
+		c := cluster.Start(t, cluster.Options{GroupAddr: groupAddr, Config: map[string]string{"registerInterval": "3s"}})
+		g := c.Group(0)
+		c.CreateTopic(t, "Failover", 4)
+		p, err := client.NewProducer(client.WithNameServers(c.NamesrvAddr()), client.WithTimeout(time.Second))
+		require.NoError(t, err)
+		gaps := cluster.MeasureFailover(t, g, trials, func(ctx context.Context, i int) error {
+			_, err := p.Send(ctx, client.NewMessage("Failover", []byte(fmt.Sprintf("m%d", i))))
+			return err
+		})
+		p.Shutdown(context.Background())
+		c.Close()
+		t.Logf("FAILOVER raftmq client (group address %v), %d leader SIGKILLs: %s", groupAddr, len(gaps), cluster.Quantiles(gaps))
+	}
 }
