@@ -37,6 +37,7 @@ type Broker struct {
 
 	server     *transport.Server // clients
 	groupLn    *groupListener    // nil unless brokerGroupListen
+	handoff    handoffState      // owned by the handoffCheck ticker
 	peerServer *transport.Server // other members (forwarded requests)
 	peerClient *transport.Client // to other members
 	nsClient   *transport.Client // to NameServers
@@ -206,6 +207,7 @@ func (b *Broker) Start() (err error) {
 	}
 	b.registerHistoryHandlers(b.peerServer) // members only
 	b.registerRegistryHandlers(b.peerServer)
+	b.peerServer.Handle(transport.ReqMemberLoad, b.handleMemberLoad)
 	b.server.OnConnClose(b.connClosed)
 	b.goFunc(func() { b.server.Serve(clientLn) })
 	b.goFunc(func() { b.peerServer.Serve(b.mux.peer) })
@@ -215,6 +217,7 @@ func (b *Broker) Start() (err error) {
 	b.every(100*time.Millisecond, b.schedulePass)
 	b.every(time.Second, b.pollDisks)
 	b.every(time.Second, b.promoteNonVoters)
+	b.every(500*time.Millisecond, b.handoffCheck)
 	if b.acl != nil {
 		b.goFunc(b.aclLoop)
 	}

@@ -1,9 +1,11 @@
 package broker
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"sync"
+	"time"
 
 	"github.com/raftmq/raftmq/transport"
 )
@@ -17,7 +19,9 @@ import (
 // clients wait for a request's timeout (3 s by default) when the
 // connection it went out on breaks, so a leader that holds no client
 // connections can die without stalling a client. Followers forward to
-// the new leader within the election.
+// the new leader within the election; a leader still holding connections
+// from its time as a follower hands leadership to a member holding none
+// (handoffCheck).
 
 // groupListener owns this member's share of the group address.
 type groupListener struct {
@@ -94,4 +98,93 @@ func (b *Broker) followGroupAddr(leader bool) {
 	if err := b.groupLn.join(); err != nil {
 		b.logger.Error("cannot listen on the group address again", "error", err)
 	}
+}
+
+// groupConns counts the client connections this member took on the group
+// address.
+func (b *Broker) groupConns() int {
+	if b.groupLn == nil {
+		return 0
+	}
+	_, port, _ := net.SplitHostPort(b.groupLn.addr)
+	n := 0
+	for _, c := range b.server.Conns() {
+		if _, p, _ := net.SplitHostPort(c.LocalAddr().String()); p == port {
+			n++
+		}
+	}
+	return n
+}
+
+func (b *Broker) handleMemberLoad(context.Context, *transport.Conn, *transport.Command) *transport.Command {
+	return okBody(transport.MemberLoad{GroupConns: b.groupConns(), Applied: b.g.Status().AppliedIndex})
+}
+
+// Handing leadership to a member without client connections: a leader
+// that took over from a killed one still holds the connections it took as
+// a follower. Once a caught-up voter holds none (typically the killed
+// member, restarted), leadership moves there, so that the next leader
+// kill breaks no client connection either. At most once per
+// handoffPause, never with preferredLeaderId set (that member leads).
+const (
+	handoffPause  = 10 * time.Second
+	handoffSettle = 2 * time.Second // a fresh leader's term settles first
+	handoffLag    = 1000            // entries a target may still miss
+)
+
+type handoffState struct {
+	leaderSince time.Time
+	last        time.Time
+}
+
+func (b *Broker) handoffCheck(now time.Time) {
+	if b.groupLn == nil || b.cfg.PreferredLeader != "" {
+		return
+	}
+	if !b.isLeader() {
+		b.handoff.leaderSince = time.Time{}
+		return
+	}
+	if b.handoff.leaderSince.IsZero() {
+		b.handoff.leaderSince = now
+	}
+	if now.Sub(b.handoff.leaderSince) < handoffSettle || now.Sub(b.handoff.last) < handoffPause {
+		return
+	}
+	held := b.groupConns()
+	if held == 0 {
+		return
+	}
+	applied := b.g.Status().AppliedIndex
+	for _, m := range b.members() {
+		if m.ID == b.self.ID || !m.Voter {
+			continue
+		}
+		ld, err := b.memberLoad(m.Addr)
+		if err != nil || ld.GroupConns > 0 || ld.Applied+handoffLag < applied {
+			continue
+		}
+		b.handoff.last = now
+		b.logger.Info("handing leadership to a member without client connections on the group address",
+			"target", m.ID, "client_conns_here", held)
+		if err := b.g.TransferLeadership(m.ID); err != nil {
+			b.logger.Warn("leadership handoff failed", "target", m.ID, "error", err)
+		}
+		return
+	}
+}
+
+func (b *Broker) memberLoad(addr string) (transport.MemberLoad, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), peerAskTimeout)
+	defer cancel()
+	resp, err := b.peerClient.Invoke(ctx, addr, transport.NewRequest(transport.ReqMemberLoad, nil, nil))
+	if err != nil {
+		return transport.MemberLoad{}, err
+	}
+	if resp.Code != int16(transport.RespSuccess) {
+		return transport.MemberLoad{}, fmt.Errorf("%s: %s", transport.ResponseCode(resp.Code), resp.Remark)
+	}
+	var ld transport.MemberLoad
+	err = transport.DecodeBody(resp.Body, &ld)
+	return ld, err
 }

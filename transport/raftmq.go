@@ -45,6 +45,8 @@ const (
 	// make client registrations group-wide.
 	ReqLocalConsumers   RequestCode = 9012
 	ReqConsumersChanged RequestCode = 9013
+	// ReqMemberLoad returns a member's MemberLoad (peer channel only).
+	ReqMemberLoad RequestCode = 9014
 )
 
 // RetentionReport is one member's outcome of DELETE_EXPIRED_COMMITLOG
@@ -56,6 +58,13 @@ type RetentionReport struct {
 	FirstIndex      uint64 `json:"firstIndex"`
 	MinOffset       int64  `json:"commitLogMinOffset"`
 	Error           string `json:"error,omitempty"`
+}
+
+// MemberLoad is what a leader asks of members to pick one that holds no
+// client connections on the group address (ReqMemberLoad).
+type MemberLoad struct {
+	GroupConns int    `json:"groupConns"` // client connections taken on the group address
+	Applied    uint64 `json:"applied"`    // the FSM's applied index
 }
 
 // Member is one member of a broker group in ReqAddMember/ReqRemoveMember

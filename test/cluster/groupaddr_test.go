@@ -157,3 +157,68 @@ func statusVia(t *testing.T, addr string) *transport.GroupStatus {
 	require.NoError(t, transport.DecodeBody(resp.Body, &st))
 	return &st
 }
+
+// heldConn is a client connection to the group address, with the member
+// that took it.
+type heldConn struct {
+	nc   net.Conn
+	node string
+}
+
+func (h heldConn) status(t *testing.T) *transport.GroupStatus {
+	t.Helper()
+	h.nc.SetDeadline(time.Now().Add(5 * time.Second))
+	f, err := transport.AppendFrame(nil, transport.NewRequest(transport.ReqGetGroupStatus, nil, nil), transport.SerializeJSON)
+	require.NoError(t, err)
+	_, err = h.nc.Write(f)
+	require.NoError(t, err)
+	resp, err := transport.ReadFrame(h.nc, 0)
+	require.NoError(t, err)
+	var st transport.GroupStatus
+	require.NoError(t, transport.DecodeBody(resp.Body, &st))
+	return &st
+}
+
+// TestGroupAddress_LeaderHandsOffClientConnections: a member that becomes
+// leader while holding client connections on the group address hands
+// leadership to a caught-up member holding none (the killed leader, once
+// restarted), so that a later leader kill breaks no client connection;
+// the connections survive the handoff.
+func TestGroupAddress_LeaderHandsOffClientConnections(t *testing.T) {
+	c := Start(t, Options{GroupAddr: true})
+	g := c.Group(0)
+	leader := g.WaitLeader(t, 10*time.Second)
+	var held []heldConn
+	on := map[string]bool{}
+	for i := 0; i < 200 && len(on) < 2; i++ { // one connection on each follower
+		nc, err := net.DialTimeout("tcp", g.Addr, time.Second)
+		require.NoError(t, err)
+		h := heldConn{nc: nc}
+		h.node = h.status(t).NodeID
+		require.NotEqual(t, leader.ID, h.node, "the leader took a group-address connection")
+		if on[h.node] {
+			nc.Close()
+			continue
+		}
+		on[h.node] = true
+		held = append(held, h)
+		defer nc.Close()
+	}
+	require.Len(t, on, 2)
+
+	leader.Kill()
+	next := g.WaitNewLeader(t, leader, 10*time.Second)
+	leader.Restart(t)
+	g.WaitCaughtUp(t, 30*time.Second)
+	Eventually(t, 20*time.Second, func() error {
+		if l := g.Leader(); l == nil || l.ID != leader.ID {
+			return fmt.Errorf("%s still leads with a client connection", next.ID)
+		}
+		return nil
+	})
+	for _, h := range held {
+		st := h.status(t)
+		require.Equal(t, h.node, st.NodeID)
+		require.Equal(t, leader.ID, st.Leader, "the connection to %s survived the handoff", h.node)
+	}
+}
