@@ -2,16 +2,21 @@ package compat
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"strconv"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	rocketmq "github.com/apache/rocketmq-client-go/v2"
 	"github.com/apache/rocketmq-client-go/v2/consumer"
 	"github.com/apache/rocketmq-client-go/v2/primitive"
 	"github.com/apache/rocketmq-client-go/v2/producer"
 	"github.com/raftmq/raftmq/test/cluster"
+	"github.com/raftmq/raftmq/transport"
 	"github.com/stretchr/testify/require"
 )
 
@@ -99,4 +104,128 @@ func TestBenchFailoverGroupAddr(t *testing.T) {
 	run := officialFailover(t, true, trials)
 	t.Logf("FAILOVER official rocketmq-client-go with a group address, %d leader SIGKILLs: %s; consumed %d, duplicates %d, %s",
 		len(run.gaps), cluster.Quantiles(run.gaps), run.consumed, run.dups, run.report)
+}
+
+// queueOwners records which consumer consumed each queue's messages of a
+// phase (bodies start with the phase name).
+type queueOwners struct {
+	mu     sync.Mutex
+	owners map[string]map[int]map[string]bool // phase -> queue -> consumers
+	count  map[string]int
+}
+
+func (q *queueOwners) add(consumer string, m *primitive.MessageExt) {
+	phase, _, _ := strings.Cut(string(m.Body), "-")
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.owners[phase] == nil {
+		q.owners[phase] = map[int]map[string]bool{}
+	}
+	if q.owners[phase][m.Queue.QueueId] == nil {
+		q.owners[phase][m.Queue.QueueId] = map[string]bool{}
+	}
+	q.owners[phase][m.Queue.QueueId][consumer] = true
+	q.count[phase]++
+}
+
+// TestOfficialClient_GroupAddressSplitsQueues: two official push consumers
+// of one group, connected through the group address to different members,
+// split the queues (no queue consumed by both), and again after the
+// member holding one of them is killed and it re-registers elsewhere.
+func TestOfficialClient_GroupAddressSplitsQueues(t *testing.T) {
+	c := cluster.Start(t, cluster.Options{GroupAddr: true})
+	g := c.Group(0)
+	ns := c.NamesrvAddr()
+	const topic, group = "SplitQueues", "SplitConsumers"
+	c.CreateTopic(t, topic, 8)
+	own := &queueOwners{owners: map[string]map[int]map[string]bool{}, count: map[string]int{}}
+	start := func(name string) rocketmq.PushConsumer {
+		pc, err := rocketmq.NewPushConsumer(consumer.WithNameServer(strings.Split(ns, ";")), consumer.WithGroupName(group),
+			consumer.WithInstance(name), consumer.WithConsumeFromWhere(consumer.ConsumeFromLastOffset))
+		require.NoError(t, err)
+		require.NoError(t, pc.Subscribe(topic, consumer.MessageSelector{}, func(_ context.Context, msgs ...*primitive.MessageExt) (consumer.ConsumeResult, error) {
+			for _, m := range msgs {
+				own.add(name, m)
+			}
+			return consumer.ConsumeSuccess, nil
+		}))
+		require.NoError(t, pc.Start())
+		return pc
+	}
+	// where lists, per member, the consumers of the group registered there.
+	where := func() map[string]string {
+		out := map[string]string{}
+		for _, n := range g.Nodes {
+			r, err := g.Call(n, transport.NewRequest(transport.ReqGetConsumerConnectionList, map[string]string{"consumerGroup": group}, nil), 2*time.Second)
+			if err != nil || r.Code != int16(transport.RespSuccess) {
+				continue
+			}
+			var gi struct{ Clients []string }
+			if json.Unmarshal(r.Body, &gi) == nil {
+				for _, id := range gi.Clients {
+					_, inst, _ := strings.Cut(id, "@")
+					out[inst] = n.ID
+				}
+			}
+		}
+		return out
+	}
+	a := start("A")
+	defer a.Shutdown()
+	var b rocketmq.PushConsumer
+	for i := 0; ; i++ {
+		b = start("B")
+		var w map[string]string
+		cluster.Eventually(t, 10*time.Second, func() error {
+			if w = where(); w["A"] == "" || w["B"] == "" {
+				return fmt.Errorf("registrations: %v", w)
+			}
+			return nil
+		})
+		if w["A"] != w["B"] {
+			t.Logf("A on %s, B on %s", w["A"], w["B"])
+			break
+		}
+		require.Less(t, i, 20, "B always lands on A's member")
+		b.Shutdown()
+	}
+	defer b.Shutdown()
+	p := newProducer(t, ns)
+	phase := func(name string, n int) {
+		time.Sleep(3 * time.Second) // rebalances settle after the last change
+		for i := 0; i < n; i++ {
+			_, err := p.SendSync(context.Background(), primitive.NewMessage(topic, []byte(fmt.Sprintf("%s-%d", name, i))))
+			require.NoError(t, err)
+		}
+		cluster.Eventually(t, 90*time.Second, func() error {
+			own.mu.Lock()
+			defer own.mu.Unlock()
+			if own.count[name] < n {
+				return fmt.Errorf("%s: %d of %d consumed", name, own.count[name], n)
+			}
+			return nil
+		})
+		own.mu.Lock()
+		defer own.mu.Unlock()
+		users := map[string]bool{}
+		for q, cs := range own.owners[name] {
+			require.Len(t, cs, 1, "%s: queue %d consumed by %v", name, q, cs)
+			for c := range cs {
+				users[c] = true
+			}
+		}
+		require.Len(t, users, 2, "%s: both consumers have queues", name)
+	}
+	phase("before", 400)
+
+	w := where()
+	victim := g.Node(w["A"])
+	victim.Kill()
+	cluster.Eventually(t, 60*time.Second, func() error { // A's next heartbeat (30 s) reaches a live member
+		if w := where(); w["A"] == "" || w["A"] == victim.ID {
+			return fmt.Errorf("A not registered elsewhere yet: %v", w)
+		}
+		return nil
+	})
+	phase("after", 400)
 }
