@@ -222,3 +222,54 @@ func TestGroupAddress_LeaderHandsOffClientConnections(t *testing.T) {
 		require.Equal(t, leader.ID, st.Leader, "the connection to %s survived the handoff", h.node)
 	}
 }
+
+// TestFollower_OffsetQueryNeverStale: a follower cut off from the leader
+// has not applied the latest offset commit; asked for the offset it
+// answers with the acknowledged one or an error, never the stale one.
+func TestFollower_OffsetQueryNeverStale(t *testing.T) {
+	c := Start(t, Options{})
+	g := c.Group(0)
+	const topic, grp = "OffsetNeverStale", "OffsetGroup"
+	c.CreateTopic(t, topic, 1)
+	leader := g.WaitLeader(t, 10*time.Second)
+	commit := func(off int64) {
+		r, err := g.Call(leader, transport.NewRequest(transport.ReqUpdateConsumerOffset,
+			(&transport.UpdateConsumerOffsetRequestHeader{ConsumerGroup: grp, Topic: topic, CommitOffset: off}).Encode(), nil), 5*time.Second)
+		require.NoError(t, err)
+		require.Equal(t, int16(transport.RespSuccess), r.Code, r.Remark)
+	}
+	query := func(n *Node) (int64, error) {
+		r, err := g.Call(n, transport.NewRequest(transport.ReqQueryConsumerOffset,
+			(&transport.QueryConsumerOffsetRequestHeader{ConsumerGroup: grp, Topic: topic}).Encode(), nil), 5*time.Second)
+		if err != nil {
+			return 0, err
+		}
+		if r.Code != int16(transport.RespSuccess) {
+			return 0, fmt.Errorf("%s: %s", transport.ResponseCode(r.Code), r.Remark)
+		}
+		var h transport.OffsetResponseHeader
+		err = h.Decode(r.ExtFields)
+		return h.Offset, err
+	}
+	commit(10)
+	f := g.Follower(leader)
+	Eventually(t, 5*time.Second, func() error {
+		if off, err := query(f); err != nil || off != 10 {
+			return fmt.Errorf("follower answers %d (%v)", off, err)
+		}
+		return nil
+	})
+	f.Partition()
+	commit(20) // acknowledged by the leader and the other follower
+	for i := 0; i < 3; i++ {
+		off, err := query(f)
+		require.True(t, err != nil || off == 20, "a cut-off follower answered the stale offset %d", off)
+	}
+	g.Heal()
+	Eventually(t, 10*time.Second, func() error {
+		if off, err := query(f); err != nil || off != 20 {
+			return fmt.Errorf("follower answers %d (%v)", off, err)
+		}
+		return nil
+	})
+}
