@@ -127,9 +127,12 @@ func (b *Broker) handleMemberLoad(context.Context, *transport.Conn, *transport.C
 // kill breaks no client connection either. At most once per
 // handoffPause, never with preferredLeaderId set (that member leads).
 const (
-	handoffPause  = 10 * time.Second
-	handoffSettle = 2 * time.Second // a fresh leader's term settles first
-	handoffLag    = 1000            // entries a target may still miss
+	// handoffPause spaces handoffs. They converge (a target holds no
+	// connection, so it does not hand off again), and a drill kills
+	// leaders seconds apart: the pause is short.
+	handoffPause  = 3 * time.Second
+	handoffSettle = 500 * time.Millisecond // a fresh leader's term settles first
+	handoffLag    = 1000                   // entries a target may still miss
 )
 
 type handoffState struct {
