@@ -6,6 +6,7 @@
 package config
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"net"
@@ -598,6 +599,24 @@ func codecs() viper.CodecRegistry {
 	r := viper.NewCodecRegistry()
 	r.RegisterCodec("properties", propertiesCodec{})
 	return r
+}
+
+// FormatProperties writes kv as a properties file (broker.conf), keys
+// sorted, values escaped as Load reads them back.
+func FormatProperties(kv map[string]string) []byte {
+	p := properties.NewProperties()
+	p.DisableExpansion = true
+	keys := make([]string, 0, len(kv))
+	for k := range kv {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		_, _, _ = p.Set(k, kv[k]) // fails only with expansion on
+	}
+	var b bytes.Buffer
+	_, _ = p.Write(&b, properties.UTF8) // a bytes.Buffer does not fail
+	return b.Bytes()
 }
 
 // propertiesCodec decodes Java properties files (RocketMQ broker.conf).

@@ -68,3 +68,16 @@ func TestValidate_ReportsProblems(t *testing.T) {
 	require.ErrorContains(t, err, "dLegerSelfId \"n0\" is not in dLegerPeers")
 	require.ErrorContains(t, err, "flushDiskType")
 }
+
+func TestFormatProperties_RoundTrip(t *testing.T) {
+	kv := map[string]string{"brokerName": "broker-a", "storePathRootDir": `/data/x y\z:1`, "dLegerPeers": "n0-127.0.0.1:1;n1-127.0.0.1:2", "tlsServerMode": "enforcing=1#"}
+	path := filepath.Join(t.TempDir(), "broker.conf")
+	require.NoError(t, os.WriteFile(path, FormatProperties(kv), 0o644))
+	b := DefaultBroker()
+	_, err := Load(path, &b, nil)
+	require.NoError(t, err)
+	require.Equal(t, "broker-a", b.BrokerName)
+	require.Equal(t, `/data/x y\z:1`, b.StorePathRootDir)
+	require.Equal(t, "n0-127.0.0.1:1;n1-127.0.0.1:2", b.DLegerPeers)
+	require.Equal(t, "enforcing=1#", b.TLSServerMode)
+}

@@ -18,13 +18,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
 
 	"github.com/raftmq/raftmq/client"
+	"github.com/raftmq/raftmq/config"
 )
 
 // Config describes a dev cluster.
@@ -211,17 +211,7 @@ func (c *Cluster) writeConf(g *Group, m *Member, peers string) error {
 	for k, v := range c.cfg.Keys {
 		kv[k] = v
 	}
-	keys := make([]string, 0, len(kv))
-	for k := range kv {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	var b strings.Builder
-	b.WriteString("# written by raftmq dev; rewritten at every start\n")
-	for _, k := range keys {
-		fmt.Fprintf(&b, "%s=%s\n", k, kv[k])
-	}
-	return os.WriteFile(m.conf, []byte(b.String()), 0o644)
+	return os.WriteFile(m.conf, append([]byte("# written by raftmq dev; rewritten at every start\n"), config.FormatProperties(kv)...), 0o644)
 }
 
 // startMember starts m's process on its data dir; its output goes to

@@ -13,7 +13,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -21,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/raftmq/raftmq/config"
 	"github.com/raftmq/raftmq/transport"
 )
 
@@ -308,16 +308,7 @@ func (c *Cluster) brokerConf(g *Group, n *Node) string {
 	for k, v := range c.opts.Config {
 		kv[k] = v
 	}
-	keys := make([]string, 0, len(kv))
-	for k := range kv {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	var b strings.Builder
-	for _, k := range keys {
-		fmt.Fprintf(&b, "%s=%s\n", k, kv[k])
-	}
-	return b.String()
+	return string(config.FormatProperties(kv))
 }
 
 func (c *Cluster) startProcess(p *Process) error {
