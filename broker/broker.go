@@ -55,6 +55,10 @@ type Broker struct {
 
 	registerNow chan struct{}
 	peerNotify  chan string // consumer groups whose change goes to the other members
+	ensuring    struct {    // consumer groups a follower asked the leader to create
+		mu     sync.Mutex
+		groups map[string]bool
+	}
 	// schedulePasses counts the leader's passes over the delay levels.
 	schedulePasses atomic.Uint64
 	removed        atomic.Bool // removed from the group
@@ -83,6 +87,7 @@ func New(cfg Config) (*Broker, error) {
 		peerNotify:  make(chan string, notifyBacklog),
 		stop:        make(chan struct{}),
 	}
+	b.ensuring.groups = map[string]bool{}
 	for _, p := range cfg.Members {
 		if p.ID == cfg.NodeID {
 			b.self = p
@@ -208,6 +213,7 @@ func (b *Broker) Start() (err error) {
 	b.registerHistoryHandlers(b.peerServer) // members only
 	b.registerRegistryHandlers(b.peerServer)
 	b.peerServer.Handle(transport.ReqMemberLoad, b.handleMemberLoad)
+	b.peerServer.Handle(transport.ReqEnsureGroup, b.handleEnsureGroup)
 	b.server.OnConnClose(b.connClosed)
 	b.goFunc(func() { b.server.Serve(clientLn) })
 	b.goFunc(func() { b.peerServer.Serve(b.mux.peer) })

@@ -141,7 +141,15 @@ type handoffState struct {
 }
 
 func (b *Broker) handoffCheck(now time.Time) {
-	if b.groupLn == nil || b.cfg.PreferredLeader != "" {
+	if b.groupLn == nil {
+		return
+	}
+	// Membership changes (a group grown from one member) and a failed
+	// re-listen are caught up with here.
+	if out := b.isLeader() && len(b.members()) > 1; out == b.groupLn.listening() {
+		b.followGroupAddr(b.isLeader())
+	}
+	if b.cfg.PreferredLeader != "" {
 		return
 	}
 	if !b.isLeader() {

@@ -2,6 +2,7 @@ package broker
 
 import (
 	"context"
+	"strconv"
 	"time"
 
 	"github.com/raftmq/raftmq/fsm"
@@ -38,9 +39,15 @@ func (b *Broker) handleHeartbeat(ctx context.Context, c *transport.Conn, req *tr
 	for _, g := range b.clients.heartbeat(c, &hb, time.Now()) {
 		b.notifyGroup(g)
 	}
-	if b.isLeader() {
-		for _, cd := range hb.ConsumerDataSet {
-			b.ensureGroup(ctx, cd.GroupName, cd.MessageModel == "BROADCASTING")
+	for _, cd := range hb.ConsumerDataSet {
+		broadcast := cd.MessageModel == "BROADCASTING"
+		switch {
+		case b.isLeader():
+			b.ensureGroup(ctx, cd.GroupName, broadcast)
+		case b.groupMissing(cd.GroupName, broadcast):
+			// Heartbeats may never reach the leader (a group address):
+			// ask it to create what is missing.
+			b.askEnsureGroup(cd.GroupName, broadcast)
 		}
 	}
 	return transport.NewResponse(transport.RespSuccess, "")
@@ -88,6 +95,63 @@ func (b *Broker) ensureGroup(ctx context.Context, group string, broadcast bool) 
 			b.logger.Warn("could not create retry topic", "topic", rt, "error", err)
 		}
 	}
+}
+
+// groupMissing reports whether ensureGroup has something to create.
+func (b *Broker) groupMissing(group string, broadcast bool) bool {
+	if _, ok := b.g.Group(group); !ok && b.cfg.AutoCreateSubscriptionGroup {
+		return true
+	}
+	if broadcast {
+		return false
+	}
+	rt, err := retryTopicFor(group, false)
+	if err != nil {
+		return false
+	}
+	_, ok := b.g.Topic(rt)
+	return !ok
+}
+
+// askEnsureGroup has the leader run ensureGroup (ReqEnsureGroup on the
+// peer channel), once at a time per group.
+func (b *Broker) askEnsureGroup(group string, broadcast bool) {
+	b.ensuring.mu.Lock()
+	if b.ensuring.groups[group] {
+		b.ensuring.mu.Unlock()
+		return
+	}
+	b.ensuring.groups[group] = true
+	b.ensuring.mu.Unlock()
+	b.goFunc(func() {
+		defer func() {
+			b.ensuring.mu.Lock()
+			delete(b.ensuring.groups, group)
+			b.ensuring.mu.Unlock()
+		}()
+		_, addr := b.g.Leader()
+		if addr == "" {
+			return // the next heartbeat asks again
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		req := transport.NewRequest(transport.ReqEnsureGroup, map[string]string{"consumerGroup": group, "broadcast": strconv.FormatBool(broadcast)}, nil)
+		if _, err := b.peerClient.Invoke(ctx, addr, req); err != nil {
+			b.logger.Debug("could not ask the leader to create a consumer group", "group", group, "error", err)
+		}
+	})
+}
+
+func (b *Broker) handleEnsureGroup(ctx context.Context, _ *transport.Conn, req *transport.Command) *transport.Command {
+	group := req.Ext("consumerGroup")
+	if r := checkGroupName(group); r != nil {
+		return r
+	}
+	if !b.waitLeaderReady(ctx) {
+		return b.statusFromErr("ensure group", ErrNotLeader)
+	}
+	b.ensureGroup(ctx, group, req.Ext("broadcast") == "true")
+	return transport.NewResponse(transport.RespSuccess, "")
 }
 
 func (b *Broker) handleUnregisterClient(_ context.Context, _ *transport.Conn, req *transport.Command) *transport.Command {

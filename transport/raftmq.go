@@ -47,6 +47,10 @@ const (
 	ReqConsumersChanged RequestCode = 9013
 	// ReqMemberLoad returns a member's MemberLoad (peer channel only).
 	ReqMemberLoad RequestCode = 9014
+	// ReqEnsureGroup ("consumerGroup", "broadcast") asks the leader to
+	// create a consumer group's config and %RETRY% topic, as a heartbeat
+	// to it would (peer channel only).
+	ReqEnsureGroup RequestCode = 9015
 )
 
 // RetentionReport is one member's outcome of DELETE_EXPIRED_COMMITLOG

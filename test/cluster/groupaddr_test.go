@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/raftmq/raftmq/client"
 	"github.com/raftmq/raftmq/transport"
 	"github.com/stretchr/testify/require"
 )
@@ -100,6 +101,15 @@ func TestGroupAddress_RegistrationsAreGroupWide(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, []string{a.id, b.id}, ids, "member %s lists the group's consumers on every member", n.ID)
 	}
+	// The heartbeats reached followers only: the leader still created
+	// the group's retry topic.
+	ad, err := client.NewAdmin(client.WithNameServers(c.NamesrvAddr()))
+	require.NoError(t, err)
+	defer ad.Shutdown(context.Background())
+	Eventually(t, 10*time.Second, func() error {
+		_, err := ad.TopicRoute(context.Background(), "%RETRY%"+grp)
+		return err
+	})
 	Eventually(t, 5*time.Second, func() error {
 		if a.notified.Load() == 0 {
 			return fmt.Errorf("the consumer on %s was not told that one joined on %s", f1.ID, f2.ID)
