@@ -126,14 +126,26 @@ func (b *Broker) handleConsumeStats(_ context.Context, _ *transport.Conn, req *t
 	return okBody(st)
 }
 
-func (b *Broker) handleConsumerConnections(_ context.Context, _ *transport.Conn, req *transport.Command) *transport.Command {
+// handleConsumerConnections describes a consumer group from this member's
+// registrations, with its clients on every member.
+func (b *Broker) handleConsumerConnections(ctx context.Context, _ *transport.Conn, req *transport.Command) *transport.Command {
 	group := req.Ext("consumerGroup")
+	info := groupInfo{Name: group}
 	for _, g := range b.clients.groups() {
 		if g.Name == group {
-			return okBody(g)
+			info = g
 		}
 	}
-	return respond(transport.RespConsumerNotOnline, "the consumer group[%s] not online", group)
+	info.Members = b.groupConsumers(ctx, group)
+	info.Clients = make([]string, 0, len(info.Members))
+	for id := range info.Members {
+		info.Clients = append(info.Clients, id)
+	}
+	sort.Strings(info.Clients)
+	if len(info.Clients) == 0 {
+		return respond(transport.RespConsumerNotOnline, "the consumer group[%s] not online", group)
+	}
+	return okBody(info)
 }
 
 // handleResetOffset commits, through raft, the first offset at or after

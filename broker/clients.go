@@ -254,6 +254,9 @@ type groupInfo struct {
 	ConsumeFromWhere string   `json:"consumeFromWhere"`
 	Clients          []string `json:"clients"`
 	Topics           []string `json:"topics"`
+	// Members maps each client to the member holding its connection
+	// (GET_CONSUMER_CONNECTION_LIST).
+	Members map[string]string `json:"members,omitempty"`
 }
 
 func (m *clientManager) groups() []groupInfo {

@@ -54,21 +54,35 @@ func (b *Broker) handleConsumersChanged(_ context.Context, _ *transport.Conn, re
 // groupConsumerIDs is every live consumer of group across the members,
 // sorted.
 func (b *Broker) groupConsumerIDs(ctx context.Context, group string) []string {
-	ids := b.clients.consumerIDs(group)
-	peers := b.peerAddrs()
-	if len(peers) == 0 {
-		return ids
+	byMember := b.groupConsumers(ctx, group)
+	ids := make([]string, 0, len(byMember))
+	for id := range byMember {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+// groupConsumers maps every live consumer of group to the member holding
+// its connection (asked of the other members in parallel).
+func (b *Broker) groupConsumers(ctx context.Context, group string) map[string]string {
+	out := map[string]string{}
+	for _, id := range b.clients.consumerIDs(group) {
+		out[id] = b.self.ID
 	}
 	ctx, cancel := context.WithTimeout(ctx, peerAskTimeout)
 	defer cancel()
 	var mu sync.Mutex
 	var wg sync.WaitGroup
-	for _, addr := range peers {
+	for _, m := range b.members() {
+		if m.ID == b.self.ID {
+			continue
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			req := transport.NewRequest(transport.ReqLocalConsumers, (&transport.ConsumerGroupHeader{ConsumerGroup: group}).Encode(), nil)
-			resp, err := b.peerClient.Invoke(ctx, addr, req)
+			resp, err := b.peerClient.Invoke(ctx, m.Addr, req)
 			if err != nil || resp.Code != int16(transport.RespSuccess) {
 				return
 			}
@@ -77,13 +91,16 @@ func (b *Broker) groupConsumerIDs(ctx context.Context, group string) []string {
 				return
 			}
 			mu.Lock()
-			ids = append(ids, body.ConsumerIDList...)
+			for _, id := range body.ConsumerIDList {
+				if _, ok := out[id]; !ok {
+					out[id] = m.ID
+				}
+			}
 			mu.Unlock()
 		}()
 	}
 	wg.Wait()
-	slices.Sort(ids)
-	return slices.Compact(ids)
+	return out
 }
 
 // peerAddrs are the raft addresses of the other members.

@@ -152,20 +152,18 @@ func TestOfficialClient_GroupAddressSplitsQueues(t *testing.T) {
 		require.NoError(t, pc.Start())
 		return pc
 	}
-	// where lists, per member, the consumers of the group registered there.
+	// where maps each consumer to the member holding its connection.
 	where := func() map[string]string {
 		out := map[string]string{}
-		for _, n := range g.Nodes {
-			r, err := g.Call(n, transport.NewRequest(transport.ReqGetConsumerConnectionList, map[string]string{"consumerGroup": group}, nil), 2*time.Second)
-			if err != nil || r.Code != int16(transport.RespSuccess) {
-				continue
-			}
-			var gi struct{ Clients []string }
-			if json.Unmarshal(r.Body, &gi) == nil {
-				for _, id := range gi.Clients {
-					_, inst, _ := strings.Cut(id, "@")
-					out[inst] = n.ID
-				}
+		r, err := g.Call(g.Nodes[0], transport.NewRequest(transport.ReqGetConsumerConnectionList, map[string]string{"consumerGroup": group}, nil), 2*time.Second)
+		if err != nil || r.Code != int16(transport.RespSuccess) {
+			return out
+		}
+		var gi struct{ Members map[string]string }
+		if json.Unmarshal(r.Body, &gi) == nil {
+			for id, node := range gi.Members {
+				_, inst, _ := strings.Cut(id, "@")
+				out[inst] = node
 			}
 		}
 		return out
