@@ -455,6 +455,9 @@ func (b *Broker) followerID() int64 {
 func (b *Broker) onRemoved() {
 	b.removed.Store(true)
 	b.logger.Error("this member was removed from broker group; it no longer serves and can be stopped", "group", b.cfg.BrokerName)
+	if b.groupLn != nil {
+		b.groupLn.leave() // no new clients for a member that no longer serves
+	}
 	b.goFunc(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()

@@ -90,6 +90,10 @@ func (b *Broker) followGroupAddr(leader bool) {
 	if b.groupLn == nil {
 		return
 	}
+	if b.removed.Load() {
+		b.groupLn.leave()
+		return
+	}
 	if leader && len(b.members()) > 1 {
 		b.groupLn.leave()
 		b.logger.Info("leading: no new client connections on the group address", "group_addr", b.groupLn.addr)
@@ -141,7 +145,7 @@ type handoffState struct {
 }
 
 func (b *Broker) handoffCheck(now time.Time) {
-	if b.groupLn == nil {
+	if b.groupLn == nil || b.removed.Load() {
 		return
 	}
 	// Membership changes (a group grown from one member) and a failed

@@ -14,13 +14,20 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// TestOfficialClient_MembershipUnderLoad: a group grows from 3 to 5
+// TestOfficialClient_MembershipUnderLoad, with and without a group
+// address: a group grows from 3 to 5
 // members and shrinks back to 3 (the leader among the removed), then has
 // its leader's machine replaced, while the official producer sends and
 // the official push consumer consumes. Every acknowledged message is read
 // back and consumed; the members left serve identical queues.
 func TestOfficialClient_MembershipUnderLoad(t *testing.T) {
-	c := cluster.Start(t, cluster.Options{})
+	for _, groupAddr := range []bool{false, true} {
+		t.Run(fmt.Sprintf("groupAddr=%v", groupAddr), func(t *testing.T) { membershipUnderLoad(t, groupAddr) })
+	}
+}
+
+func membershipUnderLoad(t *testing.T, groupAddr bool) {
+	c := cluster.Start(t, cluster.Options{GroupAddr: groupAddr})
 	g := c.Group(0)
 	g.WaitLeader(t, 20*time.Second)
 	ns := c.NamesrvAddr()
@@ -79,7 +86,7 @@ func TestOfficialClient_MembershipUnderLoad(t *testing.T) {
 	acked := h.AckedIDs()
 	cluster.Eventually(t, 90*time.Second, func() error {
 		if missing := r.missing(acked); missing > 0 {
-			return fmt.Errorf("the official push consumer has not received %d of %d acknowledged messages", missing, len(acked))
+			return fmt.Errorf("the official push consumer has not received %d of %d acknowledged messages (%d received)", missing, len(acked), r.count())
 		}
 		return nil
 	})

@@ -27,7 +27,8 @@ func newProducer(t *testing.T, ns string, opts ...producer.Option) rocketmq.Prod
 	t.Helper()
 	opts = append([]producer.Option{
 		producer.WithNameServer(strings.Split(ns, ";")),
-		producer.WithGroupName(fmt.Sprintf("P_%s_%d", t.Name(), time.Now().UnixNano())),
+		// Subtest names have '/' and '=', which group names may not.
+		producer.WithGroupName(fmt.Sprintf("P_%s_%d", strings.NewReplacer("/", "_", "=", "_").Replace(t.Name()), time.Now().UnixNano())),
 		producer.WithRetry(3),
 		producer.WithSendMsgTimeout(5 * time.Second),
 	}, opts...)
