@@ -66,7 +66,7 @@ type memberSet struct {
 type broker struct {
 	cluster, name, addr, nodeID string
 	groupAddr                   string // brokerGroupAddr, "" if none
-	id                          int64 // the id the broker reports when following
+	id                          int64  // the id the broker reports when following
 	leader                      bool
 	term                        uint64
 	topics                      map[string]transport.TopicConfig
@@ -223,7 +223,7 @@ func (s *Server) register(_ context.Context, c *transport.Conn, req *transport.C
 		cluster: h.ClusterName, name: h.BrokerName, addr: h.BrokerAddr, id: h.BrokerID,
 		nodeID: req.Ext(transport.ExtRaftNodeID), leader: req.Ext(transport.ExtRaftLeader) == "true", term: term,
 		groupAddr: req.Ext(transport.ExtGroupAddr),
-		topics: body.TopicConfigSerializeWrapper.TopicConfigTable, seen: s.now(), connID: c.ID(),
+		topics:    body.TopicConfigSerializeWrapper.TopicConfigTable, seen: s.now(), connID: c.ID(),
 	}
 	if b.name == "" || b.addr == "" {
 		return fail(transport.RespInvalidParameter, "register broker: brokerName and brokerAddr are required")
