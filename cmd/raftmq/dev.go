@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+	"github.com/raftmq/raftmq/acl"
 	"github.com/raftmq/raftmq/client"
 	"github.com/raftmq/raftmq/internal/devcluster"
 	"github.com/raftmq/raftmq/namesrv"
@@ -81,9 +82,24 @@ election. Ctrl-C stops everything cleanly; running it again resumes.`,
 					return err
 				}
 				dc.Keys["aclEnable"], dc.Keys["aclFile"] = "true", abs
-				if security.accessKey != "" {
-					adminOpts = append(adminOpts, client.WithCredentials(security.accessKey, security.secretKey))
+				// The dev cluster watches and sets up its members as an
+				// admin: --ak/--sk, else the file's first admin account.
+				ak, sk := security.accessKey, security.secretKey
+				if ak == "" {
+					f, err := acl.LoadFile(abs)
+					if err != nil {
+						return err
+					}
+					for _, a := range f.Accounts {
+						if a.Admin && ak == "" {
+							ak, sk = a.AccessKey, a.SecretKey
+						}
+					}
 				}
+				if ak == "" {
+					return fmt.Errorf("%s has no admin account: give one with --ak/--sk", aclFile)
+				}
+				adminOpts = append(adminOpts, client.WithCredentials(ak, sk))
 			}
 			ad, err := client.NewAdmin(append(adminOpts, client.WithNameServers(dc.NamesrvAddr), client.WithTimeout(5*time.Second))...)
 			if err != nil {
