@@ -392,9 +392,20 @@ func (p *Process) signal(sig syscall.Signal, wait time.Duration) error {
 	case <-exited:
 		return nil
 	case <-time.After(wait):
+		// Stuck: SIGQUIT makes Go print every goroutine's stack into the
+		// log, kept outside the test's directory for a post-mortem.
+		cmd.Process.Signal(syscall.SIGQUIT)
+		select {
+		case <-exited:
+		case <-time.After(2 * time.Second):
+		}
 		cmd.Process.Kill()
 		<-exited
-		return fmt.Errorf("%s did not exit within %v after %v; killed", p.Name, wait, sig)
+		keep := filepath.Join(os.TempDir(), fmt.Sprintf("raftmq-stuck-%s-%d.log", strings.ReplaceAll(p.Name, "/", "-"), time.Now().UnixNano()))
+		if b, err := os.ReadFile(p.logPath); err == nil {
+			_ = os.WriteFile(keep, b, 0o644)
+		}
+		return fmt.Errorf("%s did not exit within %v after %v; goroutine dump in %s; killed", p.Name, wait, sig, keep)
 	}
 }
 
