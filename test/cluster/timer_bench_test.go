@@ -17,7 +17,7 @@ import (
 )
 
 // TestBenchTimers: RAFTMQ_TIMERS (default 1,000,000) timer messages due
-// RAFTMQ_TIMER_DELAY after their receipt (default 120s) wait in one
+// RAFTMQ_TIMER_DELAY after their receipt (default 180s) wait in one
 // group at once; the leader's memory is sampled while they wait, and
 // every delivery's lag (store time of the delivered copy minus its due
 // time) is read back. Runs only with RAFTMQ_TIMER_BENCH=1 (make
@@ -30,7 +30,7 @@ func TestBenchTimers(t *testing.T) {
 	if v, err := strconv.Atoi(os.Getenv("RAFTMQ_TIMERS")); err == nil && v > 0 {
 		n = v
 	}
-	delay := 120 * time.Second
+	delay := 180 * time.Second
 	if d, err := time.ParseDuration(os.Getenv("RAFTMQ_TIMER_DELAY")); err == nil && d > 0 {
 		delay = d
 	}
