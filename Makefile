@@ -8,7 +8,7 @@ UNIT_PKGS = $(shell $(GO) list ./... | grep -v '/test/')
 FUZZTIME ?= 30s
 
 .PHONY: all build run test lint fmt-check vet test-unit test-integration test-compat \
-        bench bench-cluster bench-failover bench-catchup fuzz chaos clean tidy-check
+        bench bench-cluster bench-failover bench-catchup bench-timers fuzz chaos clean tidy-check
 
 all: build
 
@@ -62,6 +62,12 @@ bench-failover: build
 bench-catchup: build
 	@RAFTMQ_CATCHUP_BENCH=1 RAFTMQ_BIN=$(abspath $(BIN)) $(GO) test -count=1 -v -timeout 60m -run TestBenchCatchUp ./test/cluster/ > catchup.log 2>&1; rc=$$?; \
 	  grep -E 'CATCHUP|filled|FAIL|Error' catchup.log; exit $$rc
+
+# RAFTMQ_TIMERS (1,000,000) timer messages pending at once in one group:
+# leader memory while they wait, delivery lag, CommitLog bytes per timer.
+bench-timers: build
+	@RAFTMQ_TIMER_BENCH=1 RAFTMQ_BIN=$(abspath $(BIN)) $(GO) test -count=1 -v -timeout 60m -run TestBenchTimers ./test/cluster/ > timers.log 2>&1; rc=$$?; \
+	  grep -E 'TIMERS|FAIL|Error' timers.log; exit $$rc
 
 # One fuzz target per invocation (go test -fuzz accepts a single target).
 fuzz:

@@ -364,6 +364,8 @@ func (b *Broker) ensureSystemTopics(ctx context.Context) {
 	}
 	want = append(want, fsm.TopicConfig{TopicName: message.ScheduleTopic, ReadQueueNums: int32(len(b.delays)),
 		WriteQueueNums: int32(len(b.delays)), Perm: transport.PermRead | transport.PermWrite})
+	want = append(want, fsm.TopicConfig{TopicName: message.TimerTopic, ReadQueueNums: int32(len(message.TimerLevels)),
+		WriteQueueNums: int32(len(message.TimerLevels)), Perm: transport.PermRead | transport.PermWrite})
 	for _, tc := range want {
 		if _, ok := b.g.Topic(tc.TopicName); ok {
 			continue

@@ -65,6 +65,7 @@ type Config struct {
 
 	MaxMessageSize              int
 	DelayLevels                 []time.Duration
+	TimerMaxDelay               time.Duration
 	DefaultTopicQueueNums       int
 	MaxTopicQueueNums           int
 	AutoCreateTopic             bool
@@ -170,7 +171,7 @@ func FromFile(f config.Broker) (Config, error) {
 		HeartbeatTimeout: f.RaftHeartbeatTimeout, ElectionTimeout: f.RaftElectionTimeout, LeaderLeaseTimeout: f.RaftLeaderLeaseTimeout,
 		CommitTimeout: f.RaftCommitTimeout, SnapshotThreshold: f.RaftSnapshotThreshold, SnapshotInterval: f.RaftSnapshotInterval,
 		ParallelFlush: f.RaftParallelFlush, PreferredLeader: f.PreferredLeaderID,
-		MaxMessageSize: f.MaxMessageSize, DelayLevels: delays, DefaultTopicQueueNums: f.DefaultTopicQueueNums,
+		MaxMessageSize: f.MaxMessageSize, DelayLevels: delays, TimerMaxDelay: time.Duration(f.TimerMaxDelaySec) * time.Second, DefaultTopicQueueNums: f.DefaultTopicQueueNums,
 		MaxTopicQueueNums: f.MaxTopicQueueNums, AutoCreateTopic: f.AutoCreateTopicEnable,
 		AutoCreateSubscriptionGroup: f.AutoCreateSubscriptionGroup, EnablePropertyFilter: f.EnablePropertyFilter,
 		MaxEntryBytes: f.SendBatchMaxBytes, MaxInflightEntries: f.SendMaxInflightEntries, MaxPendingBytes: f.SendMaxPendingBytes,

@@ -3,6 +3,7 @@ package broker
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strconv"
 	"time"
 
@@ -21,6 +22,10 @@ import (
 // nor duplicates a delivery. Levels, and so due times, come from the
 // leader's configuration; queue order is store order, so a level's queue
 // is due in order.
+//
+// Timer messages (TIMER_DELIVER_MS and the like) use the same move through
+// queues of message.TimerTopic, whose queue k waits 100 ms·2^k: a message
+// not due yet when it ripens goes to the queue for what is left.
 const scheduleGroup = "%RAFTMQ_SCHEDULE%"
 
 // delayLevel returns a message's requested delay level (0: none), clamped
@@ -44,25 +49,39 @@ func (b *Broker) schedulePass(time.Time) {
 	}
 	b.schedulePasses.Add(1)
 	for level := 1; level <= len(b.delays); level++ {
-		if err := b.deliverDue(level); err != nil {
+		if err := b.deliverDue(waitQueue{message.ScheduleTopic, int32(level - 1), b.delays[level-1]}); err != nil {
 			b.logger.Warn("delayed delivery failed; will retry", "level", level, "error", err)
+			break
+		}
+	}
+	for k, wait := range message.TimerLevels {
+		if err := b.deliverDue(waitQueue{message.TimerTopic, int32(k), wait}); err != nil {
+			b.logger.Warn("timer delivery failed; will retry", "queue", k, "error", err)
 			break
 		}
 	}
 }
 
-// deliverDue delivers the due messages of one level, up to 256 per entry.
-func (b *Broker) deliverDue(level int) error {
-	qid := int32(level - 1)
-	mn, mx := b.g.QueueBounds(message.ScheduleTopic, qid)
-	off, ok := b.g.ConsumerOffset(scheduleGroup, message.ScheduleTopic, qid)
+// waitQueue is a queue whose messages wait the same time, so that they
+// ripen in queue order: a delay level, or one of TimerTopic's queues.
+type waitQueue struct {
+	topic string
+	qid   int32
+	wait  time.Duration
+}
+
+// deliverDue moves the ripe messages of one waiting queue on, up to 256
+// per entry: to their real topic, or (a timer message not due yet) to the
+// timer queue for what is left of its wait.
+func (b *Broker) deliverDue(wq waitQueue) error {
+	mn, mx := b.g.QueueBounds(wq.topic, wq.qid)
+	off, ok := b.g.ConsumerOffset(scheduleGroup, wq.topic, wq.qid)
 	if !ok || off < mn {
 		off = mn
 	}
-	delay := b.delays[level-1]
 	now := time.Now()
 	for off < mx {
-		units, err := b.g.QueueRange(message.ScheduleTopic, qid, off, 256, nil)
+		units, err := b.g.QueueRange(wq.topic, wq.qid, off, 256, nil)
 		if err != nil {
 			return err
 		}
@@ -77,26 +96,31 @@ func (b *Broker) deliverDue(level int) error {
 			if err != nil {
 				return err
 			}
-			if now.Before(time.UnixMilli(m.StoreTimestamp).Add(delay)) {
+			if now.Before(time.UnixMilli(m.StoreTimestamp).Add(wq.wait)) {
 				break
 			}
-			real, err := b.realMessage(m)
-			if err != nil {
-				b.logger.Error("dropping malformed delayed message", "offset", next, "error", err)
+			var out []byte
+			if wq.topic == message.TimerTopic {
+				out, err = b.timerNext(m, now)
 			} else {
-				eb.AddRecords(real)
+				out, err = b.realMessage(m)
+			}
+			if err != nil {
+				b.logger.Error("dropping malformed waiting message", "topic", wq.topic, "queue", wq.qid, "offset", next, "error", err)
+			} else {
+				eb.AddRecords(out)
 			}
 			next++
 		}
 		if next == off {
 			return nil // the oldest is not due yet
 		}
-		if err := eb.AddJSON(fsm.CmdOffsets, []fsm.OffsetCommit{{Group: scheduleGroup, Topic: message.ScheduleTopic, QueueID: qid, Offset: next}}); err != nil {
+		if err := eb.AddJSON(fsm.CmdOffsets, []fsm.OffsetCommit{{Group: scheduleGroup, Topic: wq.topic, QueueID: wq.qid, Offset: next}}); err != nil {
 			return err
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		_, err = b.g.Propose(ctx, eb.Len(), func(e *fsm.EntryBuilder) error {
-			e.Append(&eb) // the deliveries and the offset move: one entry
+			e.Append(&eb) // the moves and the offset: one entry
 			return nil
 		})
 		cancel()
@@ -109,6 +133,28 @@ func (b *Broker) deliverDue(level int) error {
 		off = next
 	}
 	return nil
+}
+
+// timerNext moves a ripe timer message on: into its real topic once due,
+// else into the timer queue for what is left.
+func (b *Broker) timerNext(m *message.MessageExt, now time.Time) ([]byte, error) {
+	ms, err := strconv.ParseInt(m.Properties[message.PropertyTimerDeliverMS], 10, 64)
+	if err != nil {
+		return nil, fmt.Errorf("timer message without %s: %w", message.PropertyTimerDeliverMS, err)
+	}
+	due := time.UnixMilli(ms)
+	if left := due.Sub(now); left > 0 {
+		again := *m
+		again.QueueID = message.TimerLevel(left)
+		b.stamp(&again, now)
+		return message.AppendRecord(nil, &again)
+	}
+	props := m.Properties
+	for _, k := range []string{message.PropertyTimerDeliverMS, message.PropertyTimerDelaySec, message.PropertyTimerDelayMS, message.PropertyStartDeliverTime} {
+		delete(props, k)
+	}
+	props[message.PropertyTimerOutMS] = strconv.FormatInt(ms, 10)
+	return b.realMessage(m)
 }
 
 // realMessage turns a scheduled record back into its real message.
@@ -144,6 +190,20 @@ func (b *Broker) realMessage(m *message.MessageExt) ([]byte, error) {
 	}
 	b.stamp(out, time.Now())
 	return message.AppendRecord(nil, out)
+}
+
+// timerProps rewrites a timer message's encoded properties for its wait:
+// REAL_TOPIC and REAL_QID as for delays, and its due time as
+// TIMER_DELIVER_MS (however it was asked for).
+func timerProps(props []byte, topic string, qid int32, due time.Time) ([]byte, error) {
+	p, err := scheduleProps(props, topic, qid)
+	if err != nil {
+		return nil, err
+	}
+	if v, ok := message.LookupProperty(props, message.PropertyTimerDeliverMS); ok && string(v) == strconv.FormatInt(due.UnixMilli(), 10) {
+		return p, nil
+	}
+	return message.AppendProperty(p, message.PropertyTimerDeliverMS, strconv.FormatInt(due.UnixMilli(), 10))
 }
 
 // scheduleProps rewrites a message's encoded properties for the schedule

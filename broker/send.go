@@ -66,7 +66,28 @@ func (b *Broker) handleSend(ctx context.Context, c *transport.Conn, req *transpo
 	size := 0
 	add := func(flag int32, body, props []byte, sysFlag int32) error {
 		topic, qid := h.Topic, h.QueueID
-		if level := b.delayLevel(props); level > 0 {
+		due, timer, err := message.TimerDue(props, now)
+		if err != nil {
+			return err
+		}
+		if timer {
+			if b.delayLevel(props) > 0 {
+				return fmt.Errorf("%w: a message cannot have both a delay level (DELAY) and a delivery time (TIMER_*)", message.ErrTimer)
+			}
+			if wait := due.Sub(now); wait > 0 {
+				if batch {
+					return errTimerInBatch
+				}
+				if wait > b.cfg.TimerMaxDelay {
+					return fmt.Errorf("%w: due in %v, more than timerMaxDelaySec (%v)", message.ErrTimer, wait.Round(time.Second), b.cfg.TimerMaxDelay)
+				}
+				if props, err = timerProps(props, topic, qid, due); err != nil {
+					return err
+				}
+				topic, qid = message.TimerTopic, message.TimerLevel(wait)
+			}
+			// Due already: delivered at once, as RocketMQ does.
+		} else if level := b.delayLevel(props); level > 0 {
 			if batch {
 				return errDelayInBatch
 			}
@@ -166,7 +187,10 @@ func (b *Broker) stamp(m *message.MessageExt, now time.Time) {
 	m.StoreHost = b.storeHost
 }
 
-var errDelayInBatch = errors.New("delayed messages (property DELAY) cannot be sent in a batch; send them one by one")
+var (
+	errDelayInBatch = errors.New("delayed messages (property DELAY) cannot be sent in a batch; send them one by one")
+	errTimerInBatch = errors.New("timer messages (TIMER_* properties) cannot be sent in a batch; send them one by one")
+)
 
 func (b *Broker) bornHost(c *transport.Conn, req *transport.Command) netip.AddrPort {
 	if s := req.Ext(transport.ExtBornHost); s != "" {

@@ -41,19 +41,22 @@ type Broker struct {
 	BrokerIP1  string `mapstructure:"brokerIP1"`
 	ListenPort int    `mapstructure:"listenPort"`
 
-	StorePathRootDir            string `mapstructure:"storePathRootDir"`
-	FlushDiskType               string `mapstructure:"flushDiskType"`
-	FlushIntervalCommitLog      int    `mapstructure:"flushIntervalCommitLog"` // ms, ASYNC_FLUSH
-	FileReservedTime            int    `mapstructure:"fileReservedTime"`       // hours
-	DeleteWhen                  string `mapstructure:"deleteWhen"`
-	DiskMaxUsedSpaceRatio       int    `mapstructure:"diskMaxUsedSpaceRatio"` // percent
-	MappedFileSizeCommitLog     int64  `mapstructure:"mappedFileSizeCommitLog"`
-	MappedFileSizeConsumeQueue  int64  `mapstructure:"mappedFileSizeConsumeQueue"` // bytes (20 per unit)
-	MaxMessageSize              int    `mapstructure:"maxMessageSize"`
-	MessageDelayLevel           string `mapstructure:"messageDelayLevel"`
-	DefaultTopicQueueNums       int    `mapstructure:"defaultTopicQueueNums"`
-	AutoCreateTopicEnable       bool   `mapstructure:"autoCreateTopicEnable"`
-	AutoCreateSubscriptionGroup bool   `mapstructure:"autoCreateSubscriptionGroup"`
+	StorePathRootDir           string `mapstructure:"storePathRootDir"`
+	FlushDiskType              string `mapstructure:"flushDiskType"`
+	FlushIntervalCommitLog     int    `mapstructure:"flushIntervalCommitLog"` // ms, ASYNC_FLUSH
+	FileReservedTime           int    `mapstructure:"fileReservedTime"`       // hours
+	DeleteWhen                 string `mapstructure:"deleteWhen"`
+	DiskMaxUsedSpaceRatio      int    `mapstructure:"diskMaxUsedSpaceRatio"` // percent
+	MappedFileSizeCommitLog    int64  `mapstructure:"mappedFileSizeCommitLog"`
+	MappedFileSizeConsumeQueue int64  `mapstructure:"mappedFileSizeConsumeQueue"` // bytes (20 per unit)
+	MaxMessageSize             int    `mapstructure:"maxMessageSize"`
+	MessageDelayLevel          string `mapstructure:"messageDelayLevel"`
+	// TimerMaxDelaySec bounds how far ahead a timer message may be due
+	// (RocketMQ's key and default: 3 days).
+	TimerMaxDelaySec            int  `mapstructure:"timerMaxDelaySec"`
+	DefaultTopicQueueNums       int  `mapstructure:"defaultTopicQueueNums"`
+	AutoCreateTopicEnable       bool `mapstructure:"autoCreateTopicEnable"`
+	AutoCreateSubscriptionGroup bool `mapstructure:"autoCreateSubscriptionGroup"`
 	// EnablePropertyFilter allows SQL92 subscriptions (RocketMQ's default
 	// is false; raftmq evaluates them, so it defaults to true).
 	EnablePropertyFilter bool `mapstructure:"enablePropertyFilter"`
@@ -248,6 +251,7 @@ func DefaultBroker() Broker {
 		MappedFileSizeConsumeQueue:  300000 * 20,
 		MaxMessageSize:              4 << 20,
 		MessageDelayLevel:           "1s 5s 10s 30s 1m 2m 3m 4m 5m 6m 7m 8m 9m 10m 20m 30m 1h 2h",
+		TimerMaxDelaySec:            259200,
 		DefaultTopicQueueNums:       8,
 		AutoCreateTopicEnable:       true,
 		AutoCreateSubscriptionGroup: true,
@@ -411,6 +415,9 @@ func (b Broker) Validate() error {
 	}
 	if b.DiskMaxUsedSpaceRatio < 10 || b.DiskMaxUsedSpaceRatio > 95 {
 		errs = append(errs, fmt.Errorf("diskMaxUsedSpaceRatio %d out of range [10, 95]", b.DiskMaxUsedSpaceRatio))
+	}
+	if b.TimerMaxDelaySec <= 0 || b.TimerMaxDelaySec > 30*86400 {
+		errs = append(errs, fmt.Errorf("timerMaxDelaySec %d: want 1..%d (30 days)", b.TimerMaxDelaySec, 30*86400))
 	}
 	if _, err := ParseDelayLevels(b.MessageDelayLevel); err != nil {
 		errs = append(errs, err)

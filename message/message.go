@@ -13,6 +13,10 @@ const (
 	PropertyUniqKey              = "UNIQ_KEY"
 	PropertyDelayLevel           = "DELAY"
 	PropertyTimerDeliverMS       = "TIMER_DELIVER_MS"
+	PropertyTimerDelaySec        = "TIMER_DELAY_SEC"
+	PropertyTimerDelayMS         = "TIMER_DELAY_MS"
+	PropertyStartDeliverTime     = "__STARTDELIVERTIME" // Aliyun ONS clients: epoch ms
+	PropertyTimerOutMS           = "TIMER_OUT_MS"       // on a delivered timer message: when it was due
 	PropertyWaitStoreOK          = "WAIT"
 	PropertyTransactionPrepared  = "TRAN_MSG"
 	PropertyProducerGroup        = "PGROUP"

@@ -12,6 +12,7 @@ const (
 	// (SEND_MESSAGE defaultTopic).
 	AutoCreateTopicKey  = "TBW102"
 	ScheduleTopic       = "SCHEDULE_TOPIC_XXXX"
+	TimerTopic          = "rmq_sys_wheel_timer" // RocketMQ 5's name for timer messages in waiting
 	TransHalfTopic      = "RMQ_SYS_TRANS_HALF_TOPIC"
 	TransOpHalfTopic    = "RMQ_SYS_TRANS_OP_HALF_TOPIC"
 	TransCheckMaxTopic  = "TRANS_CHECK_MAX_TIME_TOPIC"
@@ -83,7 +84,7 @@ func ValidateSendTopic(topic string) error {
 		return err
 	}
 	switch topic {
-	case ScheduleTopic, TransHalfTopic, TransOpHalfTopic, TransCheckMaxTopic, SelfTestTopic, OffsetMovedTopic:
+	case ScheduleTopic, TimerTopic, TransHalfTopic, TransOpHalfTopic, TransCheckMaxTopic, SelfTestTopic, OffsetMovedTopic:
 		return fmt.Errorf("%w: topic %q is a system topic; sending to it is not allowed", ErrInvalidTopic, topic)
 	}
 	return nil
