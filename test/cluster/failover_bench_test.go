@@ -3,8 +3,6 @@ package cluster_test
 import (
 	"context"
 	"fmt"
-	"os"
-	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -20,13 +18,8 @@ import (
 // configuration. It runs only when RAFTMQ_FAILOVER_BENCH=1 (make
 // bench-failover): it takes minutes.
 func TestBenchFailover(t *testing.T) {
-	if os.Getenv("RAFTMQ_FAILOVER_BENCH") == "" {
-		t.Skip("set RAFTMQ_FAILOVER_BENCH=1 (make bench-failover)")
-	}
-	trials := 20
-	if v, err := strconv.Atoi(os.Getenv("RAFTMQ_FAILOVER_TRIALS")); err == nil && v > 0 {
-		trials = v
-	}
+	cluster.BenchOnly(t, "RAFTMQ_FAILOVER_BENCH", "bench-failover")
+	trials := cluster.EnvInt("RAFTMQ_FAILOVER_TRIALS", 20)
 	for _, groupAddr := range []bool{false, true} {
 		c := cluster.Start(t, cluster.Options{GroupAddr: groupAddr, Config: map[string]string{"registerInterval": "3s"}})
 		g := c.Group(0)
@@ -49,13 +42,8 @@ func TestBenchFailover(t *testing.T) {
 // within 2 s after each kill is reported next to its latency at other
 // times: a kill in one group must not slow the others.
 func TestBenchFailoverIsolation(t *testing.T) {
-	if os.Getenv("RAFTMQ_FAILOVER_BENCH") == "" {
-		t.Skip("set RAFTMQ_FAILOVER_BENCH=1 (make bench-failover)")
-	}
-	trials := 10
-	if v, err := strconv.Atoi(os.Getenv("RAFTMQ_FAILOVER_TRIALS")); err == nil && v > 0 {
-		trials = min(v, 10)
-	}
+	cluster.BenchOnly(t, "RAFTMQ_FAILOVER_BENCH", "bench-failover")
+	trials := min(cluster.EnvInt("RAFTMQ_FAILOVER_TRIALS", 10), 10)
 	c := cluster.Start(t, cluster.Options{Groups: 2, GroupAddr: true})
 	a, b := c.Group(0), c.Group(1)
 	ad, err := client.NewAdmin(client.WithNameServers(c.NamesrvAddr()))

@@ -3,7 +3,9 @@ package cluster
 import (
 	"context"
 	"fmt"
+	"os"
 	"sort"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -127,4 +129,29 @@ func Quantiles(d []time.Duration) string {
 	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
 	q := func(f float64) time.Duration { return s[min(len(s)-1, int(f*float64(len(s))))].Round(time.Millisecond) }
 	return fmt.Sprintf("p50 %v  p99 %v  max %v  min %v", q(0.5), q(0.99), s[len(s)-1].Round(time.Millisecond), s[0].Round(time.Millisecond))
+}
+
+// BenchOnly skips t unless env is set: benchmarks and soak runs live
+// behind make targets, not in make test.
+func BenchOnly(t testing.TB, env, target string) {
+	t.Helper()
+	if os.Getenv(env) == "" {
+		t.Skipf("set %s=1 (make %s)", env, target)
+	}
+}
+
+// EnvInt is env's positive integer value, or def.
+func EnvInt(env string, def int) int {
+	if v, err := strconv.Atoi(os.Getenv(env)); err == nil && v > 0 {
+		return v
+	}
+	return def
+}
+
+// EnvDuration is env's positive duration value, or def.
+func EnvDuration(env string, def time.Duration) time.Duration {
+	if d, err := time.ParseDuration(os.Getenv(env)); err == nil && d > 0 {
+		return d
+	}
+	return def
 }

@@ -3,7 +3,6 @@ package cluster_test
 import (
 	"context"
 	"fmt"
-	"os"
 	"sort"
 	"strconv"
 	"sync"
@@ -23,17 +22,9 @@ import (
 // time) is read back. Runs only with RAFTMQ_TIMER_BENCH=1 (make
 // bench-timers).
 func TestBenchTimers(t *testing.T) {
-	if os.Getenv("RAFTMQ_TIMER_BENCH") == "" {
-		t.Skip("set RAFTMQ_TIMER_BENCH=1 (make bench-timers)")
-	}
-	n := 1_000_000
-	if v, err := strconv.Atoi(os.Getenv("RAFTMQ_TIMERS")); err == nil && v > 0 {
-		n = v
-	}
-	delay := 180 * time.Second
-	if d, err := time.ParseDuration(os.Getenv("RAFTMQ_TIMER_DELAY")); err == nil && d > 0 {
-		delay = d
-	}
+	cluster.BenchOnly(t, "RAFTMQ_TIMER_BENCH", "bench-timers")
+	n := cluster.EnvInt("RAFTMQ_TIMERS", 1_000_000)
+	delay := cluster.EnvDuration("RAFTMQ_TIMER_DELAY", 180*time.Second)
 	c := cluster.Start(t, cluster.Options{Flush: "ASYNC_FLUSH", SegmentSize: 128 << 20})
 	g := c.Group(0)
 	const topic = "TimerBench"
@@ -152,7 +143,9 @@ func TestBenchTimers(t *testing.T) {
 	require.Len(t, lags, n, "each timer delivered exactly once")
 	require.Zero(t, early, "timers delivered before they were due")
 	sort.Slice(lags, func(i, j int) bool { return lags[i] < lags[j] })
-	q := func(f float64) time.Duration { return lags[min(len(lags)-1, int(f*float64(len(lags))))].Round(time.Millisecond) }
+	q := func(f float64) time.Duration {
+		return lags[min(len(lags)-1, int(f*float64(len(lags))))].Round(time.Millisecond)
+	}
 	perTimer := float64(st1.WriteOffset-st0.WriteOffset) / float64(n)
 	t.Logf("TIMERS %d pending at once (sent in %v, %.0f/s, due %v after receipt); leader RSS idle %d MiB, all pending %d MiB, max %d MiB; "+
 		"delivery lag p50 %v p99 %v max %v, none early; all delivered %v after the first send; CommitLog %.0f bytes per timer (100-byte bodies, every hop)",

@@ -3,8 +3,6 @@ package compat
 import (
 	"context"
 	"fmt"
-	"os"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -25,13 +23,8 @@ import (
 // RAFTMQ_FAILOVER_BENCH=1 (make bench-failover); RAFTMQ_FAILOVER_TRIALS
 // (default 5: each trial can take 30 s).
 func TestBenchFailover(t *testing.T) {
-	if os.Getenv("RAFTMQ_FAILOVER_BENCH") == "" {
-		t.Skip("set RAFTMQ_FAILOVER_BENCH=1 (make bench-failover)")
-	}
-	trials := 5
-	if v, err := strconv.Atoi(os.Getenv("RAFTMQ_FAILOVER_TRIALS")); err == nil && v > 0 {
-		trials = v
-	}
+	cluster.BenchOnly(t, "RAFTMQ_FAILOVER_BENCH", "bench-failover")
+	trials := cluster.EnvInt("RAFTMQ_FAILOVER_TRIALS", 5)
 	c := cluster.Start(t, cluster.Options{})
 	g := c.Group(0)
 	p, err := rocketmq.NewProducer(producer.WithNameServer(strings.Split(c.NamesrvAddr(), ";")),

@@ -4,8 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -94,13 +92,8 @@ func TestOfficialClient_GroupAddressFailover(t *testing.T) {
 // rows: with and without a group address (RAFTMQ_FAILOVER_TRIALS, default
 // 20 and 5).
 func TestBenchFailoverGroupAddr(t *testing.T) {
-	if os.Getenv("RAFTMQ_FAILOVER_BENCH") == "" {
-		t.Skip("set RAFTMQ_FAILOVER_BENCH=1 (make bench-failover)")
-	}
-	trials := 20
-	if v, err := strconv.Atoi(os.Getenv("RAFTMQ_FAILOVER_TRIALS")); err == nil && v > 0 {
-		trials = v
-	}
+	cluster.BenchOnly(t, "RAFTMQ_FAILOVER_BENCH", "bench-failover")
+	trials := cluster.EnvInt("RAFTMQ_FAILOVER_TRIALS", 20)
 	run := officialFailover(t, true, trials)
 	t.Logf("FAILOVER official rocketmq-client-go with a group address, %d leader SIGKILLs: %s; consumed %d, duplicates %d, %s",
 		len(run.gaps), cluster.Quantiles(run.gaps), run.consumed, run.dups, run.report)
