@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -25,8 +26,9 @@ import (
 
 // groupListener owns this member's share of the group address.
 type groupListener struct {
-	addr string
-	set  *transport.Listeners
+	addr  string
+	bound string // the address it listened on (ip:port); guarded by mu
+	set   *transport.Listeners
 
 	mu sync.Mutex
 	ln net.Listener // nil while stepped out
@@ -61,7 +63,7 @@ func (g *groupListener) join() error {
 	if err != nil {
 		return fmt.Errorf("broker: listen on the group address %s: %w", g.addr, err)
 	}
-	g.ln = ln
+	g.ln, g.bound = ln, ln.Addr().String()
 	g.set.Add(ln)
 	return nil
 }
@@ -110,10 +112,17 @@ func (b *Broker) groupConns() int {
 	if b.groupLn == nil {
 		return 0
 	}
-	_, port, _ := net.SplitHostPort(b.groupLn.addr)
+	b.groupLn.mu.Lock()
+	bound := b.groupLn.bound
+	b.groupLn.mu.Unlock()
+	want, err := netip.ParseAddrPort(bound)
+	if err != nil {
+		return 0
+	}
 	n := 0
 	for _, c := range b.server.Conns() {
-		if _, p, _ := net.SplitHostPort(c.LocalAddr().String()); p == port {
+		got, err := netip.ParseAddrPort(c.LocalAddr().String())
+		if err == nil && got.Port() == want.Port() && (want.Addr().IsUnspecified() || got.Addr().Unmap() == want.Addr().Unmap()) {
 			n++
 		}
 	}
