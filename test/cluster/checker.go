@@ -181,6 +181,29 @@ type Read struct {
 	Body        []byte
 }
 
+// MergeReads combines reads of the same queues from two sources (a
+// consumer that read along, and a read-back after retention deleted what
+// it had consumed): one read per queue offset, the first source first.
+func MergeReads(a, b []Read) []Read {
+	type at struct {
+		broker string
+		qid    int32
+		off    int64
+	}
+	seen := make(map[at]bool, len(a)+len(b))
+	out := make([]Read, 0, len(a)+len(b))
+	for _, rs := range [][]Read{a, b} {
+		for _, r := range rs {
+			k := at{r.Broker, r.QueueID, r.QueueOffset}
+			if !seen[k] {
+				seen[k] = true
+				out = append(out, r)
+			}
+		}
+	}
+	return out
+}
+
 // ReadAll reads every queue of topic from its min to its max offset.
 func ReadAll(ctx context.Context, pc *client.PullConsumer, topic string) ([]Read, error) {
 	mqs, err := pc.Queues(ctx, topic)
