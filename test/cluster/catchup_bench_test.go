@@ -5,7 +5,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"strconv"
 	"testing"
 	"time"
 
@@ -23,13 +22,8 @@ import (
 // compares the transfer rate with copying the same segment files on this
 // disk (read, write, fsync) in the same run.
 func TestBenchCatchUp(t *testing.T) {
-	mb, _ := strconv.Atoi(os.Getenv("RAFTMQ_CATCHUP_MB"))
-	if os.Getenv("RAFTMQ_CATCHUP_BENCH") == "" {
-		t.Skip("a benchmark: make bench-catchup (RAFTMQ_CATCHUP_MB=2048)")
-	}
-	if mb <= 0 {
-		mb = 2048
-	}
+	cluster.BenchOnly(t, "RAFTMQ_CATCHUP_BENCH", "bench-catchup")
+	mb := cluster.EnvInt("RAFTMQ_CATCHUP_MB", 2048)
 	c := cluster.Start(t, cluster.Options{SegmentSize: 64 << 20, Flush: "ASYNC_FLUSH", LogLevel: "warn"})
 	g := c.Group(0)
 	leader := g.WaitLeader(t, 20*time.Second)
