@@ -107,10 +107,20 @@ func (b *Broker) handleGetMaxOffset(_ context.Context, _ *transport.Conn, req *t
 	return offsetResponse(max)
 }
 
-func (b *Broker) handleGetMinOffset(_ context.Context, _ *transport.Conn, req *transport.Command) *transport.Command {
+// handleGetMinOffset: a member still fetching the history before its
+// snapshot does not know the group's minimum; it asks the leader, and a
+// leader in that state answers "retry" (a consumer starting from the
+// first offset would otherwise skip the history).
+func (b *Broker) handleGetMinOffset(ctx context.Context, c *transport.Conn, req *transport.Command) *transport.Command {
 	var h transport.QueueHeader
 	if err := h.Decode(req.ExtFields); err != nil {
 		return respond(transport.RespInvalidParameter, "bad get min offset header: %v", err)
+	}
+	if b.g.PartialHistory() {
+		if !b.isLeader() && req.Ext(transport.ExtForwarded) == "" {
+			return b.forward(ctx, c, req)
+		}
+		return respond(transport.RespSystemBusy, "get min offset: %s is still fetching the history before its snapshot; retry", b.self.ID)
 	}
 	min, _ := b.queueBounds(h.Topic, h.QueueID)
 	return offsetResponse(min)

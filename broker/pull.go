@@ -119,6 +119,11 @@ func (b *Broker) pullOnce(topic string, qid int32, offset int64, maxMsgs int, su
 	switch {
 	case maxOff == 0 && offset <= 0:
 		return reply(transport.RespPullNotFound, 0, "no message in queue"), false
+	case offset < minOff && b.g.PartialHistory():
+		// The other members still hold what this one fetches after its
+		// snapshot install: moving the consumer to this minimum would
+		// skip messages. It waits here as at the end of the queue.
+		return reply(transport.RespPullNotFound, offset, "this member is still fetching the history before its snapshot; retry"), false
 	case offset < minOff:
 		return reply(transport.RespPullOffsetMoved, minOff, "offset too small"), false
 	case offset == maxOff:
@@ -138,6 +143,9 @@ func (b *Broker) pullOnce(topic string, qid int32, offset int64, maxMsgs int, su
 	units, err := b.g.QueueRange(topic, qid, offset, maxMsgs, nil)
 	if err != nil {
 		if errors.Is(err, fsm.ErrQueueOffset) {
+			if b.g.PartialHistory() {
+				return reply(transport.RespPullNotFound, offset, "this member is still fetching the history before its snapshot; retry"), false
+			}
 			mn, _ := b.g.QueueBounds(topic, qid)
 			return reply(transport.RespPullOffsetMoved, mn, "offset moved"), false
 		}
@@ -157,6 +165,9 @@ func (b *Broker) pullOnce(topic string, qid int32, offset int64, maxMsgs int, su
 		start := len(body)
 		body, err = b.g.ReadMessage(body, u.PhysOffset, u.Size)
 		if err != nil {
+			if errors.Is(err, raft.ErrLogNotFound) && b.g.PartialHistory() {
+				return reply(transport.RespPullNotFound, offset, "this member is still fetching the history before its snapshot; retry"), false
+			}
 			if errors.Is(err, raft.ErrLogNotFound) {
 				// Retention removed it: skip ahead to what is left.
 				return reply(transport.RespPullOffsetMoved, b.g.QueueFirstAtOrAfter(topic, qid, b.commitLogMin()), "message removed by retention"), false

@@ -312,3 +312,11 @@ func (g *Group) History() HistoryProgress {
 	_, p.Pending = g.fsm.PendingHistory()
 	return p
 }
+
+// PartialHistory reports whether this member still lacks retained
+// entries before an installed snapshot (other members hold them): its
+// queue minimums are then not the group's.
+func (g *Group) PartialHistory() bool {
+	_, partial := g.fsm.PendingHistory()
+	return partial
+}
