@@ -219,6 +219,9 @@ func (b *Broker) Start() (err error) {
 	b.goFunc(func() { b.peerServer.Serve(b.mux.peer) })
 	b.goFunc(b.registerLoop)
 	b.goFunc(b.peerNotifyLoop)
+	if b.groupLn != nil {
+		b.goFunc(b.groupAddrLoop)
+	}
 	b.every(time.Second, b.housekeeping)
 	b.every(100*time.Millisecond, b.schedulePass)
 	b.every(time.Second, b.pollDisks)
@@ -457,9 +460,7 @@ func (b *Broker) followerID() int64 {
 func (b *Broker) onRemoved() {
 	b.removed.Store(true)
 	b.logger.Error("this member was removed from broker group; it no longer serves and can be stopped", "group", b.cfg.BrokerName)
-	if b.groupLn != nil {
-		b.groupLn.leave() // no new clients for a member that no longer serves
-	}
+	b.followGroupAddr(false) // no new clients for a member that no longer serves
 	b.goFunc(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()

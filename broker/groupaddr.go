@@ -43,11 +43,14 @@ func (b *Broker) listenClients() (*transport.Listeners, error) {
 	}
 	set := transport.NewListeners(ln)
 	if b.cfg.GroupListen {
+		// Checked now (a port taken by another program fails the start);
+		// taken for clients once this member knows a leader.
 		b.groupLn = &groupListener{addr: b.cfg.GroupAddr, set: set}
 		if err := b.groupLn.join(); err != nil {
 			set.Close()
 			return nil, err
 		}
+		b.groupLn.leave()
 	}
 	return set, nil
 }
@@ -86,23 +89,44 @@ func (g *groupListener) listening() bool {
 	return g.ln != nil
 }
 
-// followGroupAddr steps out of the group address while leading a group
-// that has other members to take the connections, and back in otherwise.
-func (b *Broker) followGroupAddr(leader bool) {
+// followGroupAddr keeps this member's place on the group address right:
+// on it while it can serve clients (a member of the group that knows a
+// leader, and not the leader of a group with others to take the
+// connections), off it otherwise (a member still waiting to be added, a
+// removed one, the leader).
+func (b *Broker) followGroupAddr(bool) {
 	if b.groupLn == nil {
 		return
 	}
-	if b.removed.Load() {
-		b.groupLn.leave()
-		return
+	leaderID, _ := b.g.Leader()
+	member := false
+	for _, m := range b.members() {
+		member = member || m.ID == b.self.ID
 	}
-	if leader && len(b.members()) > 1 {
+	want := !b.removed.Load() && member && leaderID != "" && !(b.isLeader() && len(b.members()) > 1)
+	switch {
+	case want && !b.groupLn.listening():
+		if err := b.groupLn.join(); err != nil {
+			b.logger.Error("cannot listen on the group address", "error", err)
+		}
+	case !want && b.groupLn.listening():
 		b.groupLn.leave()
-		b.logger.Info("leading: no new client connections on the group address", "group_addr", b.groupLn.addr)
-		return
+		b.logger.Info("not taking client connections on the group address", "group_addr", b.groupLn.addr,
+			"leader", b.isLeader(), "member", member, "leader_known", leaderID != "")
 	}
-	if err := b.groupLn.join(); err != nil {
-		b.logger.Error("cannot listen on the group address again", "error", err)
+}
+
+// groupAddrLoop re-checks this member's place on the group address at
+// every leadership event (a follower learns of a leader).
+func (b *Broker) groupAddrLoop() {
+	for {
+		changed := b.g.LeaderChanged()
+		b.followGroupAddr(false)
+		select {
+		case <-changed:
+		case <-b.stop:
+			return
+		}
 	}
 }
 
@@ -157,11 +181,9 @@ func (b *Broker) handoffCheck(now time.Time) {
 	if b.groupLn == nil || b.removed.Load() {
 		return
 	}
-	// Membership changes (a group grown from one member) and a failed
-	// re-listen are caught up with here.
-	if out := b.isLeader() && len(b.members()) > 1; out == b.groupLn.listening() {
-		b.followGroupAddr(b.isLeader())
-	}
+	// Membership changes, a leader learnt and a failed re-listen are
+	// caught up with here.
+	b.followGroupAddr(b.isLeader())
 	if b.cfg.PreferredLeader != "" {
 		return
 	}

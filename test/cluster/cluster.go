@@ -272,6 +272,9 @@ func Start(t testing.TB, opts Options) *Cluster {
 	}
 	for _, g := range c.groups {
 		c.waitRoute(t, g, 20*time.Second)
+		if g.Addr != "" {
+			waitPort(t, g.Addr, 10*time.Second)
+		}
 	}
 	return c
 }
