@@ -353,7 +353,7 @@ func (b *Broker) onLeadership(leader bool) {
 	} else {
 		b.locks.reset()
 	}
-	b.followGroupAddr(leader)
+	b.followGroupAddr()
 	b.kickRegister()
 }
 
@@ -460,7 +460,7 @@ func (b *Broker) followerID() int64 {
 func (b *Broker) onRemoved() {
 	b.removed.Store(true)
 	b.logger.Error("this member was removed from broker group; it no longer serves and can be stopped", "group", b.cfg.BrokerName)
-	b.followGroupAddr(false) // no new clients for a member that no longer serves
+	b.followGroupAddr() // no new clients for a member that no longer serves
 	b.goFunc(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()

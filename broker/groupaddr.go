@@ -94,7 +94,7 @@ func (g *groupListener) listening() bool {
 // leader, and not the leader of a group with others to take the
 // connections), off it otherwise (a member still waiting to be added, a
 // removed one, the leader).
-func (b *Broker) followGroupAddr(bool) {
+func (b *Broker) followGroupAddr() {
 	if b.groupLn == nil {
 		return
 	}
@@ -121,7 +121,7 @@ func (b *Broker) followGroupAddr(bool) {
 func (b *Broker) groupAddrLoop() {
 	for {
 		changed := b.g.LeaderChanged()
-		b.followGroupAddr(false)
+		b.followGroupAddr()
 		select {
 		case <-changed:
 		case <-b.stop:
@@ -183,7 +183,7 @@ func (b *Broker) handoffCheck(now time.Time) {
 	}
 	// Membership changes, a leader learnt and a failed re-listen are
 	// caught up with here.
-	b.followGroupAddr(b.isLeader())
+	b.followGroupAddr()
 	if b.cfg.PreferredLeader != "" {
 		return
 	}
