@@ -214,6 +214,7 @@ func (b *Broker) Start() (err error) {
 	b.registerRegistryHandlers(b.peerServer)
 	b.peerServer.Handle(transport.ReqMemberLoad, b.handleMemberLoad)
 	b.peerServer.Handle(transport.ReqEnsureGroup, b.handleEnsureGroup)
+	b.peerServer.Handle(transport.ReqPushToClient, b.handlePushToClient)
 	b.server.OnConnClose(b.connClosed)
 	b.goFunc(func() { b.server.Serve(clientLn) })
 	b.goFunc(func() { b.peerServer.Serve(b.mux.peer) })

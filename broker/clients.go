@@ -236,6 +236,41 @@ func (m *clientManager) conns(group string) []*transport.Conn {
 	return out
 }
 
+// connOf is the connection of a client (producer or consumer) by id, nil
+// if it is not connected here.
+func (m *clientManager) connOf(clientID string) *transport.Conn {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, g := range m.producers {
+		if c := g[clientID]; c != nil {
+			return c.conn
+		}
+	}
+	for _, g := range m.consumers {
+		if c := g.clients[clientID]; c != nil {
+			return c.conn
+		}
+	}
+	return nil
+}
+
+// producerConn is the connection of the producer of group seen last, nil
+// if none is connected here.
+func (m *clientManager) producerConn(group string) *transport.Conn {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var best *clientConn
+	for _, c := range m.producers[group] {
+		if best == nil || c.lastSeen.After(best.lastSeen) || (c.lastSeen.Equal(best.lastSeen) && c.id < best.id) {
+			best = c
+		}
+	}
+	if best == nil {
+		return nil
+	}
+	return best.conn
+}
+
 // subscription returns a group's filter for topic (nil: deliver all).
 func (m *clientManager) subscription(group, topic string) *subscription {
 	m.mu.Lock()

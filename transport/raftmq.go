@@ -51,6 +51,13 @@ const (
 	// create a consumer group's config and %RETRY% topic, as a heartbeat
 	// to it would (peer channel only).
 	ReqEnsureGroup RequestCode = 9015
+	// ReqPushToClient asks a member to send the request framed in the body
+	// to a client connected to it: by "clientId", or to any live producer
+	// of "producerGroup". With "wait" = "true" it returns the client's
+	// response, else it sends the request oneway. Peer channel only: it is
+	// how the leader reaches a producer (CHECK_TRANSACTION_STATE) or a
+	// requester (PUSH_REPLY_MESSAGE_TO_CLIENT) connected to another member.
+	ReqPushToClient RequestCode = 9016
 )
 
 // RetentionReport is one member's outcome of DELETE_EXPIRED_COMMITLOG
