@@ -34,7 +34,7 @@ var adminCodes = map[transport.RequestCode]bool{
 	transport.ReqGetAllTopicConfig: true, transport.ReqGetAllSubscriptionGroupConfig: true, transport.ReqGetBrokerRuntimeInfo: true,
 	transport.ReqGetTopicStatsInfo: true, transport.ReqGetConsumeStats: true, transport.ReqGetConsumerConnectionList: true,
 	transport.ReqInvokeBrokerToResetOffset: true, transport.ReqTransferLeader: true, transport.ReqGetGroupStatus: true,
-	transport.ReqDeleteExpiredCommitLog: true, transport.ReqAddMember: true, transport.ReqRemoveMember: true,
+	transport.ReqDeleteExpiredCommitLog: true, transport.ReqListTransactions: true, transport.ReqAddMember: true, transport.ReqRemoveMember: true,
 }
 
 // startACL loads the policy; a broker with ACL on and no usable policy

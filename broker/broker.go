@@ -225,6 +225,7 @@ func (b *Broker) Start() (err error) {
 	}
 	b.every(time.Second, b.housekeeping)
 	b.every(100*time.Millisecond, b.schedulePass)
+	b.every(min(time.Second, b.cfg.TransactionCheckInterval), b.txnCheckPass)
 	b.every(time.Second, b.pollDisks)
 	b.every(time.Second, b.promoteNonVoters)
 	b.every(500*time.Millisecond, b.handoffCheck)

@@ -66,6 +66,10 @@ type Config struct {
 	MaxMessageSize              int
 	DelayLevels                 []time.Duration
 	TimerMaxDelay               time.Duration
+	TransactionTimeout          time.Duration
+	TransactionCheckInterval    time.Duration
+	TransactionCheckMax         int
+	TransactionMaxOpen          int
 	DefaultTopicQueueNums       int
 	MaxTopicQueueNums           int
 	AutoCreateTopic             bool
@@ -171,7 +175,9 @@ func FromFile(f config.Broker) (Config, error) {
 		HeartbeatTimeout: f.RaftHeartbeatTimeout, ElectionTimeout: f.RaftElectionTimeout, LeaderLeaseTimeout: f.RaftLeaderLeaseTimeout,
 		CommitTimeout: f.RaftCommitTimeout, SnapshotThreshold: f.RaftSnapshotThreshold, SnapshotInterval: f.RaftSnapshotInterval,
 		ParallelFlush: f.RaftParallelFlush, PreferredLeader: f.PreferredLeaderID,
-		MaxMessageSize: f.MaxMessageSize, DelayLevels: delays, TimerMaxDelay: time.Duration(f.TimerMaxDelaySec) * time.Second, DefaultTopicQueueNums: f.DefaultTopicQueueNums,
+		MaxMessageSize: f.MaxMessageSize, DelayLevels: delays, TimerMaxDelay: time.Duration(f.TimerMaxDelaySec) * time.Second,
+		TransactionTimeout: time.Duration(f.TransactionTimeOut) * time.Millisecond, TransactionCheckInterval: time.Duration(f.TransactionCheckInterval) * time.Millisecond,
+		TransactionCheckMax: f.TransactionCheckMax, TransactionMaxOpen: f.TransactionMaxOpen, DefaultTopicQueueNums: f.DefaultTopicQueueNums,
 		MaxTopicQueueNums: f.MaxTopicQueueNums, AutoCreateTopic: f.AutoCreateTopicEnable,
 		AutoCreateSubscriptionGroup: f.AutoCreateSubscriptionGroup, EnablePropertyFilter: f.EnablePropertyFilter,
 		MaxEntryBytes: f.SendBatchMaxBytes, MaxInflightEntries: f.SendMaxInflightEntries, MaxPendingBytes: f.SendMaxPendingBytes,

@@ -25,6 +25,8 @@ func (b *Broker) registerHandlers(s *transport.Server) {
 		transport.ReqLockBatchMQ:                      b.handleLock,
 		transport.ReqUnlockBatchMQ:                    b.handleUnlock,
 		transport.ReqConsumerSendMsgBack:              b.handleSendBack,
+		transport.ReqEndTransaction:                   b.handleEndTransaction,
+		transport.ReqListTransactions:                 b.handleListTransactions,
 		transport.ReqQueryMessage:                     b.handleQueryMessage,
 		transport.ReqViewMessageByID:                  b.handleViewMessage,
 		transport.ReqUpdateAndCreateTopic:             b.handleUpdateTopic,

@@ -41,7 +41,11 @@ type metrics struct {
 	syncSeconds   prometheus.Histogram
 	storeEntries  prometheus.Histogram
 	applySeconds  prometheus.Histogram
+	txnEnds       *prometheus.CounterVec
+	txnChecks     prometheus.Counter
 }
+
+func (m *metrics) txnEnded(outcome string) { m.txnEnds.WithLabelValues(outcome).Inc() }
 
 // ObserveStore implements raftlog.Observer.
 func (m *metrics) ObserveStore(entries, _ int, total, sync time.Duration) {
@@ -82,6 +86,17 @@ func newMetrics(b *Broker) *metrics {
 		Help: "Raft entries per CommitLog append.", Buckets: prometheus.ExponentialBuckets(1, 2, 10)})
 	m.applySeconds = prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "raftmq", Name: "fsm_apply_seconds",
 		Help: "Duration of one FSM ApplyBatch (ConsumeQueue and IndexFile updates).", Buckets: lat})
+	m.txnChecks = f("transaction_checks_total", "Transaction check-backs this leader sent (CHECK_TRANSACTION_STATE).")
+	m.txnEnds = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "raftmq", Name: "transactions_ended_total",
+		Help: "Transactions this leader ended, by outcome (commit, rollback, discard)."}, []string{"outcome"})
+	m.reg.MustRegister(m.txnEnds)
+	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "raftmq", Name: "transactions_open",
+		Help: "Open transactions (half messages not yet committed, rolled back or discarded)."}, func() float64 {
+		if b.g == nil {
+			return 0
+		}
+		return float64(b.g.OpenTxns())
+	}))
 	m.reg.MustRegister(m.sendLatency, m.entryCommands, m.parkedPulls, m.storeSeconds, m.syncSeconds, m.storeEntries, m.applySeconds)
 	// The gauges read the group; the metrics server stops before it does.
 	status := func(f func(group.Status) float64) func() float64 {

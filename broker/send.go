@@ -38,10 +38,11 @@ func (b *Broker) handleSend(ctx context.Context, c *transport.Conn, req *transpo
 	if len(req.Body) == 0 {
 		return respond(transport.RespMessageIllegal, "the message body is empty")
 	}
-	if h.SysFlag&message.SysFlagTransactionMask != 0 {
-		return respond(transport.RespMessageIllegal, "transactional messages are not supported by raftmq yet (topic %s)", h.Topic)
-	}
 	batch := code == transport.ReqSendBatchMessage
+	txn := !batch && isTransactional(h.SysFlag, []byte(h.Properties))
+	if txn && b.g.OpenTxns() >= b.cfg.TransactionMaxOpen {
+		return respond(transport.RespSystemBusy, "[TRANSACTION]too many open transactions in this broker group (%d, transactionMaxOpen): commit or roll back first, or retry later", b.g.OpenTxns())
+	}
 	if batch && message.IsRetryTopic(h.Topic) {
 		return respond(transport.RespMessageIllegal, "batch request does not support retry group %s", h.Topic)
 	}
@@ -70,7 +71,20 @@ func (b *Broker) handleSend(ctx context.Context, c *transport.Conn, req *transpo
 		if err != nil {
 			return err
 		}
-		if timer {
+		if batch && isTransactional(sysFlag, props) {
+			return errTxnInBatch
+		}
+		if txn {
+			if timer || b.delayLevel(props) > 0 {
+				return errTxnDelayed
+			}
+			// Invisible until END_TRANSACTION commits it.
+			if props, err = halfProps(props, topic, qid, h.ProducerGroup); err != nil {
+				return err
+			}
+			topic, qid = message.TransHalfTopic, 0
+			sysFlag = sysFlag&^message.SysFlagTransactionMask | message.SysFlagTransactionPrepared
+		} else if timer {
 			if b.delayLevel(props) > 0 {
 				return fmt.Errorf("%w: a message cannot have both a delay level (DELAY) and a delivery time (TIMER_*)", message.ErrTimer)
 			}
@@ -172,6 +186,11 @@ func (b *Broker) handleSend(ctx context.Context, c *transport.Conn, req *transpo
 	}
 	if !batch {
 		rh.TransactionID = uniq[0]
+	}
+	if txn {
+		// The producer's queue, and the half message's offset in the half
+		// queue (its END_TRANSACTION's tranStateTableOffset).
+		rh.QueueID = h.QueueID
 	}
 	b.metrics.sent(len(records), size, h.Topic, time.Since(start))
 	out := transport.NewResponse(transport.RespSuccess, "")

@@ -53,7 +53,17 @@ type Broker struct {
 	MessageDelayLevel          string `mapstructure:"messageDelayLevel"`
 	// TimerMaxDelaySec bounds how far ahead a timer message may be due
 	// (RocketMQ's key and default: 3 days).
-	TimerMaxDelaySec            int  `mapstructure:"timerMaxDelaySec"`
+	TimerMaxDelaySec int `mapstructure:"timerMaxDelaySec"`
+	// Transactions (RocketMQ's keys; times in ms): a half message open
+	// longer than transactionTimeOut is checked back with its producer
+	// group every transactionCheckInterval, at most transactionCheckMax
+	// times, then discarded to TRANS_CHECK_MAX_TIME_TOPIC.
+	// transactionMaxOpen (raftmq's) bounds the open transactions a group
+	// keeps (replicated state): half messages beyond it are refused.
+	TransactionTimeOut          int  `mapstructure:"transactionTimeOut"`
+	TransactionCheckInterval    int  `mapstructure:"transactionCheckInterval"`
+	TransactionCheckMax         int  `mapstructure:"transactionCheckMax"`
+	TransactionMaxOpen          int  `mapstructure:"transactionMaxOpen"`
 	DefaultTopicQueueNums       int  `mapstructure:"defaultTopicQueueNums"`
 	AutoCreateTopicEnable       bool `mapstructure:"autoCreateTopicEnable"`
 	AutoCreateSubscriptionGroup bool `mapstructure:"autoCreateSubscriptionGroup"`
@@ -252,6 +262,10 @@ func DefaultBroker() Broker {
 		MaxMessageSize:              4 << 20,
 		MessageDelayLevel:           "1s 5s 10s 30s 1m 2m 3m 4m 5m 6m 7m 8m 9m 10m 20m 30m 1h 2h",
 		TimerMaxDelaySec:            259200,
+		TransactionTimeOut:          6000,
+		TransactionCheckInterval:    60000,
+		TransactionCheckMax:         15,
+		TransactionMaxOpen:          200000,
 		DefaultTopicQueueNums:       8,
 		AutoCreateTopicEnable:       true,
 		AutoCreateSubscriptionGroup: true,
@@ -418,6 +432,15 @@ func (b Broker) Validate() error {
 	}
 	if b.TimerMaxDelaySec <= 0 || b.TimerMaxDelaySec > 30*86400 {
 		errs = append(errs, fmt.Errorf("timerMaxDelaySec %d: want 1..%d (30 days)", b.TimerMaxDelaySec, 30*86400))
+	}
+	if b.TransactionTimeOut < 100 || b.TransactionCheckInterval < 100 {
+		errs = append(errs, fmt.Errorf("transactionTimeOut %d and transactionCheckInterval %d: want at least 100 ms", b.TransactionTimeOut, b.TransactionCheckInterval))
+	}
+	if b.TransactionCheckMax < 1 || b.TransactionCheckMax > 1000 {
+		errs = append(errs, fmt.Errorf("transactionCheckMax %d: want 1..1000", b.TransactionCheckMax))
+	}
+	if b.TransactionMaxOpen < 1 || b.TransactionMaxOpen > 10_000_000 {
+		errs = append(errs, fmt.Errorf("transactionMaxOpen %d: want 1..10000000", b.TransactionMaxOpen))
 	}
 	if _, err := ParseDelayLevels(b.MessageDelayLevel); err != nil {
 		errs = append(errs, err)

@@ -45,6 +45,8 @@ const (
 	CmdDeleteGroup
 	// CmdACL creates, replaces or deletes an ACL account (ACLCommand).
 	CmdACL
+	// CmdTxn ends or records checks of transactions (TxnCommand, txn.go).
+	CmdTxn
 )
 
 func (t CmdType) String() string {
@@ -63,6 +65,8 @@ func (t CmdType) String() string {
 		return "delete-group"
 	case CmdACL:
 		return "acl"
+	case CmdTxn:
+		return "txn"
 	}
 	return fmt.Sprintf("CmdType(%d)", uint8(t))
 }
@@ -190,7 +194,7 @@ func DecodeEntry(data []byte, dst []Command) ([]Command, error) {
 		if l < 0 || l > len(data)-pos {
 			return dst, fmt.Errorf("%w: command %d length %d", ErrBadEntry, i, l)
 		}
-		if t == cmdInvalid || t > CmdACL {
+		if t == cmdInvalid || t > CmdTxn {
 			return dst, fmt.Errorf("%w: command type %d", ErrBadEntry, t)
 		}
 		dst = append(dst, Command{Type: t, Payload: data[pos : pos+l : pos+l], Pos: pos})

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"github.com/raftmq/raftmq/internal/vfs"
 	"io"
-	"math"
 	"os"
 	"path/filepath"
 	"sort"
@@ -172,6 +171,7 @@ type FSM struct {
 	groups  map[string]GroupConfig
 	offsets map[string]map[int32]int64 // "topic@group"
 	acl     map[string]ACLEntry        // by access key
+	txns    map[int64]*TxnState        // open transactions by half offset
 	queues  map[queueKey]*consumequeue.Queue
 	// skipTo: entries at or below it are already reflected (checkpoint).
 	skipTo uint64
@@ -227,6 +227,7 @@ func Open(cfg Config) (*FSM, error) {
 		groups:  map[string]GroupConfig{},
 		offsets: map[string]map[int32]int64{},
 		acl:     map[string]ACLEntry{},
+		txns:    map[int64]*TxnState{},
 		queues:  map[queueKey]*consumequeue.Queue{},
 	}
 	for _, d := range []string{f.cqRoot, filepath.Dir(f.ckPath)} {
@@ -253,6 +254,7 @@ func Open(cfg Config) (*FSM, error) {
 // Caller holds f.mu (or has no concurrent users yet).
 func (f *FSM) adopt(st *State) {
 	f.topics, f.groups, f.offsets, f.acl = st.Topics, st.Groups, st.Offsets, st.ACL
+	f.adoptTxns(st.Txns)
 	if f.acl == nil {
 		f.acl = map[string]ACLEntry{}
 	}
@@ -428,8 +430,19 @@ func (f *FSM) applyEntry(l *raft.Log, touched map[*consumequeue.Queue]bool) *Ent
 	f.applied.Store(l.Index)
 	f.term.Store(l.Term)
 	f.lastCmd.Store(l.Index)
+	// A rejected transaction end rejects the commands it carries
+	// (TxnCommand.With: the commit's message).
+	var ended error
+	skip := 0
 	for i, c := range cmds {
-		r, err := f.applyCommand(l, c, &dataOff, touched, &topicsChanged)
+		var r any
+		var err error
+		if skip > 0 {
+			skip--
+			err = fmt.Errorf("not applied: %w", ended)
+		} else if r, err = f.applyCommand(l, c, &dataOff, touched, &topicsChanged); err != nil && c.Type == CmdTxn {
+			ended, skip = err, txnWith(c.Payload)
+		}
 		if err != nil {
 			rej := &RejectedError{Index: l.Index, Cmd: c.Type, Reason: err.Error()}
 			f.logger.Warn("rejected a command", "index", l.Index, "command", c.Type, "reason", err)
@@ -535,6 +548,8 @@ func (f *FSM) applyCommand(l *raft.Log, c Command, dataOff *int64, touched map[*
 			}
 		}
 		return nil, nil
+	case CmdTxn:
+		return f.applyTxn(c.Payload)
 	case CmdACL:
 		var ac ACLCommand
 		if err := json.Unmarshal(c.Payload, &ac); err != nil {
@@ -598,6 +613,9 @@ func (f *FSM) applyAppend(c Command, dataOff int64, touched map[*consumequeue.Qu
 			return err
 		}
 		r.PhysOffsets = append(r.PhysOffsets, phys)
+		if r.Topic == message.TransHalfTopic {
+			f.openTxn(v, phys, r.QueueOffset+int64(len(r.PhysOffsets)-1))
+		}
 		if err := f.indexKeys(r.Topic, v, phys); err != nil {
 			// The IndexFile only speeds up queries by key; a write it
 			// cannot make (a full disk) must not stop the replica.
@@ -901,10 +919,11 @@ func (f *FSM) LowestUnconsumed() int64 {
 			byTopic[t] = append(byTopic[t], m)
 		}
 	}
-	low := int64(math.MaxInt64)
+	// Half messages are kept while their transaction is open.
+	low := f.lowestOpenTxn()
 	for k, q := range f.queues {
 		mn, mx := q.MinOffset(), q.MaxOffset()
-		if mx <= mn {
+		if mx <= mn || k.topic == message.TransHalfTopic {
 			continue
 		}
 		groups := byTopic[k.topic]

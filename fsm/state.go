@@ -30,6 +30,8 @@ type State struct {
 	Queues       []QueueState               `json:"queues"`
 	// ACL holds accounts changed through the admin API, by access key.
 	ACL map[string]ACLEntry `json:"acl,omitempty"`
+	// Txns are the open transactions, in half message order (txn.go).
+	Txns []TxnState `json:"txns,omitempty"`
 	// InstalledSnapshot is the index of the last snapshot this replica
 	// installed from a leader (local only): its messages before it were
 	// never replicated here.
@@ -90,6 +92,9 @@ func (f *FSM) capture() (*State, error) {
 		for k, v := range f.acl {
 			st.ACL[k] = v
 		}
+	}
+	if len(f.txns) > 0 {
+		st.Txns = f.txnsLocked()
 	}
 	for k, q := range f.queues {
 		st.Queues = append(st.Queues, QueueState{Topic: k.topic, QueueID: k.qid, Min: q.MinOffset(), Max: q.MaxOffset()})

@@ -116,6 +116,9 @@ type State interface {
 	QueueWait(topic string, qid int32, offset int64) (<-chan struct{}, error)
 	ReadMessage(dst []byte, phys int64, size int32) ([]byte, error)
 	QueryIndex(topic, key string, max int, begin, end int64) []int64
+	Txn(half int64) (fsm.TxnState, bool)
+	Txns() []fsm.TxnState
+	OpenTxns() int
 	AppliedIndex() uint64
 }
 

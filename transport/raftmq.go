@@ -58,7 +58,33 @@ const (
 	// how the leader reaches a producer (CHECK_TRANSACTION_STATE) or a
 	// requester (PUSH_REPLY_MESSAGE_TO_CLIENT) connected to another member.
 	ReqPushToClient RequestCode = 9016
+	// ReqListTransactions returns the group's open transactions ("topic"
+	// to filter, "limit"): a TransactionList. Admin.
+	ReqListTransactions RequestCode = 9017
 )
+
+// TransactionList is ReqListTransactions' body.
+type TransactionList struct {
+	// Open counts every open transaction of the group (all topics).
+	Open         int               `json:"open"`
+	Transactions []OpenTransaction `json:"transactions"`
+	Truncated    bool              `json:"truncated,omitempty"`
+}
+
+// OpenTransaction is one half message waiting for its outcome.
+type OpenTransaction struct {
+	Topic                string `json:"topic"`
+	QueueID              int32  `json:"queueId"`
+	ProducerGroup        string `json:"producerGroup"`
+	MsgID                string `json:"msgId"`
+	OffsetMsgID          string `json:"offsetMsgId"`
+	Keys                 string `json:"keys,omitempty"`
+	CommitLogOffset      int64  `json:"commitLogOffset"`
+	TranStateTableOffset int64  `json:"tranStateTableOffset"`
+	StoreTimestamp       int64  `json:"storeTimestamp"`
+	Checks               int    `json:"checks"`
+	LastCheck            int64  `json:"lastCheck,omitempty"`
+}
 
 // RetentionReport is one member's outcome of DELETE_EXPIRED_COMMITLOG
 // (raftmq's body: a JSON list, one per member).
