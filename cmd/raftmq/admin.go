@@ -115,6 +115,7 @@ exits non-zero with the reason.`,
 		adminClusterList(a), adminBrokerStatus(a), adminConsumerProgress(a), adminQueryMsgByKey(a),
 		adminQueryMsgByID(a), adminResetOffsetByTime(a), adminUpdateSubGroup(a), adminTransferLeader(a),
 		adminUpdateACL(a), adminDeleteACL(a), adminDeleteExpired(a), adminAddMember(a), adminRemoveMember(a), adminReplaceMember(a),
+		adminTransactions(a),
 	)
 	return cmd
 }
@@ -673,6 +674,44 @@ func adminDeleteExpired(a *adminCtx) *cobra.Command {
 	}
 	cmd.Flags().StringVarP(&broker, "brokerName", "b", "", "broker group")
 	cmd.Flags().StringVar(&olderThan, "olderThan", "", "only segments last written longer ago than this (default fileReservedTime)")
+	return cmd
+}
+
+// adminTransactions lists open half messages and their check-backs.
+func adminTransactions(a *adminCtx) *cobra.Command {
+	var topic, broker, cluster string
+	var limit int
+	cmd := &cobra.Command{
+		Use:   "transactions",
+		Short: "List open transactions (half messages waiting for END_TRANSACTION) and how often each was checked back",
+		RunE: a.run(func(cmd *cobra.Command, ad *client.Admin, ctx context.Context) error {
+			txns, truncated, err := ad.OpenTransactions(ctx, topic, limit, client.Target{Cluster: cluster, BrokerGroup: broker})
+			if err != nil {
+				return err
+			}
+			if truncated && !a.jsonOut {
+				fmt.Fprintf(cmd.ErrOrStderr(), "more than %d open transactions in a group; showing the oldest (--limit)\n", limit)
+			}
+			if txns == nil {
+				txns = []client.OpenTransaction{}
+			}
+			return a.emit(cmd.OutOrStdout(), txns, func(w *tabwriter.Writer) {
+				fmt.Fprintln(w, "#Broker Group\t#Topic\t#Queue\t#Producer Group\t#MsgId\t#Keys\t#Stored\t#Checks\t#Last Check")
+				for _, t := range txns {
+					last := "-"
+					if t.LastCheck > 0 {
+						last = time.UnixMilli(t.LastCheck).Format(time.RFC3339)
+					}
+					fmt.Fprintf(w, "%s\t%s\t%d\t%s\t%s\t%s\t%s\t%d\t%s\n", t.BrokerGroup, t.Topic, t.QueueID, t.ProducerGroup, t.MsgID, t.Keys,
+						time.UnixMilli(t.StoreTimestamp).Format(time.RFC3339), t.Checks, last)
+				}
+			})
+		}),
+	}
+	cmd.Flags().StringVarP(&topic, "topic", "t", "", "only this topic")
+	cmd.Flags().StringVarP(&broker, "brokerName", "b", "", "only this broker group")
+	cmd.Flags().StringVarP(&cluster, "clusterName", "c", "", "only this cluster")
+	cmd.Flags().IntVar(&limit, "limit", 1000, "at most this many per broker group (oldest first)")
 	return cmd
 }
 
