@@ -8,7 +8,8 @@
 // An entry (raft.Log.Data) is a list of commands (entry.go): CmdAppend
 // carries RocketMQ stored records exactly as a pull returns them, but for
 // the queue and physical offsets the FSM assigns; the other commands are
-// small JSON payloads. A record's physical offset is its entry's DataOffset
+// small JSON payloads (CmdTxn ends or counts checks of transactions:
+// txn.go). A record's physical offset is its entry's DataOffset
 // in the CommitLog plus its position in Data, so it is the same on every
 // replica.
 //
@@ -23,13 +24,18 @@
 //     it is reported as a *RejectedError in that command's result. Failures
 //     that are not the command's fault (I/O, an entry that does not decode)
 //     stop the replica (panic) instead of letting it diverge.
+//   - A CmdTxn end carries the commands after it (TxnCommand.With, the
+//     commit's message): rejected with it when the transaction is no
+//     longer open, so a commit stores its message at most once; other
+//     proposals batched into the same entry are not affected.
 //   - Readers see only applied data: ReadMessage never reads past the
 //     applied index, and a queue unit exists only once its entry applied.
 //
 // # Checkpoints, replay and snapshots
 //
 // <Dir>/config/fsm.json (State) records, at an applied index, the
-// configuration, every queue's extent and where the IndexFiles stood. Open
+// configuration, every queue's extent, the open transactions and where the
+// IndexFiles stood. Open
 // loads it and cuts the ConsumeQueues back to it; entries after it are
 // applied again exactly once (ApplyBatch skips what the checkpoint
 // already holds). The group replays, from the CommitLog, the entries
