@@ -50,7 +50,11 @@
 //     (followers serve committed data), and never moves a queue's offset
 //     backwards on the word of a member that is not the serving leader;
 //   - heartbeats every broker address of the routes it uses and rebalances
-//     at once when a broker sends NOTIFY_CONSUMER_IDS_CHANGED.
+//     at once when a broker sends NOTIFY_CONSUMER_IDS_CHANGED;
+//   - with WithConsumeOrderly, locks its queues on their broker groups
+//     (LOCK_BATCH_MQ, kept by the leader in memory) and consumes a queue
+//     only while it holds the lock. A new leader starts without locks;
+//     consumers take theirs again with their next renewal (within 20 s).
 //
 // Delivery is at least once. A message keeps its UNIQ_KEY (MsgID) across a
 // producer's retries, so a retry after an unknown outcome can store a

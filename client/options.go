@@ -47,6 +47,8 @@ type options struct {
 	maxReconsume      int
 	retryDelay        int
 	maxBodySize       int
+	orderly           bool
+	lockInterval      time.Duration // orderly queue lock renewal
 }
 
 func defaultOptions() options {
@@ -68,6 +70,7 @@ func defaultOptions() options {
 		suspend:           20 * time.Second,
 		maxReconsume:      16,
 		maxBodySize:       64 << 20,
+		lockInterval:      lockRenewInterval,
 	}
 }
 
@@ -186,6 +189,27 @@ func WithMaxReconsumeTimes(n int) Option { return func(o *options) { o.maxRecons
 // 1 min, ...), as RocketMQ does.
 func WithRetryDelayLevel(level int) Option { return func(o *options) { o.retryDelay = level } }
 
+// WithConsumeOrderly makes a push consumer orderly, as RocketMQ's
+// MessageListenerOrderly does: in Clustering mode it consumes a queue only
+// while it holds the queue's lock on the queue's broker group
+// (LOCK_BATCH_MQ, renewed every 20 s; a broker frees a lock its holder
+// stopped renewing after 60 s), so that no rebalance ever lets two members
+// of the group handle one queue at the same time. A queue another client
+// still holds is tried again every second until that client lets it go
+// (or its lock expires). A queue given up in a
+// rebalance is stopped after the handler call in flight, its offset
+// committed, then unlocked; Shutdown unlocks every queue.
+//
+// Handler calls of one queue run one at a time, in queue order (as for
+// every push consumer). A batch the handler answers ConsumeRetryLater to is
+// not sent back for redelivery, which would let later messages overtake
+// it: it is handed to the handler again after a second, with its
+// messages' ReconsumeTimes incremented, until a message was retried
+// WithMaxReconsumeTimes times; that one then goes to the group's %DLQ%
+// topic (Clustering) or is dropped (Broadcasting). Broadcasting consumers
+// take no locks.
+func WithConsumeOrderly(on bool) Option { return func(o *options) { o.orderly = on } }
+
 func splitAddrs(s string) []string {
 	var out []string
 	for _, a := range strings.Split(s, ";") {
@@ -215,6 +239,8 @@ func (o *options) validate() error {
 		return fmt.Errorf("client: retries %d must not be negative", o.retries)
 	case o.refreshInterval <= 0 || o.heartbeat <= 0 || o.rebalanceInterval <= 0 || o.commitInterval <= 0:
 		return fmt.Errorf("client: intervals must be positive")
+	case o.lockInterval <= 0 || o.lockInterval >= lockTrust:
+		return fmt.Errorf("client: lock renewal interval %v must be positive and below %v", o.lockInterval, lockTrust)
 	case o.suspend < 0:
 		return fmt.Errorf("client: pull suspend %v must not be negative", o.suspend)
 	case o.consumeBatch <= 0 || o.pullBatch <= 0 || o.pullBatch > 512:

@@ -19,6 +19,8 @@ import (
 // (and Shutdown's own context expires). Returning ConsumeRetryLater (or
 // panicking) has the messages redelivered later through the group's
 // %RETRY% topic; messages redelivered that way keep their original Topic.
+// An orderly consumer (WithConsumeOrderly) hands them to the handler again
+// instead, before any later message of the queue.
 type Handler func(ctx context.Context, msgs []*MessageExt) ConsumeResult
 
 // innerProducerGroup is the producer group of messages a consumer re-sends
@@ -41,6 +43,10 @@ const (
 //
 // Delivery is at least once: after a crash, a rebalance or a failover, the
 // messages since the last committed offset are delivered again.
+//
+// WithConsumeOrderly makes it take the brokers' queue locks, so that a
+// queue is never handled by two members at once, and retry refused
+// messages in place.
 type PushConsumer struct {
 	c       *core
 	o       *options
@@ -71,7 +77,13 @@ type processQueue struct {
 	consumed  atomic.Int64 // next offset to consume; -1 until known
 	committed atomic.Int64 // last offset committed to the broker; -1 none
 	fastEmpty int          // consecutive PULL_NOT_FOUND answered at once (puller only)
+	// lockedUntil is the monoNow time until which the queue's broker lock
+	// is trusted (orderly Clustering consumers); 0: not held.
+	lockedUntil atomic.Int64
 }
+
+// lockHeld reports whether the queue's lock is trusted now.
+func (pq *processQueue) lockHeld() bool { return monoNow() < pq.lockedUntil.Load() }
 
 // NewPushConsumer builds a consumer of group (WithGroup, required). Add
 // subscriptions with Subscribe, then Start it.
@@ -207,7 +219,8 @@ func (pc *PushConsumer) kickRebalance() {
 	}
 }
 
-// Assignment lists the queues this consumer currently owns.
+// Assignment lists the queues this consumer currently owns (an orderly
+// Clustering consumer: those it also holds the lock of).
 func (pc *PushConsumer) Assignment() []MessageQueue {
 	pc.mu.Lock()
 	defer pc.mu.Unlock()
@@ -216,21 +229,41 @@ func (pc *PushConsumer) Assignment() []MessageQueue {
 	return out
 }
 
+// rebalanceLoop rebalances every WithRebalanceInterval, when kicked, and
+// every second while the last rebalance was incomplete; an orderly
+// consumer's loop also renews its queue locks.
 func (pc *PushConsumer) rebalanceLoop(incomplete bool) {
-	t := time.NewTimer(pc.o.rebalanceInterval)
-	defer t.Stop()
-	for {
+	next := func() time.Duration {
 		if incomplete {
-			t.Reset(time.Second)
+			return time.Second
 		}
+		return pc.o.rebalanceInterval
+	}
+	t := time.NewTimer(next())
+	defer t.Stop()
+	var lt *time.Timer
+	var lockC <-chan time.Time // nil: no locks
+	if pc.locking() {
+		lt = time.NewTimer(pc.o.lockInterval)
+		defer lt.Stop()
+		lockC = lt.C
+	}
+	for {
 		select {
 		case <-pc.stop:
 			return
+		case <-lockC:
+			d := pc.o.lockInterval
+			if pc.renewLocks(pc.loopCtx) {
+				d = min(d, lockRetry)
+			}
+			lt.Reset(d)
+			continue
 		case <-t.C:
 		case <-pc.kick:
 		}
 		incomplete = pc.rebalance(pc.loopCtx)
-		t.Reset(pc.o.rebalanceInterval)
+		t.Reset(next())
 	}
 }
 
@@ -238,6 +271,11 @@ func (pc *PushConsumer) rebalanceLoop(incomplete bool) {
 // goroutines to match. It reports whether some topic could not be
 // balanced (no route yet, or the brokers do not list us yet), in which
 // case it should run again soon. Queues of such topics are kept.
+//
+// An orderly consumer stops, commits and then unlocks the queues it gives
+// up before it locks the new ones; it starts only the queues it could
+// lock (the others are still another member's: incomplete, so they are
+// tried again soon).
 func (pc *PushConsumer) rebalance(ctx context.Context) (incomplete bool) {
 	pc.rebMu.Lock()
 	defer pc.rebMu.Unlock()
@@ -270,7 +308,7 @@ func (pc *PushConsumer) rebalance(ctx context.Context) (incomplete bool) {
 		return false
 	}
 	var removed []*processQueue
-	var added []*processQueue
+	var wanted []MessageQueue
 	pc.mu.Lock()
 	for mq, pq := range pc.queues {
 		if done[mq.Topic] && !desired[mq] {
@@ -280,18 +318,41 @@ func (pc *PushConsumer) rebalance(ctx context.Context) (incomplete bool) {
 	}
 	for mq := range desired {
 		if _, ok := pc.queues[mq]; !ok {
-			pq := &processQueue{mq: mq, done: make(chan struct{})}
-			pq.consumed.Store(-1)
-			pq.committed.Store(-1)
-			pc.queues[mq] = pq
-			added = append(added, pq)
+			wanted = append(wanted, mq)
 		}
 	}
 	pc.mu.Unlock()
-	for _, pq := range removed {
-		pc.stopQueue(pq)
-		pc.commit(ctx, pq)
+	if pc.locking() {
+		pc.release(removed)
+	} else {
+		for _, pq := range removed {
+			pc.stopQueue(pq)
+			pc.commit(ctx, pq)
+		}
 	}
+	var until int64
+	if pc.locking() && len(wanted) > 0 {
+		var held map[MessageQueue]bool
+		held, _, until = pc.lockQueues(ctx, wanted)
+		n := len(wanted)
+		wanted = slices.DeleteFunc(wanted, func(mq MessageQueue) bool { return !held[mq] })
+		if len(wanted) < n {
+			pc.c.logger.Debug("rebalance: queues still locked by another client", "group", pc.group, "client", pc.c.clientID, "queues", n-len(wanted))
+			incomplete = true
+		}
+	}
+	added := make([]*processQueue, 0, len(wanted))
+	pc.mu.Lock()
+	for _, mq := range wanted {
+		pq := &processQueue{mq: mq, done: make(chan struct{})}
+		pq.consumed.Store(-1)
+		pq.committed.Store(-1)
+		pq.lockedUntil.Store(until)
+		pc.queues[mq] = pq
+		added = append(added, pq)
+	}
+	owned := len(pc.queues)
+	pc.mu.Unlock()
 	for _, pq := range added {
 		qctx, cancel := context.WithCancel(pc.c.ctx)
 		pq.cancel = cancel
@@ -301,10 +362,39 @@ func (pc *PushConsumer) rebalance(ctx context.Context) (incomplete bool) {
 		}
 	}
 	if len(removed)+len(added) > 0 {
-		pc.c.logger.Info("rebalanced", "group", pc.group, "client", pc.c.clientID, "added", len(added), "removed", len(removed), "owned", len(desired))
+		pc.c.logger.Info("rebalanced", "group", pc.group, "client", pc.c.clientID, "added", len(added), "removed", len(removed), "owned", owned)
 		pc.c.kickHeartbeat()
 	}
 	return incomplete
+}
+
+// release gives up queues an orderly consumer no longer owns: each is
+// stopped (after the handler call in flight) and its offset committed,
+// and only then are their locks released, so that the next holder starts
+// where this one stopped. It is bounded by the request timeout, not by
+// the rebalance's context, so that a Shutdown starting meanwhile does not
+// leave the queues locked until their locks expire.
+func (pc *PushConsumer) release(pqs []*processQueue) {
+	if len(pqs) == 0 {
+		return
+	}
+	for _, pq := range pqs {
+		if pq.cancel != nil {
+			pq.cancel() // all at once; stopQueue waits for each
+		}
+	}
+	mqs := make([]MessageQueue, 0, len(pqs))
+	for _, pq := range pqs {
+		pc.stopQueue(pq)
+		pq.lockedUntil.Store(0)
+		ctx, cancel := context.WithTimeout(pc.c.ctx, 2*pc.o.timeout)
+		pc.commit(ctx, pq) // a failed commit means redeliveries, not disorder
+		cancel()
+		mqs = append(mqs, pq.mq)
+	}
+	ctx, cancel := context.WithTimeout(pc.c.ctx, 2*pc.o.timeout)
+	defer cancel()
+	pc.unlockQueues(ctx, mqs)
 }
 
 // stopQueue cancels a queue's goroutine and waits for it; its offset is
@@ -577,6 +667,9 @@ func (pc *PushConsumer) decode(mq MessageQueue, body []byte, sub *subscription) 
 // queue's offset past each batch once it is consumed (or sent back for
 // redelivery). It returns false if ctx ended first.
 func (pc *PushConsumer) consume(ctx context.Context, pq *processQueue, msgs []*MessageExt) bool {
+	if pc.o.orderly {
+		return pc.consumeOrderly(ctx, pq, msgs)
+	}
 	for i := 0; i < len(msgs); {
 		j := i + 1
 		for j < len(msgs) && j-i < pc.o.consumeBatch && msgs[j].Topic == msgs[i].Topic {
@@ -591,7 +684,7 @@ func (pc *PushConsumer) consume(ctx context.Context, pq *processQueue, msgs []*M
 				pc.c.logger.Warn("broadcast messages not consumed; they are not redelivered", "queue", pq.mq.String(), "count", len(batch))
 			} else {
 				for _, m := range batch {
-					if !pc.sendBack(ctx, pq.mq, m) {
+					if !pc.sendBack(ctx, pq.mq, m, false) {
 						return false
 					}
 				}
@@ -601,6 +694,85 @@ func (pc *PushConsumer) consume(ctx context.Context, pq *processQueue, msgs []*M
 		i = j
 	}
 	return true
+}
+
+// orderlySuspend is how long an orderly consumer waits before handing a
+// refused batch to the handler again (RocketMQ's
+// suspendCurrentQueueTimeMillis).
+const orderlySuspend = time.Second
+
+// consumeOrderly is consume for orderly consumers (RocketMQ's
+// ConsumeMessageOrderlyService): before each handler call it checks that
+// the queue is still this consumer's (ctx) and, in Clustering mode, that
+// its lock is still trusted, waiting while a renewal is overdue; so a
+// queue given up or lost is left right after the call in flight. A batch
+// the handler refuses is handed to it again after orderlySuspend, its
+// messages' ReconsumeTimes incremented, until a message was retried
+// maxReconsume times: that one goes to the dead-letter queue (dropped in
+// Broadcasting mode) and the rest of the batch is retried. It returns
+// false if ctx ended first.
+func (pc *PushConsumer) consumeOrderly(ctx context.Context, pq *processQueue, msgs []*MessageExt) bool {
+	for i := 0; i < len(msgs); {
+		j := i + 1
+		for j < len(msgs) && j-i < pc.o.consumeBatch && msgs[j].Topic == msgs[i].Topic {
+			j++
+		}
+		batch := msgs[i:j]
+		sub := pc.subs[batch[0].Topic]
+		if sub == nil || sub.handler == nil {
+			pc.c.logger.Warn("no handler for redelivered messages; skipping", "topic", batch[0].Topic, "count", len(batch))
+		}
+		for sub != nil && sub.handler != nil && len(batch) > 0 {
+			if !pc.waitLock(ctx, pq) {
+				return false
+			}
+			if pc.call(sub.handler, batch) == ConsumeSuccess {
+				break
+			}
+			again := make([]*MessageExt, 0, len(batch))
+			for _, m := range batch {
+				switch {
+				case m.ReconsumeTimes < pc.o.maxReconsume:
+					m.ReconsumeTimes++
+					again = append(again, m)
+				case pc.o.model == Broadcasting:
+					pc.c.logger.Warn("orderly broadcast message not consumed after its retries; dropped", "queue", pq.mq.String(), "msgId", m.MsgID)
+				default:
+					if !pc.sendBack(ctx, pq.mq, m, true) {
+						return false
+					}
+				}
+			}
+			batch = again
+			if len(batch) > 0 && !sleep(ctx, orderlySuspend) {
+				return false
+			}
+		}
+		pq.consumed.Store(msgs[j-1].QueueOffset + 1)
+		i = j
+	}
+	return true
+}
+
+// waitLock reports whether the next handler call of an orderly queue may
+// run: ctx has not ended and the queue's lock (Clustering) is trusted. An
+// overdue lock is waited for (the next renewal may bring it back); false
+// once ctx ends.
+func (pc *PushConsumer) waitLock(ctx context.Context, pq *processQueue) bool {
+	for logged := false; ; logged = true {
+		if ctx.Err() != nil {
+			return false
+		}
+		if !pc.locking() || pq.lockHeld() {
+			return true
+		}
+		if !logged {
+			pc.c.logger.Warn("queue lock not renewed in time; consumption paused", "group", pc.group, "queue", pq.mq.String())
+		}
+		if !sleep(ctx, lockWait) {
+			return false
+		}
+	}
 }
 
 // call runs a handler, turning a panic into ConsumeRetryLater.
@@ -616,11 +788,12 @@ func (pc *PushConsumer) call(h Handler, msgs []*MessageExt) (res ConsumeResult) 
 
 // sendBack has a message redelivered later: CONSUMER_SEND_MSG_BACK to its
 // broker group, or, when that fails, a copy sent to the group's %RETRY%
-// topic (%DLQ% after WithMaxReconsumeTimes). It retries until one works or
-// ctx ends (false: the queue's offset must not move past the message).
-func (pc *PushConsumer) sendBack(ctx context.Context, mq MessageQueue, m *MessageExt) bool {
+// topic (%DLQ% after WithMaxReconsumeTimes, or at once with dlq). It
+// retries until one works or ctx ends (false: the queue's offset must not
+// move past the message).
+func (pc *PushConsumer) sendBack(ctx context.Context, mq MessageQueue, m *MessageExt, dlq bool) bool {
 	for attempt := 0; ; attempt++ {
-		err := pc.trySendBack(ctx, mq, m)
+		err := pc.trySendBack(ctx, mq, m, dlq)
 		if err == nil {
 			return true
 		}
@@ -631,10 +804,14 @@ func (pc *PushConsumer) sendBack(ctx context.Context, mq MessageQueue, m *Messag
 	}
 }
 
-func (pc *PushConsumer) trySendBack(ctx context.Context, mq MessageQueue, m *MessageExt) error {
+func (pc *PushConsumer) trySendBack(ctx context.Context, mq MessageQueue, m *MessageExt, dlq bool) error {
+	delay := int32(pc.o.retryDelay)
+	if dlq {
+		delay = -1 // straight to %DLQ%
+	}
 	mk := func() *transport.Command {
 		h := transport.ConsumerSendMsgBackRequestHeader{Offset: m.CommitLogOffset, Group: pc.group, OriginMsgID: m.MsgID,
-			OriginTopic: m.Topic, DelayLevel: int32(pc.o.retryDelay), MaxReconsumeTimes: int32(pc.o.maxReconsume), BrokerName: mq.BrokerName}
+			OriginTopic: m.Topic, DelayLevel: delay, MaxReconsumeTimes: int32(pc.o.maxReconsume), BrokerName: mq.BrokerName}
 		return transport.NewRequest(transport.ReqConsumerSendMsgBack, h.Encode(), nil)
 	}
 	resp, addr, err := pc.c.invokeGroup(ctx, mq.Topic, mq.BrokerName, 0, mk)
@@ -649,7 +826,7 @@ func (pc *PushConsumer) trySendBack(ctx context.Context, mq MessageQueue, m *Mes
 	}
 	pc.c.logger.Debug("send back refused; re-sending to the retry topic", "msgId", m.MsgID, "error", err)
 	topic := message.RetryTopic(pc.group)
-	if m.ReconsumeTimes >= pc.o.maxReconsume {
+	if dlq || m.ReconsumeTimes >= pc.o.maxReconsume {
 		topic = message.DLQTopic(pc.group)
 	}
 	cp := &Message{Topic: topic, Body: m.Body, Flag: m.Flag, Properties: maps.Clone(m.Properties)}
@@ -662,6 +839,9 @@ func (pc *PushConsumer) trySendBack(ctx context.Context, mq MessageQueue, m *Mes
 	cp.DelayLevel = 3 + m.ReconsumeTimes
 	if pc.o.retryDelay > 0 {
 		cp.DelayLevel = pc.o.retryDelay
+	}
+	if dlq {
+		cp.DelayLevel = 0
 	}
 	delete(cp.Properties, message.PropertyDelayLevel)
 	out, perr := pc.inner.prepare(cp)
@@ -677,8 +857,11 @@ func (pc *PushConsumer) trySendBack(ctx context.Context, mq MessageQueue, m *Mes
 
 // Shutdown stops rebalancing and pulling, waits for handlers to return
 // (cancelling their context if ctx ends first), commits every queue's
-// offset and closes every connection. Other members of the group take the
-// queues over at once (the brokers see the connections close).
+// offset, releases an orderly consumer's queue locks and closes every
+// connection. Other members of the group take the queues over at once
+// (the brokers see the connections close). When ctx ends before the
+// handlers return, offsets are not committed and locks are left to expire
+// on the brokers (60 s).
 func (pc *PushConsumer) Shutdown(ctx context.Context) error {
 	switch pc.state.Swap(2) {
 	case 2:
@@ -720,6 +903,16 @@ func (pc *PushConsumer) Shutdown(ctx context.Context) error {
 			pc.commit(cctx, pq)
 		}
 		cancel()
+		if pc.locking() && len(pqs) > 0 {
+			mqs := make([]MessageQueue, 0, len(pqs))
+			for _, pq := range pqs {
+				pq.lockedUntil.Store(0)
+				mqs = append(mqs, pq.mq)
+			}
+			uctx, cancel := context.WithTimeout(ctx, 2*pc.o.timeout)
+			pc.unlockQueues(uctx, mqs)
+			cancel()
+		}
 	}
 	pc.c.shutdown()
 	return err

@@ -162,3 +162,57 @@ func pullRequest(group string, mq MessageQueue, offset int64, max int, sysFlag i
 	}
 	return transport.NewRequest(transport.ReqPullMessage, h.Encode(), nil)
 }
+
+// lockBatch asks broker group brokerName to lock mqs for clientID in group
+// (LOCK_BATCH_MQ) and returns the queues the client now holds; the others
+// are held by another client. topic (one of the queues' topics) routes the
+// request. An error means the group did not answer: the locks are unknown.
+func (c *core) lockBatch(ctx context.Context, group, brokerName, topic string, mqs []MessageQueue) (map[MessageQueue]bool, error) {
+	body, err := lockBody(group, c.clientID, mqs)
+	if err != nil {
+		return nil, err
+	}
+	mk := func() *transport.Command { return transport.NewRequest(transport.ReqLockBatchMQ, nil, body) }
+	resp, addr, err := c.invokeGroup(ctx, topic, brokerName, 0, mk)
+	if err != nil {
+		return nil, err
+	}
+	if resp.Code != int16(transport.RespSuccess) {
+		return nil, brokerErr("lock queues of "+brokerName, addr, resp)
+	}
+	var rb transport.LockBatchResponseBody
+	if err := transport.DecodeBody(resp.Body, &rb); err != nil {
+		return nil, fmt.Errorf("client: lock queues of %s from %s: %w", brokerName, addr, err)
+	}
+	held := make(map[MessageQueue]bool, len(rb.LockOKMQSet))
+	for _, q := range rb.LockOKMQSet {
+		held[MessageQueue{Topic: q.Topic, BrokerName: q.BrokerName, QueueID: int(q.QueueID)}] = true
+	}
+	return held, nil
+}
+
+// unlockBatch releases clientID's locks of mqs on broker group brokerName
+// (UNLOCK_BATCH_MQ).
+func (c *core) unlockBatch(ctx context.Context, group, brokerName, topic string, mqs []MessageQueue) error {
+	body, err := lockBody(group, c.clientID, mqs)
+	if err != nil {
+		return err
+	}
+	mk := func() *transport.Command { return transport.NewRequest(transport.ReqUnlockBatchMQ, nil, body) }
+	resp, addr, err := c.invokeGroup(ctx, topic, brokerName, 0, mk)
+	if err != nil {
+		return err
+	}
+	if resp.Code != int16(transport.RespSuccess) {
+		return brokerErr("unlock queues of "+brokerName, addr, resp)
+	}
+	return nil
+}
+
+func lockBody(group, clientID string, mqs []MessageQueue) ([]byte, error) {
+	b := transport.LockBatchRequestBody{ConsumerGroup: group, ClientID: clientID, MQSet: make([]transport.MessageQueue, 0, len(mqs))}
+	for _, q := range mqs {
+		b.MQSet = append(b.MQSet, q.wire())
+	}
+	return transport.EncodeBody(b)
+}

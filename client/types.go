@@ -283,8 +283,8 @@ const (
 	// ConsumeSuccess: the messages are consumed; the offset moves past them.
 	ConsumeSuccess
 	// ConsumeRetryLater: redeliver the messages later (through the group's
-	// %RETRY% topic in clustering mode). An unknown value counts as
-	// ConsumeRetryLater.
+	// %RETRY% topic in clustering mode; in place, a second later, for an
+	// orderly consumer). An unknown value counts as ConsumeRetryLater.
 	ConsumeRetryLater
 )
 
