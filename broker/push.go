@@ -98,7 +98,7 @@ func (b *Broker) push(ctx context.Context, t pushTarget, req *transport.Command,
 	var errs []error
 	for range peers {
 		a := <-answers
-		if a.err == nil {
+		if a.resp != nil { // the member holding the connection
 			if !wait {
 				return nil, nil
 			}
