@@ -43,7 +43,10 @@ func (t pushTarget) ext() map[string]string {
 // localConn is this member's connection to the target, if any.
 func (b *Broker) localConn(t pushTarget) *transport.Conn {
 	if t.clientID != "" {
-		return b.clients.connOf(t.clientID)
+		if c := b.clients.connOf(t.clientID); c != nil {
+			return c
+		}
+		return b.reply.requesters.conn(t.clientID) // a requester not registered yet
 	}
 	return b.clients.producerConn(t.producerGroup)
 }
