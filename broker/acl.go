@@ -137,9 +137,9 @@ func aclResources(code transport.RequestCode, req *transport.Command) ([]acl.Res
 		return []acl.Resource{topic(t, acl.Pub)}
 	}
 	switch code {
-	case transport.ReqSendMessage:
+	case transport.ReqSendMessage, transport.ReqSendReplyMessage:
 		return send(ext["topic"]), nil
-	case transport.ReqSendMessageV2, transport.ReqSendBatchMessage:
+	case transport.ReqSendMessageV2, transport.ReqSendBatchMessage, transport.ReqSendReplyMessageV2:
 		return send(ext["b"]), nil
 	case transport.ReqPullMessage:
 		return []acl.Resource{topic(ext["topic"], acl.Sub), group(ext["consumerGroup"])}, nil

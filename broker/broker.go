@@ -59,6 +59,7 @@ type Broker struct {
 		mu     sync.Mutex
 		groups map[string]bool
 	}
+	reply replyState // request-reply (reply.go)
 	// schedulePasses counts the leader's passes over the delay levels.
 	schedulePasses atomic.Uint64
 	removed        atomic.Bool // removed from the group
@@ -371,6 +372,7 @@ func (b *Broker) ensureSystemTopics(ctx context.Context) {
 		WriteQueueNums: int32(len(b.delays)), Perm: transport.PermRead | transport.PermWrite})
 	want = append(want, fsm.TopicConfig{TopicName: message.TimerTopic, ReadQueueNums: int32(len(message.TimerLevels)),
 		WriteQueueNums: int32(len(message.TimerLevels)), Perm: transport.PermRead | transport.PermWrite})
+	want = append(want, b.replyTopicConfig())
 	for _, tc := range want {
 		if _, ok := b.g.Topic(tc.TopicName); ok {
 			continue

@@ -11,6 +11,8 @@ func (b *Broker) registerHandlers(s *transport.Server) {
 		transport.ReqSendMessage:                      b.handleSend,
 		transport.ReqSendMessageV2:                    b.handleSend,
 		transport.ReqSendBatchMessage:                 b.handleSend,
+		transport.ReqSendReplyMessage:                 b.handleReply,
+		transport.ReqSendReplyMessageV2:               b.handleReply,
 		transport.ReqPullMessage:                      b.handlePull,
 		transport.ReqQueryConsumerOffset:              b.handleQueryConsumerOffset,
 		transport.ReqUpdateConsumerOffset:             b.handleUpdateConsumerOffset,

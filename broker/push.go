@@ -43,7 +43,10 @@ func (t pushTarget) ext() map[string]string {
 // localConn is this member's connection to the target, if any.
 func (b *Broker) localConn(t pushTarget) *transport.Conn {
 	if t.clientID != "" {
-		return b.clients.connOf(t.clientID)
+		if c := b.clients.connOf(t.clientID); c != nil {
+			return c
+		}
+		return b.reply.requesters.conn(t.clientID) // a requester not registered yet
 	}
 	return b.clients.producerConn(t.producerGroup)
 }
@@ -98,7 +101,7 @@ func (b *Broker) push(ctx context.Context, t pushTarget, req *transport.Command,
 	var errs []error
 	for range peers {
 		a := <-answers
-		if a.err == nil {
+		if a.resp != nil { // the member holding the connection
 			if !wait {
 				return nil, nil
 			}

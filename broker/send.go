@@ -23,6 +23,7 @@ func (b *Broker) handleSend(ctx context.Context, c *transport.Conn, req *transpo
 	if err := h.DecodeFor(code, req.ExtFields); err != nil {
 		return respond(transport.RespMessageIllegal, "bad send request header: %v", err)
 	}
+	b.noteRequester(c, req, &h)
 	if !b.waitLeaderReady(ctx) {
 		if b.g.RaftLeader() || b.isLeader() {
 			return b.statusFromErr("send", ErrNotLeader)
@@ -35,7 +36,7 @@ func (b *Broker) handleSend(ctx context.Context, c *transport.Conn, req *transpo
 	if len(req.Body) > b.cfg.MaxMessageSize {
 		return respond(transport.RespMessageIllegal, "the message body size over max value, MAX: %d (got %d bytes)", b.cfg.MaxMessageSize, len(req.Body))
 	}
-	if len(req.Body) == 0 {
+	if len(req.Body) == 0 && !emptyBodyAllowed(&h) {
 		return respond(transport.RespMessageIllegal, "the message body is empty")
 	}
 	batch := code == transport.ReqSendBatchMessage
@@ -67,6 +68,10 @@ func (b *Broker) handleSend(ctx context.Context, c *transport.Conn, req *transpo
 	size := 0
 	add := func(flag int32, body, props []byte, sysFlag int32) error {
 		topic, qid := h.Topic, h.QueueID
+		props, err := b.stampRequest(props)
+		if err != nil {
+			return err
+		}
 		due, timer, err := message.TimerDue(props, now)
 		if err != nil {
 			return err

@@ -19,7 +19,7 @@ func (b *Broker) handleUpdateTopic(ctx context.Context, c *transport.Conn, req *
 	if r := checkTopicName(h.Topic); r != nil {
 		return r
 	}
-	if message.IsSystemTopic(h.Topic) {
+	if message.IsSystemTopic(h.Topic) || h.Topic == b.replyTopic() {
 		return respond(transport.RespInvalidParameter, "the topic[%s] is conflict with system topic", h.Topic)
 	}
 	if r := b.checkQueueNums(h.ReadQueueNums, h.WriteQueueNums); r != nil {
@@ -52,7 +52,7 @@ func (b *Broker) handleDeleteTopic(ctx context.Context, c *transport.Conn, req *
 	if r := checkTopicName(h.Topic); r != nil {
 		return r
 	}
-	if message.IsSystemTopic(h.Topic) {
+	if message.IsSystemTopic(h.Topic) || h.Topic == b.replyTopic() {
 		return respond(transport.RespInvalidParameter, "the topic[%s] is a system topic and cannot be deleted", h.Topic)
 	}
 	if !b.waitLeaderReady(ctx) {

@@ -41,6 +41,8 @@ type core struct {
 
 	failMu sync.Mutex
 	failed map[string]time.Time // address -> when a connection to it last failed
+	// reg: the addresses that took our heartbeat on the current connection.
+	reg registrations
 
 	mu       sync.Mutex // guards closed, producer, consumer
 	closed   bool
@@ -183,6 +185,7 @@ func (c *core) markFailed(addr string, err error) {
 	c.failMu.Lock()
 	c.failed[addr] = time.Now()
 	c.failMu.Unlock()
+	c.reg.set(addr, false) // the next connection is not registered yet
 }
 
 // recentlyFailed reports whether a connection to addr failed lately.
@@ -312,6 +315,7 @@ func (c *core) heartbeatAll(ctx context.Context) {
 
 func (c *core) heartbeat(ctx context.Context, addr string, body []byte) error {
 	resp, err := c.invoke(ctx, addr, transport.NewRequest(transport.ReqHeartbeat, nil, body))
+	c.reg.set(addr, err == nil && resp.Code == int16(transport.RespSuccess))
 	if err != nil {
 		c.logger.Debug("heartbeat failed", "addr", addr, "error", err)
 		return err

@@ -60,11 +60,25 @@
 // producer's retries, so a retry after an unknown outcome can store a
 // duplicate with the same MsgID but never loses an acknowledged message.
 //
+// # Request-reply
+//
+// Producer.Request sends a message and waits for the reply a consumer
+// sends with NewReply and Producer.SendReply (RocketMQ 4.6+ request-reply;
+// it interoperates with the official clients' producer.Request and
+// consumer.CreateReplyMessage). The broker pushes the reply to the
+// requester, which subscribes to nothing:
+//
+//	r, err := p.Request(ctx, client.NewMessage("Prices", []byte("AAPL")), 3*time.Second)
+//	// in the consumer's handler, for each request m:
+//	reply, err := client.NewReply(m, []byte("187.2"))
+//	_, err = replier.SendReply(ctx, reply)
+//
 // # Errors
 //
 // Errors wrap the sentinels ErrTopicNotExist, ErrNoRoute,
 // ErrNameServerUnreachable, ErrNoNameServer, ErrInvalidMessage,
-// ErrMessageNotFound and ErrShutdown (test with errors.Is),
+// ErrMessageNotFound, ErrRequestTimeout, ErrReplyNotPushed and ErrShutdown
+// (test with errors.Is),
 // or are a *BrokerError carrying the broker's response code and remark
 // (errors.As; Retriable tells whether a retry may help).
 //

@@ -40,8 +40,9 @@ const maxAsyncInflight = 4096
 // MsgID, never lose an acknowledged message.
 type Producer struct {
 	sender
-	sem   chan struct{}
-	async sync.WaitGroup
+	sem     chan struct{}
+	async   sync.WaitGroup
+	replies *replyWaiters // Requests waiting for their reply
 }
 
 // sender is the send machinery, shared with the push consumer (which
@@ -70,8 +71,11 @@ func NewProducer(opts ...Option) (*Producer, error) {
 		return nil, err
 	}
 	c.producer = o.group
+	p := &Producer{sender: sender{c: c, group: o.group}, sem: make(chan struct{}, maxAsyncInflight),
+		replies: &replyWaiters{m: map[string]chan *MessageExt{}}}
+	c.rpc.Handle(transport.ReqPushReplyMessageToClient, p.onPushReply)
 	c.startLoops()
-	return &Producer{sender: sender{c: c, group: o.group}, sem: make(chan struct{}, maxAsyncInflight)}, nil
+	return p, nil
 }
 
 // ClientID is the id this producer heartbeats with.
@@ -89,6 +93,7 @@ type outgoing struct {
 	reconsume int32
 	batch     bool
 	oneway    bool
+	reply     bool // SEND_REPLY_MESSAGE
 	// ordered sends pick their queue with the selector and never move.
 	selector QueueSelector
 	msg      *Message
@@ -248,6 +253,9 @@ func (o *outgoing) request(mq MessageQueue, group string) *transport.Command {
 		h.Batch = true
 		return transport.NewRequest(transport.ReqSendBatchMessage, h.EncodeV2(), o.body)
 	}
+	if o.reply {
+		return transport.NewRequest(transport.ReqSendReplyMessage, h.Encode(), o.body)
+	}
 	return transport.NewRequest(transport.ReqSendMessage, h.Encode(), o.body)
 }
 
@@ -370,6 +378,9 @@ func (p *sender) send(ctx context.Context, o *outgoing) (*SendResult, error) {
 					return sendResult(o, mq, resp)
 				}
 				be := brokerErr("send to "+mq.String(), addr, resp)
+				if o.reply && replyNotPushed(resp) {
+					return nil, fmt.Errorf("%w: %w", ErrReplyNotPushed, be)
+				}
 				if !be.Retriable() {
 					return nil, be
 				}

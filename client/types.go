@@ -25,6 +25,9 @@ type Message struct {
 	// Properties are user properties. On received messages it holds every
 	// stored property, system ones (TAGS, KEYS, UNIQ_KEY, ...) included.
 	Properties map[string]string
+
+	// replyGroup is the broker group a reply's request came from (NewReply).
+	replyGroup string
 }
 
 // NewMessage returns a message for topic with body.
@@ -68,7 +71,7 @@ func (m *Message) validate() error {
 	if err := message.ValidateSendTopic(m.Topic); err != nil {
 		return fmt.Errorf("%w: %v", ErrInvalidMessage, err)
 	}
-	if len(m.Body) == 0 {
+	if len(m.Body) == 0 && !m.IsReply() {
 		return fmt.Errorf("%w: empty body (topic %s)", ErrInvalidMessage, m.Topic)
 	}
 	for _, k := range m.Keys {
