@@ -22,8 +22,9 @@ func TestLayering(t *testing.T) {
 		"acl":     {"transport"},
 		"client":  {"transport", "message", "filter"},
 		"namesrv": {"transport", "message", "config", "acl"},
+		"console": {"client", "transport", "message", "filter"},
 		"broker":  {"group", "fsm", "raftlog", "message", "transport", "fsm/consumequeue", "fsm/indexfile", "filter", "config", "tlsconfig", "acl"},
-		"cmd/raftmq": {"broker", "namesrv", "client", "group", "fsm", "raftlog", "message", "transport", "fsm/consumequeue",
+		"cmd/raftmq": {"broker", "namesrv", "console", "client", "group", "fsm", "raftlog", "message", "transport", "fsm/consumequeue",
 			"fsm/indexfile", "filter", "config", "tlsconfig", "acl"},
 	}
 	for _, l := range leaves {

@@ -511,6 +511,11 @@ type NameServer struct {
 	// (RocketMQ: 120 s).
 	BrokerExpiry time.Duration `mapstructure:"brokerExpiry"`
 	LogLevel     string        `mapstructure:"logLevel"`
+	// ConsoleAddr, if set, serves the web console (host:port); with
+	// aclEnable it asks for an account. ConsoleTrustCertPath: the CA the
+	// console's client trusts when brokers require TLS.
+	ConsoleAddr          string `mapstructure:"consoleAddr"`
+	ConsoleTrustCertPath string `mapstructure:"consoleTrustCertPath"`
 }
 
 // DefaultNameServer returns the defaults.

@@ -15,6 +15,7 @@ import (
 
 	"github.com/raftmq/raftmq/client"
 	"github.com/raftmq/raftmq/message"
+	"github.com/raftmq/raftmq/transport"
 )
 
 // The JSON API the pages use. Reads are GET; changes are POST with a JSON
@@ -66,8 +67,11 @@ func failFrom(w http.ResponseWriter, err error) {
 	switch {
 	case errors.Is(err, client.ErrMessageNotFound):
 		fail(w, http.StatusNotFound, err)
-	case errors.As(err, &be) && strings.Contains(strings.ToLower(be.Error()), "permission"):
-		fail(w, http.StatusForbidden, err)
+	case errors.As(err, &be) && be.Code == transport.RespNoPermission:
+		// The account is refused (wrong key, or not allowed): let the
+		// browser ask for another.
+		w.Header().Set("WWW-Authenticate", `Basic realm="raftmq console (ACL access key and secret key)", charset="UTF-8"`)
+		fail(w, http.StatusUnauthorized, err)
 	default:
 		fail(w, http.StatusBadGateway, err)
 	}
@@ -214,7 +218,8 @@ func (s *Server) apiTopics(w http.ResponseWriter, r *http.Request) {
 		if len(out) == maxTopicsListed {
 			break
 		}
-		tv := topicView{Topic: t, System: message.IsSystemTopic(t) || message.IsRetryTopic(t) || message.IsDLQTopic(t), Queues: []queueView{}}
+		tv := topicView{Topic: t, System: message.IsSystemTopic(t) || message.IsRetryTopic(t) || message.IsDLQTopic(t) ||
+			strings.HasSuffix(t, "_"+message.ReplyTopicPostfix), Queues: []queueView{}}
 		if tv.System && !system {
 			continue
 		}
@@ -280,11 +285,11 @@ func (s *Server) apiDeleteTopic(w http.ResponseWriter, r *http.Request) {
 }
 
 type groupLag struct {
-	Group  string               `json:"group"`
-	Lag    int64                `json:"lag"`
-	Queues []queueLag           `json:"queues"`
+	Group  string                `json:"group"`
+	Lag    int64                 `json:"lag"`
+	Queues []queueLag            `json:"queues"`
 	Config client.SubGroupConfig `json:"config"`
-	Error  string               `json:"error,omitempty"`
+	Error  string                `json:"error,omitempty"`
 }
 
 type queueLag struct {

@@ -256,4 +256,3 @@ func (s *Server) clientOpts(r *http.Request) []client.Option {
 }
 
 func sessionOf(r *http.Request) *session { return r.Context().Value(ctxKey{}).(*session) }
-

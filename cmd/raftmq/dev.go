@@ -14,6 +14,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/raftmq/raftmq/acl"
 	"github.com/raftmq/raftmq/client"
+	"github.com/raftmq/raftmq/console"
 	"github.com/raftmq/raftmq/internal/devcluster"
 	"github.com/raftmq/raftmq/namesrv"
 	"github.com/raftmq/raftmq/tlsconfig"
@@ -22,7 +23,7 @@ import (
 )
 
 func newDevCmd() *cobra.Command {
-	var level, flush, aclFile string
+	var level, flush, aclFile, consoleAddr string
 	var nsPort int
 	var useTLS, noGroupAddr bool
 	dc := devcluster.DefaultConfig()
@@ -55,7 +56,7 @@ election. Ctrl-C stops everything cleanly; running it again resumes.`,
 			defer nsLog.Close()
 			logger := hclog.New(&hclog.LoggerOptions{Name: "namesrv", Level: hclog.LevelFromString(level), Output: nsLog})
 			nc := namesrv.Config{Addr: dc.NamesrvAddr, BrokerExpiry: 10 * time.Second, Logger: logger}
-			var adminOpts []client.Option
+			var adminOpts, consoleOpts []client.Option
 			var certs tlsconfig.DevFiles
 			if useTLS {
 				if certs, err = tlsconfig.GenerateDev(filepath.Join(dc.Dir, "tls")); err != nil {
@@ -75,6 +76,7 @@ election. Ctrl-C stops everything cleanly; running it again resumes.`,
 					return err
 				}
 				adminOpts = append(adminOpts, client.WithTLS(tc))
+				consoleOpts = append(consoleOpts, client.WithTLS(tc))
 			}
 			if aclFile != "" {
 				abs, err := filepath.Abs(aclFile)
@@ -123,6 +125,23 @@ election. Ctrl-C stops everything cleanly; running it again resumes.`,
 				ns.Shutdown(ctx)
 			}()
 			fmt.Fprintf(out, "raftmq dev cluster, data and logs in %s\n  NameServer  %s\n", dc.Dir, dc.NamesrvAddr)
+			if consoleAddr != "" {
+				cc := console.DefaultConfig(dc.NamesrvAddr)
+				cc.Addr, cc.RequireAccount, cc.ClientOptions, cc.Logger = consoleAddr, aclFile != "", consoleOpts, logger
+				con, err := console.New(cc)
+				if err != nil {
+					return err
+				}
+				if err := con.Start(); err != nil {
+					return fmt.Errorf("%w (another console on %s? --console '' turns it off)", err, consoleAddr)
+				}
+				defer func() {
+					ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+					defer cancel()
+					con.Shutdown(ctx)
+				}()
+				fmt.Fprintf(out, "  Console     http://%s/\n", con.Addr())
+			}
 			cl, err := devcluster.Start(dc)
 			if err != nil {
 				return err
@@ -171,6 +190,7 @@ election. Ctrl-C stops everything cleanly; running it again resumes.`,
 	f.StringVar(&level, "log-level", "info", "log level")
 	f.StringVar(&flush, "flush", "SYNC_FLUSH", "flushDiskType: SYNC_FLUSH or ASYNC_FLUSH")
 	f.StringVar(&aclFile, "acl", "", "turn ACL on with the accounts of this plain_acl.yml")
+	f.StringVar(&consoleAddr, "console", "127.0.0.1:8080", "web console address ('' turns it off)")
 	f.BoolVar(&useTLS, "tls", false, "TLS everywhere, with self-signed certificates generated into <dir>/tls")
 	return cmd
 }

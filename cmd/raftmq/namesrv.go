@@ -10,7 +10,9 @@ import (
 	"time"
 
 	"github.com/raftmq/raftmq/acl"
+	"github.com/raftmq/raftmq/client"
 	"github.com/raftmq/raftmq/config"
+	"github.com/raftmq/raftmq/console"
 	"github.com/raftmq/raftmq/namesrv"
 	"github.com/raftmq/raftmq/tlsconfig"
 	"github.com/raftmq/raftmq/transport"
@@ -67,6 +69,31 @@ func newNamesrvCmd() *cobra.Command {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "The Name Server boot success. serializeType=JSON address=%s\n", ns.Addr())
+			if cfg.ConsoleAddr != "" {
+				_, port, _ := net.SplitHostPort(ns.Addr())
+				cc := console.DefaultConfig(net.JoinHostPort("127.0.0.1", port))
+				cc.Addr, cc.RequireAccount, cc.Logger = cfg.ConsoleAddr, cfg.ACLEnable, logger
+				if cfg.ConsoleTrustCertPath != "" || nc.TLSMode == transport.TLSEnforcing {
+					tc, err := tlsconfig.Client(cfg.ConsoleTrustCertPath, false, "", "")
+					if err != nil {
+						return err
+					}
+					cc.ClientOptions = append(cc.ClientOptions, client.WithTLS(tc))
+				}
+				con, err := console.New(cc)
+				if err != nil {
+					return err
+				}
+				if err := con.Start(); err != nil {
+					return err
+				}
+				defer func() {
+					sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+					defer cancel()
+					con.Shutdown(sctx)
+				}()
+				fmt.Fprintf(cmd.OutOrStdout(), "Console http://%s/\n", con.Addr())
+			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
 			<-ctx.Done()

@@ -8,6 +8,7 @@ const HISTORY = 150; // chart points kept (5 min at 2 s)
 let timer = null;
 let generation = 0;
 const history = {}; // chart series by key, kept across pages
+const lastReset = {}; // consumer group -> offsets of its last reset here
 
 function el(tag, attrs, ...kids) {
   const e = document.createElement(tag);
@@ -112,7 +113,8 @@ function draw(c, series) {
   for (let i = 0; i <= 4; i++) {
     const y = 10 + (h - 30) * i / 4;
     g.beginPath(); g.moveTo(40, y); g.lineTo(w - 5, y); g.stroke();
-    g.fillText(Math.round(vmax * (4 - i) / 4).toLocaleString("en-US"), 2, y + 4);
+    const v = vmax * (4 - i) / 4;
+    g.fillText(vmax < 10 ? v.toFixed(1) : Math.round(v).toLocaleString("en-US"), 2, y + 4);
   }
   ["#2459c8", "#d9480f"].forEach((color, i) => {
     const s = series[i];
@@ -146,7 +148,7 @@ pages.cluster = {
         num(m.term), num(m.commitIndex), num(m.appliedIndex), num(m.lag),
         td(m.error ? "" : (m.diskUsed * 100).toFixed(1) + "%" + (m.diskFull ? " FULL" : ""), m.diskFull ? "bad num" : "num"),
         num(m.commitLogBytes === undefined ? "" : (m.commitLogBytes / 1048576).toFixed(1)),
-        td(m.partialHistory ? "fetching history" : ""), num(m.pid)));
+        td(m.partialHistory ? "fetching history" : ""), td(m.pid || "", "num")));
       const target = el("select", { id: "transfer-target-" + g.name },
         el("option", { value: "", text: "any up-to-date member" }),
         g.members.filter(m => m.node && !m.serving).map(m => el("option", { value: m.node, text: m.node })));
@@ -186,7 +188,8 @@ pages.topics = {
         table(["Group", { label: "Queue", num: 1 }, { label: "Min", num: 1 }, { label: "Max", num: 1 }, "Last message"],
           t.queues.map(q => el("tr", {}, td(q.group), num(q.queue), num(q.min), num(q.max), td(when(q.lastUpdate))))));
       return el("tr", { "data-topic": t.topic, "data-queues": t.queues.length },
-        td(t.topic), el("td", {}, detail, t.error ? el("div", { class: "bad", text: t.error }) : null), num(t.messages),
+        td(t.topic), el("td", {}, detail, t.error ? el("div", { class: "bad", text: t.error }) : null),
+        td(t.messages.toLocaleString("en-US"), "num messages"),
         el("td", {}, el("a", { href: "/messages?topic=" + encodeURIComponent(t.topic), text: "messages" }), " ",
           t.system ? null : el("button", { class: "link", "data-delete": t.topic, text: "delete", onclick: () =>
             act("Delete topic", "Delete topic " + t.topic + " and all its messages and offsets on every group? This cannot be undone.",
@@ -214,7 +217,10 @@ pages.groups = {
       const topics = [...new Set(g.queues.map(q => q.topic))].sort();
       const topic = el("select", { id: "reset-topic" }, topics.map(t => el("option", { value: t, text: t })));
       const at = el("input", { id: "reset-time", type: "datetime-local", step: 1 });
-      const result = el("div", { id: "reset-result" });
+      const result = el("div", { id: "reset-result" }, lastReset[g.group] ? [
+        el("p", { class: "muted", text: "Last reset, on " + lastReset[g.group].topic + ":" }),
+        table(["Broker group", { label: "Queue", num: 1 }, { label: "New offset", num: 1 }],
+          lastReset[g.group].offsets.map(o => el("tr", {}, td(o.brokerGroup), num(o.queue), num(o.offset))))] : []);
       out.push(el("section", { class: "card", id: "group-detail" },
         el("h2", { text: g.group }),
         el("p", {}, "Lag ", el("strong", { id: "group-lag", text: g.lag.toLocaleString("en-US") })),
@@ -227,10 +233,13 @@ pages.groups = {
         el("form", { class: "inline", onsubmit: async e => {
           e.preventDefault();
           const t = at.value ? new Date(at.value).getTime() : 0;
-          const res = await act("Reset offsets", "Reset " + g.group + " on " + topic.value + " to " + (t ? new Date(t).toLocaleString() : "the beginning") + "?",
-            () => api("/api/groups/reset", { group: g.group, topic: topic.value, time: t }));
-          if (res) result.replaceChildren(table(["Broker group", { label: "Queue", num: 1 }, { label: "New offset", num: 1 }],
-            res.offsets.map(o => el("tr", {}, td(o.brokerGroup), num(o.queue), num(o.offset)))));
+          const tp = topic.value;
+          await act("Reset offsets", "Reset " + g.group + " on " + tp + " to " + (t ? new Date(t).toLocaleString() : "the beginning") + "?",
+            async () => {
+              const res = await api("/api/groups/reset", { group: g.group, topic: tp, time: t });
+              lastReset[g.group] = { topic: tp, offsets: res.offsets };
+              return res;
+            });
         } }, el("label", {}, "Topic", topic), el("label", {}, "Time (empty: the beginning)", at), el("button", { id: "reset-submit", class: "danger", text: "Reset" })),
         result));
     }
@@ -321,7 +330,7 @@ async function refresh() {
     const focused = document.activeElement && main.contains(document.activeElement) && /INPUT|SELECT|TEXTAREA/.test(document.activeElement.tagName);
     if (!focused || main.dataset.page !== name) {
       const open = [...main.querySelectorAll("details[open]")].map(d => d.parentElement && d.parentElement.parentElement && d.parentElement.parentElement.dataset.topic);
-      main.replaceChildren(el("h1", { class: "visually-hidden", text: p.title }), ...p.render(data));
+      main.replaceChildren(el("h1", { text: p.title }), ...p.render(data));
       main.querySelectorAll("tr[data-topic]").forEach(tr => { if (open.includes(tr.dataset.topic)) tr.querySelector("details").open = true; });
       main.dataset.page = name;
       main.dataset.loaded = String(Date.now());
