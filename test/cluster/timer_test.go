@@ -140,7 +140,9 @@ func TestTimers_SpreadOverAMinuteWithLeaderKills(t *testing.T) {
 	}
 	require.Zero(t, early, "timers delivered before they were due")
 	sort.Slice(lags, func(i, j int) bool { return lags[i] < lags[j] })
-	q := func(f float64) time.Duration { return lags[min(len(lags)-1, int(f*float64(len(lags))))].Round(time.Millisecond) }
+	q := func(f float64) time.Duration {
+		return lags[min(len(lags)-1, int(f*float64(len(lags))))].Round(time.Millisecond)
+	}
 	t.Logf("TIMERS %d due over %v, 2 leader SIGKILLs: each delivered once, none early; lateness p50 %v p99 %v max %v; %d later than 1 s (%d of them due around a kill)",
 		n, spread, q(0.5), q(0.99), lags[len(lags)-1].Round(time.Millisecond), late, lateNearKill)
 	require.Equal(t, late, lateNearKill, "timers more than 1 s late away from the failovers")
