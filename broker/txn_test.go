@@ -196,3 +196,17 @@ func TestBroker_Transactions(t *testing.T) {
 	require.Equal(t, "orphan", string(d.Body))
 	require.Equal(t, "3", d.GetProperty(message.PropertyTransactionCheckTime) /* as last checked */, "props: %v", d.Properties)
 }
+
+// TestBroker_TransactionBadInput: a half message for a topic that does not
+// exist (auto-creation off), or in a batch, is refused with a clear code
+// and opens nothing.
+func TestBroker_TransactionBadInput(t *testing.T) {
+	g := startGroup(t, 1, func(c *Config) { c.AutoCreateTopic = false })
+	addr := g.leader().Addr()
+	r := g.call(addr, sendReq("Nope", 0, []byte("half"), map[string]string{message.PropertyTransactionPrepared: "true", message.PropertyProducerGroup: "PG"}))
+	require.Equal(t, int16(transport.RespTopicNotExist), r.Code, r.Remark)
+	require.Zero(t, g.leader().g.OpenTxns())
+	r = g.call(addr, endTxnReq(halfSent{phys: 0, queueOffset: 0, uniq: "x"}, "PG", transport.TransactionCommitType))
+	require.Equal(t, int16(transport.RespSystemError), r.Code, "no transaction to end")
+	require.Contains(t, r.Remark, "no open transaction")
+}
