@@ -84,7 +84,7 @@ func (r *rig) reopen() {
 	require.NoError(r.t, err)
 }
 
-func record(t *testing.T, topic string, qid int32, body string, props map[string]string) []byte {
+func record(t testing.TB, topic string, qid int32, body string, props map[string]string) []byte {
 	t.Helper()
 	m := &message.MessageExt{
 		Message:        message.Message{Topic: topic, Body: []byte(body), Properties: props},
