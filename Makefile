@@ -41,7 +41,7 @@ test-integration: build
 
 # Benchmarks report ratios against baselines measured in the same run.
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem -count=1 -timeout 30m ./raftlog/... ./transport/... ./message/...
+	$(GO) test -run '^$$' -bench . -benchmem -count=1 -timeout 30m ./raftlog/... ./transport/... ./message/... ./fsm/... ./broker/
 
 # A 3-node group of real processes measured with raftmq bench (SYNC_FLUSH;
 # FLUSH=ASYNC_FLUSH SENDERS=256 for the other profile). See docs/performance.md.
