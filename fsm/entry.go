@@ -95,6 +95,16 @@ func (b *EntryBuilder) Reset() {
 	b.count = 0
 }
 
+// Grow makes room for n more bytes, so that building an entry whose size
+// is known allocates once.
+func (b *EntryBuilder) Grow(n int) {
+	if n > 0 && cap(b.buf)-len(b.buf) < n {
+		nb := make([]byte, len(b.buf), len(b.buf)+n)
+		copy(nb, b.buf)
+		b.buf = nb
+	}
+}
+
 // Len is the encoded size so far.
 func (b *EntryBuilder) Len() int {
 	if len(b.buf) == 0 {

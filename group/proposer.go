@@ -134,6 +134,9 @@ func (p *proposer) apply() {
 	p.mu.Unlock()
 
 	var b fsm.EntryBuilder
+	// Each proposal's size bounds its payload; command headers (a few per
+	// proposal) and the entry header come on top. One allocation per entry.
+	b.Grow(size + len(batch)*16 + 16)
 	kept := batch[:0]
 	for _, pr := range batch {
 		before, mark := b.Count(), b.Len()
