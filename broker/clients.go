@@ -325,3 +325,20 @@ func (m *clientManager) counts() (producers, consumers int) {
 	}
 	return
 }
+
+// groupSummary is what metrics show of a consumer group's clients here.
+type groupSummary struct {
+	consumers int
+	broadcast bool
+}
+
+// consumerSummary summarises every consumer group with clients here.
+func (m *clientManager) consumerSummary() map[string]groupSummary {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make(map[string]groupSummary, len(m.consumers))
+	for name, g := range m.consumers {
+		out[name] = groupSummary{consumers: len(g.clients), broadcast: g.messageModel == "BROADCASTING"}
+	}
+	return out
+}

@@ -85,6 +85,9 @@ type Config struct {
 	RegisterInterval time.Duration
 	ClientExpiry     time.Duration
 	MetricsAddr      string
+	// MetricsMaxTopics and MetricsMaxGroups bound the per-topic and
+	// per-(consumer group, topic) series of /metrics (0: the defaults).
+	MetricsMaxTopics, MetricsMaxGroups int
 
 	// Limits on the client port.
 	MaxConns             int
@@ -184,6 +187,7 @@ func FromFile(f config.Broker) (Config, error) {
 		SendQueueWait:    time.Duration(f.WaitTimeMillsInSendQueue) * time.Millisecond,
 		RegisterInterval: f.RegisterInterval, ClientExpiry: f.ClientExpiry, MetricsAddr: f.MetricsAddr,
 		MaxConns: f.MaxConnections, MaxConnsPerIP: f.MaxConnectionsPerIP, MaxPendingFrameBytes: f.MaxPendingFrameBytes,
+		MetricsMaxTopics: f.MetricsMaxTopics, MetricsMaxGroups: f.MetricsMaxGroups,
 		FrameReadTimeout:   f.FrameReadTimeout,
 		NamesrvCredentials: transport.Credentials{AccessKey: f.NamesrvAccessKey, SecretKey: f.NamesrvSecretKey},
 	}

@@ -16,6 +16,10 @@
 //   - validate.go (names and counts), acl.go (plain ACL), mux.go (the raft
 //     port: raft RPCs and the peer channel on one port, member TLS),
 //     register.go (NameServer registration), disk.go (followers' disks).
+//   - metrics.go: the Prometheus registry and /metrics; metrics_rocketmq.go
+//     rocketmq-exporter's metrics computed from the group's state at scrape
+//     time (leader only for replicated state); metrics_raft.go raft and
+//     catch-up health from one group.Status per scrape.
 //   - registry.go: client registrations made group-wide (consumer lists
 //     asked of every member, consumer changes passed on) over the peer
 //     channel; groupaddr.go: the group address (brokerGroupAddr), which

@@ -6,12 +6,12 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-	"github.com/raftmq/raftmq/group"
 )
 
 // metrics are the broker's Prometheus metrics, served at /metrics on
@@ -43,6 +43,16 @@ type metrics struct {
 	applySeconds  prometheus.Histogram
 	txnEnds       *prometheus.CounterVec
 	txnChecks     prometheus.Counter
+
+	// The rocketmq_* figures (metrics_rocketmq.go).
+	maxTopics, maxGroups int
+	pullMu               sync.RWMutex
+	pullCounts           map[pullKey]*pullCount // by consumer group and topic: this member's pulls
+	untrackedPulls       prometheus.Counter
+	rates                struct{ broker, topics, pulls, pullBytes *rateWindow }
+	seen                 map[pullKey]pullSeen // owned by the collector (under collectMu)
+	collectMu            sync.Mutex
+	rmq                  rocketmqDescs
 }
 
 func (m *metrics) txnEnded(outcome string) { m.txnEnds.WithLabelValues(outcome).Inc() }
@@ -98,37 +108,12 @@ func newMetrics(b *Broker) *metrics {
 		return float64(b.g.OpenTxns())
 	}))
 	m.reg.MustRegister(m.sendLatency, m.entryCommands, m.parkedPulls, m.storeSeconds, m.syncSeconds, m.storeEntries, m.applySeconds)
-	// The gauges read the group; the metrics server stops before it does.
-	status := func(f func(group.Status) float64) func() float64 {
-		return func() float64 {
-			if b.g == nil {
-				return 0
-			}
-			return f(b.g.Status())
-		}
-	}
-	gauge := func(name, help string, f func(group.Status) float64) {
-		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "raftmq", Name: name, Help: help}, status(f)))
-	}
-	boolf := func(v bool) float64 {
-		if v {
-			return 1
-		}
-		return 0
-	}
-	gauge("is_leader", "1 when this node is its group's serving leader.", func(s group.Status) float64 { return boolf(s.Serving) })
-	gauge("raft_applied_index", "Last raft index applied by the FSM.", func(s group.Status) float64 { return float64(s.AppliedIndex) })
-	gauge("raft_last_contact_seconds", "Seconds since this follower last heard from the leader (0 on the leader).", func(s group.Status) float64 {
-		if s.Serving {
-			return 0
-		}
-		return time.Since(b.g.LastContact()).Seconds()
-	})
-	gauge("commitlog_bytes", "Bytes between the CommitLog's first record and its end.", func(s group.Status) float64 { return float64(s.WriteOffset - s.MinOffset) })
-	gauge("disk_full", "1 while sends are refused because the disk is above its hard limit.", func(s group.Status) float64 { return boolf(s.DiskFull) })
-	gauge("disk_used_ratio", "Used fraction of the filesystem holding the CommitLog.", func(s group.Status) float64 { return s.DiskUsed })
-	m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: "raftmq", Name: "index_errors_total",
-		Help: "IndexFile writes that failed (queries by key may miss those messages)."}, status(func(s group.Status) float64 { return float64(s.IndexErrors) })))
+	m.untrackedPulls = f("metrics_untracked_pulls_total", "Messages pulled that rocketmq_consumer_tps does not attribute (its group and topic table was full).")
+	m.initRocketMQ()
+	// The status gauges (raftmq_is_leader, raftmq_raft_*, raftmq_history_*,
+	// raftmq_commitlog_bytes, raftmq_disk_*) read the group once per scrape;
+	// the metrics server stops before the group does.
+	m.reg.MustRegister(newStatusCollector(b), &rocketmqCollector{m: m})
 	return m
 }
 
@@ -144,10 +129,12 @@ func (m *metrics) sent(n, bytes int, _ string, d time.Duration) {
 	m.sendLatency.Observe(d.Seconds())
 }
 
-func (m *metrics) pulled(n, bytes int) {
+// pulled counts the messages a pull of group returned from topic.
+func (m *metrics) pulled(group, topic string, n, bytes int) {
 	m.getTotal.Add(uint64(n))
 	m.messagesOut.Add(float64(n))
 	m.bytesOut.Add(float64(bytes))
+	m.countPull(group, topic, n, bytes)
 }
 
 func (m *metrics) start() {

@@ -60,7 +60,7 @@ func (b *Broker) handlePull(ctx context.Context, c *transport.Conn, req *transpo
 		maxMsgs = 32
 	}
 
-	resp, found := b.pullOnce(h.Topic, h.QueueID, h.QueueOffset, maxMsgs, sub)
+	resp, found := b.pullOnce(h.ConsumerGroup, h.Topic, h.QueueID, h.QueueOffset, maxMsgs, sub)
 	if found || h.SysFlag&transport.PullFlagSuspend == 0 || resp.Code != int16(transport.RespPullNotFound) {
 		return resp
 	}
@@ -86,7 +86,7 @@ func (b *Broker) handlePull(ctx context.Context, c *transport.Conn, req *transpo
 	case <-b.stop:
 		return resp
 	}
-	resp, _ = b.pullOnce(h.Topic, h.QueueID, h.QueueOffset, maxMsgs, sub)
+	resp, _ = b.pullOnce(h.ConsumerGroup, h.Topic, h.QueueID, h.QueueOffset, maxMsgs, sub)
 	return resp
 }
 
@@ -107,7 +107,7 @@ func (b *Broker) checkSubscription(sub *subscription) *transport.Command {
 
 // pullOnce reads up to maxMsgs messages from offset. found reports whether
 // the body holds messages.
-func (b *Broker) pullOnce(topic string, qid int32, offset int64, maxMsgs int, sub *subscription) (*transport.Command, bool) {
+func (b *Broker) pullOnce(group, topic string, qid int32, offset int64, maxMsgs int, sub *subscription) (*transport.Command, bool) {
 	minOff, maxOff := b.g.QueueBounds(topic, qid)
 	rh := transport.PullMessageResponseHeader{MinOffset: minOff, MaxOffset: maxOff}
 	reply := func(code transport.ResponseCode, next int64, remark string) *transport.Command {
@@ -191,7 +191,7 @@ func (b *Broker) pullOnce(topic string, qid int32, offset int64, maxMsgs int, su
 		// Everything filtered out: the client pulls again from next at once.
 		return reply(transport.RespPullRetryImmediately, next, "no matched message"), false
 	}
-	b.metrics.pulled(count, len(body))
+	b.metrics.pulled(group, topic, count, len(body))
 	r := reply(transport.RespSuccess, next, "")
 	r.Body = body
 	return r, true

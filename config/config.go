@@ -106,6 +106,14 @@ type Broker struct {
 	// MetricsAddr serves Prometheus metrics at /metrics ("" disables).
 	MetricsAddr string `mapstructure:"metricsAddr"`
 	LogLevel    string `mapstructure:"logLevel"`
+
+	// MetricsMaxTopics and MetricsMaxGroups bound the per-topic and the
+	// per-consumer-group (group and topic) series a broker's /metrics
+	// serves; beyond them the largest are kept (the rest are counted in
+	// raftmq_metrics_series_dropped).
+	MetricsMaxTopics int `mapstructure:"metricsMaxTopics"`
+	MetricsMaxGroups int `mapstructure:"metricsMaxGroups"`
+
 	// CommitLogPreallocate is how new CommitLog segments get their space:
 	// "zero" (written with zeros in the background before use: cheapest
 	// fdatasync), "fallocate", or "none".
@@ -293,6 +301,8 @@ func DefaultBroker() Broker {
 		MaxConnectionsPerIP:         2000,
 		MaxPendingFrameBytes:        256 << 20,
 		FrameReadTimeout:            30 * time.Second,
+		MetricsMaxTopics:            1000,
+		MetricsMaxGroups:            2000,
 	}
 }
 

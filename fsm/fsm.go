@@ -788,6 +788,29 @@ func (f *FSM) ConsumerGroups(topic string) []string {
 	return out
 }
 
+// GroupTopic names a consumer group's offsets on one topic.
+type GroupTopic struct{ Group, Topic string }
+
+// OffsetTable returns a copy of every committed offset, by group and topic
+// (one pass over the table, for metrics).
+func (f *FSM) OffsetTable() map[GroupTopic]map[int32]int64 {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	out := make(map[GroupTopic]map[int32]int64, len(f.offsets))
+	for k, m := range f.offsets {
+		t, g, ok := strings.Cut(k, "@")
+		if !ok {
+			continue
+		}
+		cp := make(map[int32]int64, len(m))
+		for q, o := range m {
+			cp[q] = o
+		}
+		out[GroupTopic{Group: g, Topic: t}] = cp
+	}
+	return out
+}
+
 // Queue returns a ConsumeQueue if it exists (package internal: readers use
 // the Queue* accessors).
 func (f *FSM) Queue(topic string, qid int32) *consumequeue.Queue {

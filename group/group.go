@@ -105,6 +105,7 @@ type State interface {
 	Groups() []fsm.GroupConfig
 	ConsumerOffset(group, topic string, qid int32) (int64, bool)
 	GroupOffsets(group string) map[string]map[int32]int64
+	OffsetTable() map[fsm.GroupTopic]map[int32]int64
 	ConsumerGroups(topic string) []string
 	ACL() map[string]fsm.ACLEntry
 	QueueBounds(topic string, qid int32) (min, max int64)
@@ -148,6 +149,9 @@ type Group struct {
 	stop      chan struct{}
 	stopOnce  sync.Once
 	wg        sync.WaitGroup
+
+	// leaderChanges counts the leaders this member saw elected.
+	leaderChanges atomic.Uint64
 }
 
 // Open opens the CommitLog, the raft stable and snapshot stores and the
@@ -507,19 +511,35 @@ type Status struct {
 	// not all here yet (History says how far the catch-up is).
 	PartialHistory bool
 	History        HistoryProgress
+
+	// FSMAppliedIndex is the last raft index the FSM reflects, no-op and
+	// barrier entries included: CommitIndex minus it is the apply lag.
+	FSMAppliedIndex uint64
+	// FSMPending is the batches raft handed to the FSM and it has not
+	// applied yet.
+	FSMPending int
+	// SnapshotIndex is the index of the latest snapshot taken or installed.
+	SnapshotIndex uint64
+	// LeaderChanges counts the leaders this member saw elected since it
+	// started (the same member elected again in a new term counts).
+	LeaderChanges uint64
 }
 
 // Status returns this member's status.
 func (g *Group) Status() Status {
 	ls := g.log.Stats()
 	_, leader := g.raft.LeaderWithID()
-	ci, _ := strconv.ParseUint(g.raft.Stats()["commit_index"], 10, 64)
+	rs := g.raft.Stats()
+	ci, _ := strconv.ParseUint(rs["commit_index"], 10, 64)
+	si, _ := strconv.ParseUint(rs["last_snapshot_index"], 10, 64)
+	pending, _ := strconv.Atoi(rs["fsm_pending"])
 	st := Status{
 		State: g.raft.State().String(), Serving: g.IsLeader(), Leader: string(leader), Term: g.raft.CurrentTerm(),
 		FirstIndex: ls.FirstIndex, LastIndex: ls.LastIndex, CommitIndex: ci, AppliedIndex: g.fsm.LastCommand(),
 		RaftAppliedIndex: g.raft.AppliedIndex(), MinOffset: ls.MinOffset, WriteOffset: ls.WriteOffset, Segments: ls.Segments,
 		DiskFull: ls.DiskFull, DiskUsed: ls.DiskUsed, DiskAvail: ls.DiskAvail, Messages: g.fsm.Messages.Load(),
 		IndexErrors: g.fsm.IndexErrors.Load(), InstalledSnapshot: g.fsm.InstalledSnapshot(),
+		FSMAppliedIndex: g.fsm.AppliedIndex(), FSMPending: pending, SnapshotIndex: si, LeaderChanges: g.leaderChanges.Load(),
 	}
 	st.History = g.History()
 	st.PartialHistory = st.History.Pending

@@ -52,11 +52,18 @@ func (g *Group) observeLeaders() {
 	// Followers see no peer events: the configuration is re-read too.
 	t := time.NewTicker(2 * time.Second)
 	defer t.Stop()
+	var last raft.ServerID
 	for {
 		select {
 		case <-g.stop:
 			return
-		case <-ch:
+		case o := <-ch:
+			if lo, ok := o.Data.(raft.LeaderObservation); ok {
+				if lo.LeaderID != "" && lo.LeaderID != last {
+					g.leaderChanges.Add(1)
+				}
+				last = lo.LeaderID
+			}
 			g.refreshMembers()
 			g.leaderSig.fire()
 		case <-t.C:
