@@ -67,6 +67,11 @@ type Broker struct {
 	DefaultTopicQueueNums       int  `mapstructure:"defaultTopicQueueNums"`
 	AutoCreateTopicEnable       bool `mapstructure:"autoCreateTopicEnable"`
 	AutoCreateSubscriptionGroup bool `mapstructure:"autoCreateSubscriptionGroup"`
+	// BrokerPermission masks every topic's permission in this broker's
+	// registrations (6 = read and write; 4 = read only) and refuses sends
+	// (pulls) without the write (read) bit. It may change live
+	// (updateBrokerConfig).
+	BrokerPermission int `mapstructure:"brokerPermission"`
 	// EnablePropertyFilter allows SQL92 subscriptions (RocketMQ's default
 	// is false; raftmq evaluates them, so it defaults to true).
 	EnablePropertyFilter bool `mapstructure:"enablePropertyFilter"`
@@ -269,6 +274,7 @@ func DefaultBroker() Broker {
 		DefaultTopicQueueNums:       8,
 		AutoCreateTopicEnable:       true,
 		AutoCreateSubscriptionGroup: true,
+		BrokerPermission:            6,
 		EnableDLegerCommitLog:       true,
 		EnablePropertyFilter:        true,
 		DLegerSelfID:                "n0",
@@ -439,6 +445,9 @@ func (b Broker) Validate() error {
 	if b.TransactionCheckMax < 1 || b.TransactionCheckMax > 1000 {
 		errs = append(errs, fmt.Errorf("transactionCheckMax %d: want 1..1000", b.TransactionCheckMax))
 	}
+	if b.BrokerPermission < 0 || b.BrokerPermission > 7 {
+		errs = append(errs, fmt.Errorf("brokerPermission %d: want 0..7 (4 read, 2 write, 1 inherit)", b.BrokerPermission))
+	}
 	if b.TransactionMaxOpen < 1 || b.TransactionMaxOpen > 10_000_000 {
 		errs = append(errs, fmt.Errorf("transactionMaxOpen %d: want 1..10000000", b.TransactionMaxOpen))
 	}
@@ -511,6 +520,9 @@ type NameServer struct {
 	// (RocketMQ: 120 s).
 	BrokerExpiry time.Duration `mapstructure:"brokerExpiry"`
 	LogLevel     string        `mapstructure:"logLevel"`
+	// KVConfigPath keeps the KV configuration (mqadmin updateKvConfig) in
+	// this JSON file (RocketMQ's key; "" = in memory only).
+	KVConfigPath string `mapstructure:"kvConfigPath"`
 }
 
 // DefaultNameServer returns the defaults.
