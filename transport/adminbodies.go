@@ -155,20 +155,20 @@ type LocalConsumers struct {
 // ProcessQueueInfo is a consumer's view of one of its queues (Java
 // ProcessQueueInfo).
 type ProcessQueueInfo struct {
-	CommitOffset            int64   `json:"commitOffset"`
-	CachedMsgMinOffset      int64   `json:"cachedMsgMinOffset"`
-	CachedMsgMaxOffset      int64   `json:"cachedMsgMaxOffset"`
-	CachedMsgCount          int32   `json:"cachedMsgCount"`
-	CachedMsgSizeInMiB      int32   `json:"cachedMsgSizeInMiB"`
-	TransactionMsgMinOffset int64   `json:"transactionMsgMinOffset"`
-	TransactionMsgMaxOffset int64   `json:"transactionMsgMaxOffset"`
-	TransactionMsgCount     int32   `json:"transactionMsgCount"`
-	Locked                  bool    `json:"locked"`
-	TryUnlockTimes          int64   `json:"tryUnlockTimes"`
-	LastLockTimestamp       int64   `json:"lastLockTimestamp"`
-	Dropped                 bool    `json:"droped"` // RocketMQ's spelling
-	LastPullTimestamp       int64   `json:"lastPullTimestamp"`
-	LastConsumeTimestamp    int64   `json:"lastConsumeTimestamp"`
+	CommitOffset            int64 `json:"commitOffset"`
+	CachedMsgMinOffset      int64 `json:"cachedMsgMinOffset"`
+	CachedMsgMaxOffset      int64 `json:"cachedMsgMaxOffset"`
+	CachedMsgCount          int32 `json:"cachedMsgCount"`
+	CachedMsgSizeInMiB      int32 `json:"cachedMsgSizeInMiB"`
+	TransactionMsgMinOffset int64 `json:"transactionMsgMinOffset"`
+	TransactionMsgMaxOffset int64 `json:"transactionMsgMaxOffset"`
+	TransactionMsgCount     int32 `json:"transactionMsgCount"`
+	Locked                  bool  `json:"locked"`
+	TryUnlockTimes          int64 `json:"tryUnlockTimes"`
+	LastLockTimestamp       int64 `json:"lastLockTimestamp"`
+	Dropped                 bool  `json:"droped"` // RocketMQ's spelling
+	LastPullTimestamp       int64 `json:"lastPullTimestamp"`
+	LastConsumeTimestamp    int64 `json:"lastConsumeTimestamp"`
 }
 
 // ConsumeStatus is a consumer's rates on one topic (Java ConsumeStatus).
