@@ -300,3 +300,23 @@ func DecodeConsumerRunningInfo(b []byte) (*ConsumerRunningInfo, error) {
 	}
 	return r, nil
 }
+
+// MarshalJSON writes standard JSON (for tools' --json output, not the
+// wire): mqTable becomes a list of queues with their info.
+func (r ConsumerRunningInfo) MarshalJSON() ([]byte, error) {
+	type queue struct {
+		MessageQueue
+		ProcessQueueInfo
+	}
+	qs := make([]queue, 0, len(r.MQTable))
+	for _, mq := range sortedMQs(r.MQTable) {
+		qs = append(qs, queue{mq, r.MQTable[mq]})
+	}
+	return json.Marshal(struct {
+		Properties      map[string]string        `json:"properties"`
+		SubscriptionSet []SubscriptionData       `json:"subscriptionSet"`
+		MQTable         []queue                  `json:"mqTable"`
+		StatusTable     map[string]ConsumeStatus `json:"statusTable"`
+		JStack          string                   `json:"jstack,omitempty"`
+	}{r.Properties, r.SubscriptionSet, qs, r.StatusTable, r.JStack})
+}
