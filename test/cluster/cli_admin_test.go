@@ -141,7 +141,7 @@ func TestCLI_AdminConsumerConfigDrain(t *testing.T) {
 
 	// queryMsgByOffset and printMsg read queues.
 	var status []struct {
-		Queue               struct{ QueueID int }
+		Queue                struct{ QueueID int }
 		MinOffset, MaxOffset int64
 	}
 	cliJSON(t, c, &status, "admin", "topicStatus", "-t", topic)
