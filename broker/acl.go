@@ -35,6 +35,7 @@ var adminCodes = map[transport.RequestCode]bool{
 	transport.ReqGetTopicStatsInfo: true, transport.ReqGetConsumeStats: true, transport.ReqGetConsumerConnectionList: true,
 	transport.ReqInvokeBrokerToResetOffset: true, transport.ReqTransferLeader: true, transport.ReqGetGroupStatus: true,
 	transport.ReqDeleteExpiredCommitLog: true, transport.ReqListTransactions: true, transport.ReqAddMember: true, transport.ReqRemoveMember: true,
+	transport.ReqGetBrokerConfig: true, transport.ReqGetConsumerRunningInfo: true,
 }
 
 // startACL loads the policy; a broker with ACL on and no usable policy

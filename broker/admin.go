@@ -3,9 +3,12 @@ package broker
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"os"
 	"sort"
 	"strconv"
+	"sync"
+	"time"
 
 	"github.com/raftmq/raftmq/fsm"
 	"github.com/raftmq/raftmq/transport"
@@ -15,32 +18,7 @@ import (
 // resets and leadership transfer.
 
 func (b *Broker) handleRuntimeInfo(context.Context, *transport.Conn, *transport.Command) *transport.Command {
-	st := b.status()
-	p, cns := b.clients.counts()
-	t := map[string]string{
-		"brokerVersionDesc":      "raftmq",
-		"brokerName":             st.BrokerName,
-		"raftNodeId":             st.NodeID,
-		"raftState":              st.State,
-		"raftLeader":             st.Leader,
-		"raftTerm":               strconv.FormatUint(st.Term, 10),
-		"raftLastIndex":          strconv.FormatUint(st.LastIndex, 10),
-		"raftCommitIndex":        strconv.FormatUint(st.CommitIndex, 10),
-		"raftAppliedIndex":       strconv.FormatUint(st.AppliedIndex, 10),
-		"commitLogMinOffset":     strconv.FormatInt(st.MinOffset, 10),
-		"commitLogMaxOffset":     strconv.FormatInt(st.WriteOffset, 10),
-		"commitLogSegments":      strconv.Itoa(st.Segments),
-		"diskFull":               strconv.FormatBool(st.DiskFull),
-		"flushDiskType":          st.FlushDisk,
-		"msgPutTotalTodayNow":    strconv.FormatUint(b.metrics.putTotal.Load(), 10),
-		"msgGetTotalTodayNow":    strconv.FormatUint(b.metrics.getTotal.Load(), 10),
-		"messagesApplied":        strconv.FormatUint(st.Messages, 10),
-		"producerClients":        strconv.Itoa(p),
-		"consumerClients":        strconv.Itoa(cns),
-		"topicCount":             strconv.Itoa(len(b.g.Topics())),
-		"subscriptionGroupCount": strconv.Itoa(len(b.g.Groups())),
-	}
-	return okBody(transport.KVTable{Table: t})
+	return okBody(transport.KVTable{Table: b.runtimeTable()})
 }
 
 func (b *Broker) status() transport.GroupStatus {
@@ -72,36 +50,41 @@ func (b *Broker) handleGroupStatus(context.Context, *transport.Conn, *transport.
 	return okBody(b.status())
 }
 
-func (b *Broker) queueStats(topic string, tc fsm.TopicConfig, group string) []transport.QueueOffsetStats {
-	var out []transport.QueueOffsetStats
-	n := queueCount(tc)
-	for q := int32(0); q < n; q++ {
-		mn, mx := b.queueBounds(topic, q)
-		s := transport.QueueOffsetStats{Topic: topic, BrokerName: b.cfg.BrokerName, QueueID: q, MinOffset: mn, MaxOffset: mx, ConsumerOffset: -1}
-		if group != "" {
-			if o, ok := b.g.ConsumerOffset(group, topic, q); ok {
-				s.ConsumerOffset = o
-			}
-		}
-		if mx > mn {
-			if u, err := b.g.QueueUnit(topic, q, mx-1); err == nil {
-				s.LastTimestamp, _ = b.storeTime(u)
-			}
-		}
-		out = append(out, s)
-	}
-	return out
-}
-
+// handleTopicStats serves GET_TOPIC_STATS_INFO: every queue's extent
+// and the store time of its last message (Java TopicStatsTable).
 func (b *Broker) handleTopicStats(_ context.Context, _ *transport.Conn, req *transport.Command) *transport.Command {
 	topic := req.Ext("topic")
 	tc, ok := b.g.Topic(topic)
 	if !ok {
 		return respond(transport.RespTopicNotExist, "topic[%s] not exist", topic)
 	}
-	return okBody(transport.OffsetStats{Queues: b.queueStats(topic, tc, "")})
+	st := &transport.TopicStatsTable{OffsetTable: map[transport.MessageQueue]transport.TopicOffset{}}
+	for q := int32(0); q < queueCount(tc); q++ {
+		mn, mx := b.queueBounds(topic, q)
+		st.OffsetTable[transport.MessageQueue{Topic: topic, BrokerName: b.cfg.BrokerName, QueueID: q}] = transport.TopicOffset{
+			MinOffset: mn, MaxOffset: mx, LastUpdateTimestamp: b.queueStoreTime(topic, q, mx-1, mn)}
+	}
+	return okBody(st)
 }
 
+// queueStoreTime is the store time of the message at off (0: none).
+func (b *Broker) queueStoreTime(topic string, q int32, off, minOff int64) int64 {
+	if off < 0 || off < minOff {
+		return 0
+	}
+	u, err := b.g.QueueUnit(topic, q, off)
+	if err != nil {
+		return 0
+	}
+	ts, _ := b.storeTime(u)
+	return ts
+}
+
+// handleConsumeStats serves GET_CONSUME_STATS (Java ConsumeStats): for
+// the topic, or every topic the group committed offsets for (less those
+// it does not subscribe to when members of it are connected here, as
+// RocketMQ does), each queue's max offset, the committed offset and the
+// store time of the last consumed message.
 func (b *Broker) handleConsumeStats(_ context.Context, _ *transport.Conn, req *transport.Command) *transport.Command {
 	var h transport.GetConsumeStatsRequestHeader
 	if err := h.Decode(req.ExtFields); err != nil {
@@ -115,37 +98,133 @@ func (b *Broker) handleConsumeStats(_ context.Context, _ *transport.Conn, req *t
 		}
 		sort.Strings(topics)
 	}
-	var st transport.OffsetStats
+	subscribed := b.clients.subscribedTopics(h.ConsumerGroup)
+	st := &transport.ConsumeStats{OffsetTable: map[transport.MessageQueue]transport.OffsetWrapper{}}
 	for _, t := range topics {
 		tc, ok := b.g.Topic(t)
-		if !ok {
+		if !ok || (subscribed != nil && !subscribed[t]) {
 			continue
 		}
-		st.Queues = append(st.Queues, b.queueStats(t, tc, h.ConsumerGroup)...)
+		for q := int32(0); q < queueCount(tc); q++ {
+			mn, mx := b.queueBounds(t, q)
+			w := transport.OffsetWrapper{BrokerOffset: mx, MinOffset: mn, MaxTimestamp: b.queueStoreTime(t, q, mx-1, mn)}
+			if o, ok := b.g.ConsumerOffset(h.ConsumerGroup, t, q); ok {
+				w.ConsumerOffset, w.Committed = o, true
+				w.LastTimestamp = b.queueStoreTime(t, q, o-1, mn)
+			}
+			w.PullOffset = w.ConsumerOffset
+			st.OffsetTable[transport.MessageQueue{Topic: t, BrokerName: b.cfg.BrokerName, QueueID: q}] = w
+		}
 	}
 	return okBody(st)
 }
 
-// handleConsumerConnections describes a consumer group from this member's
-// registrations, with its clients on every member.
+// handleConsumerConnections serves GET_CONSUMER_CONNECTION_LIST (Java
+// ConsumerConnection) for the whole broker group: every member's
+// connections of the group (each tagged with the member holding it), and
+// the subscriptions and mode they registered.
 func (b *Broker) handleConsumerConnections(ctx context.Context, _ *transport.Conn, req *transport.Command) *transport.Command {
-	group := req.Ext("consumerGroup")
-	info := groupInfo{Name: group}
-	for _, g := range b.clients.groups() {
-		if g.Name == group {
-			info = g
+	var h transport.ConsumerGroupHeader
+	if err := h.Decode(req.ExtFields); err != nil {
+		return respond(transport.RespInvalidParameter, "bad consumer connection header: %v", err)
+	}
+	cc := b.groupConnections(ctx, h.ConsumerGroup)
+	if len(cc.ConnectionSet) == 0 {
+		return respond(transport.RespConsumerNotOnline, "the consumer group[%s] not online", h.ConsumerGroup)
+	}
+	return okBody(cc)
+}
+
+// groupConnections merges every member's registrations of group.
+func (b *Broker) groupConnections(ctx context.Context, group string) transport.ConsumerConnection {
+	views := []transport.LocalConsumers{b.clients.local(group, b.self.ID)}
+	ctx, cancel := context.WithTimeout(ctx, peerAskTimeout)
+	defer cancel()
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for _, m := range b.members() {
+		if m.ID == b.self.ID {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			req := transport.NewRequest(transport.ReqLocalConsumers, (&transport.ConsumerGroupHeader{ConsumerGroup: group}).Encode(), nil)
+			resp, err := b.peerClient.Invoke(ctx, m.Addr, req)
+			if err != nil || resp.Code != int16(transport.RespSuccess) {
+				return
+			}
+			var lc transport.LocalConsumers
+			if transport.DecodeBody(resp.Body, &lc) != nil {
+				return
+			}
+			if len(lc.Connections) == 0 { // an older member: ids only
+				for _, id := range lc.ConsumerIDList {
+					lc.Connections = append(lc.Connections, transport.Connection{ClientID: id, Member: m.ID})
+				}
+			}
+			mu.Lock()
+			views = append(views, lc)
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	cc := transport.ConsumerConnection{ConnectionSet: []transport.Connection{}, SubscriptionTable: map[string]transport.SubscriptionData{}}
+	seen := map[string]bool{}
+	for _, v := range views {
+		if cc.ConsumeType == "" {
+			cc.ConsumeType, cc.MessageModel, cc.ConsumeFromWhere = v.ConsumeType, v.MessageModel, v.ConsumeFromWhere
+		}
+		for _, c := range v.Connections {
+			if !seen[c.ClientID] {
+				seen[c.ClientID] = true
+				cc.ConnectionSet = append(cc.ConnectionSet, c)
+			}
+		}
+		for _, sd := range v.Subscriptions {
+			if _, ok := cc.SubscriptionTable[sd.Topic]; !ok {
+				cc.SubscriptionTable[sd.Topic] = sd
+			}
 		}
 	}
-	info.Members = b.groupConsumers(ctx, group)
-	info.Clients = make([]string, 0, len(info.Members))
-	for id := range info.Members {
-		info.Clients = append(info.Clients, id)
+	sort.Slice(cc.ConnectionSet, func(i, j int) bool { return cc.ConnectionSet[i].ClientID < cc.ConnectionSet[j].ClientID })
+	return cc
+}
+
+// consumerCallTimeout bounds a request relayed to a consumer.
+const consumerCallTimeout = 5 * time.Second
+
+// handleConsumerRunningInfo serves GET_CONSUMER_RUNNING_INFO as RocketMQ
+// does: the request goes on to the consumer, over its connection (on
+// whichever member holds it), and the consumer's answer comes back as is.
+func (b *Broker) handleConsumerRunningInfo(ctx context.Context, _ *transport.Conn, req *transport.Command) *transport.Command {
+	var h transport.GetConsumerRunningInfoRequestHeader
+	if err := h.Decode(req.ExtFields); err != nil {
+		return respond(transport.RespInvalidParameter, "bad consumer running info header: %v", err)
 	}
-	sort.Strings(info.Clients)
-	if len(info.Clients) == 0 {
-		return respond(transport.RespConsumerNotOnline, "the consumer group[%s] not online", group)
+	if _, ok := b.groupConsumers(ctx, h.ConsumerGroup)[h.ClientID]; !ok {
+		return respond(transport.RespSystemError, "The Consumer <%s> <%s> not online", h.ConsumerGroup, h.ClientID)
 	}
-	return okBody(info)
+	ext := make(map[string]string, len(req.ExtFields))
+	for k, v := range req.ExtFields {
+		if k != transport.ExtForwarded && k != transport.ExtBornHost {
+			ext[k] = v
+		}
+	}
+	ctx, cancel := context.WithTimeout(ctx, consumerCallTimeout)
+	defer cancel()
+	resp, err := b.push(ctx, pushTarget{clientID: h.ClientID}, transport.NewRequest(transport.ReqGetConsumerRunningInfo, ext, req.Body), true)
+	switch {
+	case err != nil && ctx.Err() != nil:
+		return respond(transport.RespConsumeMsgTimeout, "consumer <%s> <%s> Timeout: %v", h.ConsumerGroup, h.ClientID, err)
+	case errors.Is(err, errNoClient):
+		return respond(transport.RespSystemError, "The Consumer <%s> <%s> not online", h.ConsumerGroup, h.ClientID)
+	case err != nil:
+		return respond(transport.RespSystemError, "invoke consumer <%s> <%s> Exception: %v", h.ConsumerGroup, h.ClientID, err)
+	}
+	out := transport.NewResponse(transport.ResponseCode(resp.Code), resp.Remark)
+	out.ExtFields, out.Body = resp.ExtFields, resp.Body
+	return out
 }
 
 // handleResetOffset commits, through raft, the first offset at or after

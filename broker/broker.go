@@ -52,6 +52,10 @@ type Broker struct {
 	// memberTLS dials other members (nil: plain).
 	memberTLS *tls.Config
 	delays    []time.Duration
+	// live holds the settings UPDATE_BROKER_CONFIG may change while
+	// running; rtStats samples the counters for the runtime table.
+	live    *liveConfig
+	rtStats *runtimeStats
 
 	registerNow chan struct{}
 	peerNotify  chan string // consumer groups whose change goes to the other members
@@ -87,6 +91,8 @@ func New(cfg Config) (*Broker, error) {
 		registerNow: make(chan struct{}, 1),
 		peerNotify:  make(chan string, notifyBacklog),
 		stop:        make(chan struct{}),
+		live:        newLiveConfig(cfg),
+		rtStats:     newRuntimeStats(time.Now()),
 	}
 	b.ensuring.groups = map[string]bool{}
 	for _, p := range cfg.Members {
@@ -228,6 +234,7 @@ func (b *Broker) Start() (err error) {
 	b.every(100*time.Millisecond, b.schedulePass)
 	b.every(min(time.Second, b.cfg.TransactionCheckInterval), b.txnCheckPass)
 	b.every(time.Second, b.pollDisks)
+	b.every(time.Second, b.sampleStats)
 	b.every(time.Second, b.promoteNonVoters)
 	b.every(500*time.Millisecond, b.handoffCheck)
 	if b.acl != nil {
@@ -364,7 +371,7 @@ func (b *Broker) onLeadership(leader bool) {
 // producer falls back to) when auto-creation is on.
 func (b *Broker) ensureSystemTopics(ctx context.Context) {
 	var want []fsm.TopicConfig
-	if b.cfg.AutoCreateTopic {
+	if b.live.autoCreateTopic.Load() {
 		want = append(want, fsm.TopicConfig{TopicName: message.AutoCreateTopicKey, ReadQueueNums: int32(b.cfg.DefaultTopicQueueNums),
 			WriteQueueNums: int32(b.cfg.DefaultTopicQueueNums), Perm: transport.PermRead | transport.PermWrite | transport.PermInherit})
 	}

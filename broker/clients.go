@@ -28,6 +28,9 @@ type clientConn struct {
 	id       string
 	conn     *transport.Conn
 	lastSeen time.Time
+	// language and version are the heartbeat's (GET_CONSUMER_CONNECTION_LIST).
+	language string
+	version  int16
 }
 
 type consumerGroup struct {
@@ -50,6 +53,8 @@ type subscription struct {
 	codes     map[int64]bool // TagsHashCode of each tag (the CQ pre-filter)
 	sql       *filter.Expr
 	err       error // the selector does not compile, or its type is unknown
+	// data is the subscription as the heartbeat carried it.
+	data transport.SubscriptionData
 }
 
 // Expression types of SubscriptionData.
@@ -118,6 +123,11 @@ func newClientManager(filters *filter.Cache) *clientManager {
 // heartbeat registers hb's groups on conn and returns the consumer groups
 // whose membership changed (to notify) and whose members are new here.
 func (m *clientManager) heartbeat(conn *transport.Conn, hb *transport.HeartbeatData, now time.Time) (changed []string) {
+	return m.heartbeatFrom(conn, hb, now, "", 0)
+}
+
+// heartbeatFrom is heartbeat recording the client's language and version.
+func (m *clientManager) heartbeatFrom(conn *transport.Conn, hb *transport.HeartbeatData, now time.Time, lang string, version int16) (changed []string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for _, p := range hb.ProducerDataSet {
@@ -126,7 +136,7 @@ func (m *clientManager) heartbeat(conn *transport.Conn, hb *transport.HeartbeatD
 			g = map[string]*clientConn{}
 			m.producers[p.GroupName] = g
 		}
-		g[hb.ClientID] = &clientConn{id: hb.ClientID, conn: conn, lastSeen: now}
+		g[hb.ClientID] = &clientConn{id: hb.ClientID, conn: conn, lastSeen: now, language: lang, version: version}
 	}
 	for _, c := range hb.ConsumerDataSet {
 		g := m.consumers[c.GroupName]
@@ -137,16 +147,61 @@ func (m *clientManager) heartbeat(conn *transport.Conn, hb *transport.HeartbeatD
 		g.consumeType, g.messageModel, g.consumeFromWhere = c.ConsumeType, c.MessageModel, c.ConsumeFromWhere
 		subs := map[string]*subscription{}
 		for _, sd := range c.SubscriptionDataSet {
-			subs[sd.Topic] = newSubscription(sd.Topic, sd.SubString, sd.TagsSet, sd.ExpressionType, m.filters)
+			sub := newSubscription(sd.Topic, sd.SubString, sd.TagsSet, sd.ExpressionType, m.filters)
+			sub.data = sd
+			subs[sd.Topic] = sub
 		}
 		g.subs = subs
 		old := g.clients[hb.ClientID]
 		if old == nil || old.conn != conn {
 			changed = append(changed, c.GroupName)
 		}
-		g.clients[hb.ClientID] = &clientConn{id: hb.ClientID, conn: conn, lastSeen: now}
+		g.clients[hb.ClientID] = &clientConn{id: hb.ClientID, conn: conn, lastSeen: now, language: lang, version: version}
 	}
 	return changed
+}
+
+// local describes a consumer group's registrations on this member.
+func (m *clientManager) local(group, member string) transport.LocalConsumers {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := transport.LocalConsumers{ConsumerIDList: []string{}}
+	g := m.consumers[group]
+	if g == nil {
+		return out
+	}
+	out.ConsumeType, out.MessageModel, out.ConsumeFromWhere = g.consumeType, g.messageModel, g.consumeFromWhere
+	for id, c := range g.clients {
+		out.ConsumerIDList = append(out.ConsumerIDList, id)
+		cn := transport.Connection{ClientID: id, Language: c.language, Version: int32(c.version), Member: member}
+		if c.conn != nil {
+			cn.ClientAddr = c.conn.RemoteAddr().String()
+		}
+		out.Connections = append(out.Connections, cn)
+	}
+	sort.Strings(out.ConsumerIDList)
+	sort.Slice(out.Connections, func(i, j int) bool { return out.Connections[i].ClientID < out.Connections[j].ClientID })
+	for _, s := range g.subs {
+		out.Subscriptions = append(out.Subscriptions, s.data)
+	}
+	sort.Slice(out.Subscriptions, func(i, j int) bool { return out.Subscriptions[i].Topic < out.Subscriptions[j].Topic })
+	return out
+}
+
+// subscribedTopics returns the topics group subscribes to here (nil when
+// no member of it is connected here).
+func (m *clientManager) subscribedTopics(group string) map[string]bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	g := m.consumers[group]
+	if g == nil || len(g.subs) == 0 {
+		return nil
+	}
+	out := make(map[string]bool, len(g.subs))
+	for t := range g.subs {
+		out[t] = true
+	}
+	return out
 }
 
 // unregister drops a client from groups (UNREGISTER_CLIENT).

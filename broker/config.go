@@ -107,6 +107,10 @@ type Config struct {
 	NamesrvTLS         *tls.Config
 	NamesrvCredentials transport.Credentials
 
+	// File is the file schema this Config was mapped from (FromFile), for
+	// GET_BROKER_CONFIG.
+	File config.Broker
+
 	Logger hclog.Logger
 	// RaftLogger receives hashicorp/raft's own logs (chatty at info).
 	RaftLogger hclog.Logger
@@ -190,6 +194,7 @@ func FromFile(f config.Broker) (Config, error) {
 		MetricsMaxTopics: f.MetricsMaxTopics, MetricsMaxGroups: f.MetricsMaxGroups,
 		FrameReadTimeout:   f.FrameReadTimeout,
 		NamesrvCredentials: transport.Credentials{AccessKey: f.NamesrvAccessKey, SecretKey: f.NamesrvSecretKey},
+		File:               f,
 	}
 	for _, p := range peers {
 		c.Members = append(c.Members, group.Member{ID: p.ID, Addr: p.Addr, Voter: true})

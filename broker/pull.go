@@ -32,6 +32,9 @@ func (b *Broker) handlePull(ctx context.Context, c *transport.Conn, req *transpo
 	if r := checkGroupName(h.ConsumerGroup); r != nil {
 		return r
 	}
+	if !b.live.readable() {
+		return respond(transport.RespNoPermission, "the broker[%s] pulling message is forbidden (brokerPermission %d)", b.clientAddr, b.live.perm.Load())
+	}
 	tc, ok := b.g.Topic(h.Topic)
 	if !ok {
 		return respond(transport.RespTopicNotExist, "topic[%s] not exist, apply first please!", h.Topic)
@@ -99,7 +102,7 @@ func (b *Broker) checkSubscription(sub *subscription) *transport.Command {
 		return nil
 	case sub.err != nil:
 		return respond(transport.RespSubscriptionParseFailed, "parse the consumer's subscription[%s] failed: %v", sub.subString, sub.err)
-	case sub.sql != nil && !b.cfg.EnablePropertyFilter:
+	case sub.sql != nil && !b.live.propertyFilter.Load():
 		return respond(transport.RespSystemError, "The broker does not support consumer to filter message by %s (enablePropertyFilter=false)", exprSQL92)
 	}
 	return nil

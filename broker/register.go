@@ -67,8 +67,15 @@ func (b *Broker) registerRequest() *transport.Command {
 func (b *Broker) topicWrapper() transport.TopicConfigWrapper {
 	w := transport.TopicConfigWrapper{TopicConfigTable: map[string]transport.TopicConfig{},
 		DataVersion: transport.DataVersion{Timestamp: time.Now().UnixMilli(), Counter: int64(b.g.AppliedIndex())}}
+	perm := b.live.perm.Load()
 	for _, tc := range b.g.Topics() {
-		w.TopicConfigTable[tc.TopicName] = toWireTopic(tc)
+		wt := toWireTopic(tc)
+		if perm&(transport.PermRead|transport.PermWrite) != transport.PermRead|transport.PermWrite {
+			// As RocketMQ: a broker without read or write permission
+			// registers its topics without it.
+			wt.Perm &= perm
+		}
+		w.TopicConfigTable[tc.TopicName] = wt
 	}
 	return w
 }

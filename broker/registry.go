@@ -35,11 +35,7 @@ func (b *Broker) handleLocalConsumers(_ context.Context, _ *transport.Conn, req 
 	if err := h.Decode(req.ExtFields); err != nil {
 		return respond(transport.RespInvalidParameter, "bad consumer list header: %v", err)
 	}
-	ids := b.clients.consumerIDs(h.ConsumerGroup)
-	if ids == nil {
-		ids = []string{}
-	}
-	return okBody(transport.ConsumerListBody{ConsumerIDList: ids})
+	return okBody(b.clients.local(h.ConsumerGroup, b.self.ID))
 }
 
 func (b *Broker) handleConsumersChanged(_ context.Context, _ *transport.Conn, req *transport.Command) *transport.Command {

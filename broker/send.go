@@ -24,6 +24,9 @@ func (b *Broker) handleSend(ctx context.Context, c *transport.Conn, req *transpo
 		return respond(transport.RespMessageIllegal, "bad send request header: %v", err)
 	}
 	b.noteRequester(c, req, &h)
+	if !b.live.writeable() {
+		return respond(transport.RespNoPermission, "the broker[%s] sending message is forbidden (brokerPermission %d)", b.clientAddr, b.live.perm.Load())
+	}
 	if !b.waitLeaderReady(ctx) {
 		if b.g.RaftLeader() || b.isLeader() {
 			return b.statusFromErr("send", ErrNotLeader)
@@ -41,7 +44,7 @@ func (b *Broker) handleSend(ctx context.Context, c *transport.Conn, req *transpo
 	}
 	batch := code == transport.ReqSendBatchMessage
 	txn := !batch && isTransactional(h.SysFlag, []byte(h.Properties))
-	if txn && b.g.OpenTxns() >= b.cfg.TransactionMaxOpen {
+	if txn && b.g.OpenTxns() >= int(b.live.txnMaxOpen.Load()) {
 		return respond(transport.RespSystemBusy, "[TRANSACTION]too many open transactions in this broker group (%d, transactionMaxOpen): commit or roll back first, or retry later", b.g.OpenTxns())
 	}
 	if batch && message.IsRetryTopic(h.Topic) {
@@ -97,8 +100,8 @@ func (b *Broker) handleSend(ctx context.Context, c *transport.Conn, req *transpo
 				if batch {
 					return errTimerInBatch
 				}
-				if wait > b.cfg.TimerMaxDelay {
-					return fmt.Errorf("%w: due in %v, more than timerMaxDelaySec (%v)", message.ErrTimer, wait.Round(time.Second), b.cfg.TimerMaxDelay)
+				if wait > time.Duration(b.live.timerMaxDelay.Load()) {
+					return fmt.Errorf("%w: due in %v, more than timerMaxDelaySec (%v)", message.ErrTimer, wait.Round(time.Second), time.Duration(b.live.timerMaxDelay.Load()))
 				}
 				if props, err = timerProps(props, topic, qid, due); err != nil {
 					return err
@@ -238,7 +241,7 @@ func (b *Broker) topicForSend(ctx context.Context, h *transport.SendMessageReque
 		return tc, nil
 	}
 	retry := message.IsRetryTopic(h.Topic) || message.IsDLQTopic(h.Topic)
-	if !b.cfg.AutoCreateTopic && !retry {
+	if !b.live.autoCreateTopic.Load() && !retry {
 		return fsm.TopicConfig{}, respond(transport.RespTopicNotExist,
 			"topic[%s] not exist, apply first please! (autoCreateTopicEnable=false; create it with: raftmq admin updateTopic -t %s)", h.Topic, h.Topic)
 	}

@@ -36,7 +36,7 @@ func (b *Broker) handleHeartbeat(ctx context.Context, c *transport.Conn, req *tr
 			}
 		}
 	}
-	for _, g := range b.clients.heartbeat(c, &hb, time.Now()) {
+	for _, g := range b.clients.heartbeatFrom(c, &hb, time.Now(), req.Language, req.Version) {
 		b.notifyGroup(g)
 	}
 	for _, cd := range hb.ConsumerDataSet {
@@ -72,7 +72,7 @@ func (b *Broker) handleCheckClientConfig(_ context.Context, _ *transport.Conn, r
 // ensureGroup creates a consumer group's config and its %RETRY% topic on
 // first sight (Java does it on heartbeat), so the retry topic has a route.
 func (b *Broker) ensureGroup(ctx context.Context, group string, broadcast bool) {
-	if b.cfg.AutoCreateSubscriptionGroup {
+	if b.live.autoCreateGroup.Load() {
 		if _, ok := b.g.Group(group); !ok {
 			gc := fsm.GroupConfig{GroupName: group, ConsumeEnable: true, ConsumeFromMinEnable: true, ConsumeBroadcastEnable: true,
 				RetryQueueNums: 1, RetryMaxTimes: 16, NotifyConsumerIDs: true}
@@ -99,7 +99,7 @@ func (b *Broker) ensureGroup(ctx context.Context, group string, broadcast bool) 
 
 // groupMissing reports whether ensureGroup has something to create.
 func (b *Broker) groupMissing(group string, broadcast bool) bool {
-	if _, ok := b.g.Group(group); !ok && b.cfg.AutoCreateSubscriptionGroup {
+	if _, ok := b.g.Group(group); !ok && b.live.autoCreateGroup.Load() {
 		return true
 	}
 	if broadcast {

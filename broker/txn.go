@@ -193,11 +193,11 @@ func (b *Broker) txnCheckPass(now time.Time) {
 	nowMS := now.UnixMilli()
 	var due, discard []fsm.TxnState
 	for _, t := range b.g.Txns() {
-		if nowMS-t.StoreTime < b.cfg.TransactionTimeout.Milliseconds() ||
-			(t.LastCheck > 0 && nowMS-t.LastCheck < b.cfg.TransactionCheckInterval.Milliseconds()) {
+		if nowMS-t.StoreTime < time.Duration(b.live.txnTimeout.Load()).Milliseconds() ||
+			(t.LastCheck > 0 && nowMS-t.LastCheck < time.Duration(b.live.txnCheckInterval.Load()).Milliseconds()) {
 			continue
 		}
-		if t.Checks >= b.cfg.TransactionCheckMax {
+		if t.Checks >= int(b.live.txnCheckMax.Load()) {
 			discard = append(discard, t)
 		} else if len(due) < 4096 {
 			due = append(due, t)

@@ -130,8 +130,12 @@ type QueueProgress struct {
 	// ConsumerOffset is the committed offset, -1 when none.
 	ConsumerOffset int64
 	// Lag counts the messages not consumed yet.
-	Lag        int64
-	LastUpdate time.Time
+	Lag int64
+	// LastUpdate is the store time of the queue's last message;
+	// LastConsumed that of the last message consumed (RocketMQ's
+	// lastTimestamp). Zero when there is none.
+	LastUpdate   time.Time
+	LastConsumed time.Time
 }
 
 // ConsumerProgress is a consumer group's position on every queue of its
@@ -143,6 +147,9 @@ type ConsumerProgress struct {
 	// TotalConsumer sums the committed offsets (none counts as 0).
 	TotalConsumer int64
 	TotalLag      int64
+	// ConsumeTPS is the brokers' consumeTps sum (0: raftmq brokers do not
+	// measure it per group).
+	ConsumeTPS float64
 }
 
 // BrokerStatus is one broker's runtime table (GET_BROKER_RUNTIME_INFO)
@@ -441,22 +448,6 @@ func (a *Admin) TopicRoute(ctx context.Context, topic string) (*TopicRoute, erro
 	return out, nil
 }
 
-// offsetStats asks one group of topic's route for OffsetStats.
-func (a *Admin) offsetStats(ctx context.Context, topic, brokerName, op string, mk func() *transport.Command) ([]transport.QueueOffsetStats, error) {
-	resp, addr, err := a.c.invokeGroup(ctx, topic, brokerName, 0, mk)
-	if err != nil {
-		return nil, fmt.Errorf("client: %s on %s: %w", op, brokerName, err)
-	}
-	if resp.Code != int16(transport.RespSuccess) {
-		return nil, brokerErr(op+" on "+brokerName, addr, resp)
-	}
-	var st transport.OffsetStats
-	if err := transport.DecodeBody(resp.Body, &st); err != nil {
-		return nil, fmt.Errorf("client: %s from %s: %w", op, addr, err)
-	}
-	return st.Queues, nil
-}
-
 func millis(ms int64) time.Time {
 	if ms <= 0 {
 		return time.Time{}
@@ -475,15 +466,23 @@ func (a *Admin) TopicStatus(ctx context.Context, topic string) ([]QueueStatus, e
 	}
 	var out []QueueStatus
 	for _, name := range slices.Sorted(maps.Keys(r.brokers)) {
-		qs, err := a.offsetStats(ctx, topic, name, "topic status of "+topic, func() *transport.Command {
+		op := "topic status of " + topic
+		resp, addr, err := a.c.invokeGroup(ctx, topic, name, 0, func() *transport.Command {
 			return transport.NewRequest(transport.ReqGetTopicStatsInfo, map[string]string{"topic": topic}, nil)
 		})
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("client: %s on %s: %w", op, name, err)
 		}
-		for _, q := range qs {
-			out = append(out, QueueStatus{Queue: MessageQueue{Topic: q.Topic, BrokerName: q.BrokerName, QueueID: int(q.QueueID)},
-				MinOffset: q.MinOffset, MaxOffset: q.MaxOffset, LastUpdate: millis(q.LastTimestamp)})
+		if resp.Code != int16(transport.RespSuccess) {
+			return nil, brokerErr(op+" on "+name, addr, resp)
+		}
+		st, err := transport.DecodeTopicStatsTable(resp.Body)
+		if err != nil {
+			return nil, fmt.Errorf("client: %s from %s: %w", op, addr, err)
+		}
+		for mq, q := range st.OffsetTable {
+			out = append(out, QueueStatus{Queue: MessageQueue{Topic: mq.Topic, BrokerName: mq.BrokerName, QueueID: int(mq.QueueID)},
+				MinOffset: q.MinOffset, MaxOffset: q.MaxOffset, LastUpdate: millis(q.LastUpdateTimestamp)})
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Queue.less(out[j].Queue) })
@@ -518,18 +517,23 @@ func (a *Admin) ConsumerProgress(ctx context.Context, group, topic string) (*Con
 		if err != nil {
 			return nil, err
 		}
-		var st transport.OffsetStats
-		if err := transport.DecodeBody(resp.Body, &st); err != nil {
+		st, err := transport.DecodeConsumeStats(resp.Body)
+		if err != nil {
 			return nil, fmt.Errorf("client: consumer progress of %s on %s: %w", group, g, err)
 		}
-		for _, q := range st.Queues {
-			p := QueueProgress{Queue: MessageQueue{Topic: q.Topic, BrokerName: q.BrokerName, QueueID: int(q.QueueID)},
-				BrokerOffset: q.MaxOffset, ConsumerOffset: q.ConsumerOffset, LastUpdate: millis(q.LastTimestamp)}
-			from := max(q.ConsumerOffset, q.MinOffset)
-			p.Lag = max(0, q.MaxOffset-from)
+		out.ConsumeTPS += st.ConsumeTps
+		for mq, q := range st.OffsetTable {
+			p := QueueProgress{Queue: MessageQueue{Topic: mq.Topic, BrokerName: mq.BrokerName, QueueID: int(mq.QueueID)},
+				BrokerOffset: q.BrokerOffset, ConsumerOffset: q.ConsumerOffset, LastUpdate: millis(q.MaxTimestamp),
+				LastConsumed: millis(q.LastTimestamp)}
+			if !q.Committed {
+				p.ConsumerOffset = -1
+			}
+			from := max(p.ConsumerOffset, q.MinOffset)
+			p.Lag = max(0, q.BrokerOffset-from)
 			out.Queues = append(out.Queues, p)
-			out.TotalBroker += q.MaxOffset
-			out.TotalConsumer += max(0, q.ConsumerOffset)
+			out.TotalBroker += q.BrokerOffset
+			out.TotalConsumer += max(0, p.ConsumerOffset)
 			out.TotalLag += p.Lag
 		}
 	}

@@ -116,6 +116,7 @@ func NewPushConsumer(opts ...Option) (*PushConsumer, error) {
 		}
 		return nil
 	})
+	c.rpc.Handle(transport.ReqGetConsumerRunningInfo, pc.handleRunningInfo)
 	return pc, nil
 }
 

@@ -67,6 +67,11 @@ type Broker struct {
 	DefaultTopicQueueNums       int  `mapstructure:"defaultTopicQueueNums"`
 	AutoCreateTopicEnable       bool `mapstructure:"autoCreateTopicEnable"`
 	AutoCreateSubscriptionGroup bool `mapstructure:"autoCreateSubscriptionGroup"`
+	// BrokerPermission masks every topic's permission in this broker's
+	// registrations (6 = read and write; 4 = read only) and refuses sends
+	// (pulls) without the write (read) bit. It may change live
+	// (updateBrokerConfig).
+	BrokerPermission int `mapstructure:"brokerPermission"`
 	// EnablePropertyFilter allows SQL92 subscriptions (RocketMQ's default
 	// is false; raftmq evaluates them, so it defaults to true).
 	EnablePropertyFilter bool `mapstructure:"enablePropertyFilter"`
@@ -277,6 +282,7 @@ func DefaultBroker() Broker {
 		DefaultTopicQueueNums:       8,
 		AutoCreateTopicEnable:       true,
 		AutoCreateSubscriptionGroup: true,
+		BrokerPermission:            6,
 		EnableDLegerCommitLog:       true,
 		EnablePropertyFilter:        true,
 		DLegerSelfID:                "n0",
@@ -449,6 +455,9 @@ func (b Broker) Validate() error {
 	if b.TransactionCheckMax < 1 || b.TransactionCheckMax > 1000 {
 		errs = append(errs, fmt.Errorf("transactionCheckMax %d: want 1..1000", b.TransactionCheckMax))
 	}
+	if b.BrokerPermission < 0 || b.BrokerPermission > 7 {
+		errs = append(errs, fmt.Errorf("brokerPermission %d: want 0..7 (4 read, 2 write, 1 inherit)", b.BrokerPermission))
+	}
 	if b.TransactionMaxOpen < 1 || b.TransactionMaxOpen > 10_000_000 {
 		errs = append(errs, fmt.Errorf("transactionMaxOpen %d: want 1..10000000", b.TransactionMaxOpen))
 	}
@@ -526,6 +535,9 @@ type NameServer struct {
 	// console's client trusts when brokers require TLS.
 	ConsoleAddr          string `mapstructure:"consoleAddr"`
 	ConsoleTrustCertPath string `mapstructure:"consoleTrustCertPath"`
+	// KVConfigPath keeps the KV configuration (mqadmin updateKvConfig) in
+	// this JSON file (RocketMQ's key; "" = in memory only).
+	KVConfigPath string `mapstructure:"kvConfigPath"`
 }
 
 // DefaultNameServer returns the defaults.

@@ -42,6 +42,9 @@ type Config struct {
 	// ACL, if set, makes registrations and route changes need an admin
 	// account; the file is reloaded when it changes.
 	ACL *acl.Watcher
+	// KVConfigPath keeps the KV configuration (PUT_KV_CONFIG) in this
+	// JSON file ("" = in memory only).
+	KVConfigPath string
 }
 
 // DefaultConfig listens on 9876.
@@ -91,6 +94,10 @@ type Server struct {
 	// last reported it: node id -> true. Registrations of other nodes
 	// are refused (a removed member that still runs).
 	members map[string]memberSet
+	// kv is the KV configuration: namespace -> key -> value.
+	kv map[string]map[string]string
+	// wiped lists the broker groups without write permission in routes.
+	wiped map[string]bool
 
 	stop chan struct{}
 	wg   sync.WaitGroup
@@ -119,7 +126,10 @@ func New(cfg Config) (*Server, error) {
 	}
 	s = &Server{cfg: cfg, logger: logger, srv: srv, now: time.Now,
 		brokers: map[string]*broker{}, deleted: map[string]bool{}, lastLeader: map[string]string{}, members: map[string]memberSet{},
-		stop: make(chan struct{})}
+		wiped: map[string]bool{}, stop: make(chan struct{})}
+	if err := s.loadKV(); err != nil {
+		return nil, err
+	}
 	srv.Handle(transport.ReqRegisterBroker, s.register)
 	srv.Handle(transport.ReqUnregisterBroker, s.unregister)
 	srv.Handle(transport.ReqGetRouteInfoByTopic, s.route)
@@ -127,6 +137,12 @@ func New(cfg Config) (*Server, error) {
 	srv.Handle(transport.ReqGetAllTopicListFromNameServer, s.topicList)
 	srv.Handle(transport.ReqDeleteTopicInNameSrv, s.deleteTopic)
 	srv.Handle(transport.ReqGetTopicsByCluster, s.topicsByCluster)
+	srv.Handle(transport.ReqPutKVConfig, s.putKV)
+	srv.Handle(transport.ReqGetKVConfig, s.getKV)
+	srv.Handle(transport.ReqDeleteKVConfig, s.deleteKV)
+	srv.Handle(transport.ReqGetKVListByNamespace, s.kvList)
+	srv.Handle(transport.ReqWipeWritePermOfBroker, s.wipeWritePerm)
+	srv.Handle(transport.ReqAddWritePermOfBroker, s.addWritePerm)
 	srv.OnConnClose(s.connClosed)
 	return s, nil
 }
@@ -406,14 +422,21 @@ func (s *Server) Route(topic string) (*transport.TopicRouteData, bool) {
 		if !ok {
 			continue
 		}
+		perm := tc.Perm
+		if s.wiped[g.name] {
+			perm &^= transport.PermWrite
+		}
 		rd.QueueDatas = append(rd.QueueDatas, transport.QueueData{
 			BrokerName: g.name, ReadQueueNums: tc.ReadQueueNums, WriteQueueNums: tc.WriteQueueNums,
-			Perm: tc.Perm, TopicSysFlag: tc.TopicSysFlag,
+			Perm: perm, TopicSysFlag: tc.TopicSysFlag,
 		})
 		rd.BrokerDatas = append(rd.BrokerDatas, transport.BrokerData{Cluster: g.cluster, BrokerName: g.name, BrokerAddrs: g.routeAddrs()})
 	}
 	if len(rd.QueueDatas) == 0 {
 		return nil, false
+	}
+	if v, ok := s.kv[NamespaceOrderTopicConfig][topic]; ok {
+		rd.OrderTopicConf = v
 	}
 	return rd, true
 }

@@ -323,6 +323,13 @@ func EncodeBody(v any) ([]byte, error) {
 	if r, ok := v.(*TopicRouteData); ok {
 		return r.Encode()
 	}
+	if e, ok := v.(bodyEncoder); ok {
+		b, err := e.EncodeBody()
+		if err != nil {
+			return nil, fmt.Errorf("transport: encode body: %w", err)
+		}
+		return b, nil
+	}
 	b, err := json.Marshal(v)
 	if err != nil {
 		return nil, fmt.Errorf("transport: encode body: %w", err)

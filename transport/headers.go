@@ -851,3 +851,44 @@ func (h *GetConsumerStatusRequestHeader) Decode(m map[string]string) error {
 	}
 	return r.err
 }
+
+// KVConfigRequestHeader is PUT_KV_CONFIG (with Value), GET_KV_CONFIG and
+// DELETE_KV_CONFIG.
+type KVConfigRequestHeader struct {
+	Namespace string
+	Key       string
+	Value     string // PUT_KV_CONFIG only
+}
+
+func (h *KVConfigRequestHeader) Encode() map[string]string {
+	m := map[string]string{"namespace": h.Namespace, "key": h.Key}
+	putOpt(m, "value", h.Value)
+	return m
+}
+
+func (h *KVConfigRequestHeader) Decode(m map[string]string) error {
+	r := newExtReader("KVConfigRequestHeader", m)
+	*h = KVConfigRequestHeader{Namespace: r.str("namespace", true), Key: r.str("key", true), Value: r.str("value", false)}
+	return r.err
+}
+
+// BrokerNameHeader is WIPE_WRITE_PERM_OF_BROKER and
+// ADD_WRITE_PERM_OF_BROKER (to a NameServer).
+type BrokerNameHeader struct{ BrokerName string }
+
+func (h *BrokerNameHeader) Encode() map[string]string {
+	return map[string]string{"brokerName": h.BrokerName}
+}
+
+func (h *BrokerNameHeader) Decode(m map[string]string) error {
+	r := newExtReader("BrokerNameHeader", m)
+	h.BrokerName = r.str("brokerName", true)
+	return r.err
+}
+
+// Response ext fields of WIPE_WRITE_PERM_OF_BROKER and
+// ADD_WRITE_PERM_OF_BROKER: how many topics' queue data changed.
+const (
+	ExtWipeTopicCount = "wipeTopicCount"
+	ExtAddTopicCount  = "addTopicCount"
+)

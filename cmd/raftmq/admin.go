@@ -117,6 +117,7 @@ exits non-zero with the reason.`,
 		adminUpdateACL(a), adminDeleteACL(a), adminDeleteExpired(a), adminAddMember(a), adminRemoveMember(a), adminReplaceMember(a),
 		adminTransactions(a),
 	)
+	cmd.AddCommand(adminOpsCmds(a)...)
 	return cmd
 }
 

@@ -47,7 +47,7 @@ func newNamesrvCmd() *cobra.Command {
 			if err := cfg.Validate(); err != nil {
 				return err
 			}
-			nc := namesrv.Config{Addr: net.JoinHostPort(host, strconv.Itoa(cfg.ListenPort)), BrokerExpiry: cfg.BrokerExpiry, Logger: logger}
+			nc := namesrv.Config{Addr: net.JoinHostPort(host, strconv.Itoa(cfg.ListenPort)), BrokerExpiry: cfg.BrokerExpiry, Logger: logger, KVConfigPath: cfg.KVConfigPath}
 			if nc.TLSMode, err = transport.ParseTLSMode(cfg.TLSServerMode); err != nil {
 				return err
 			}

@@ -103,9 +103,9 @@ func TestHostile_NamesAndCounts(t *testing.T) {
 	}
 	r := w.call(leader.ClientAddr(), transport.NewRequest(transport.ReqGetTopicStatsInfo, map[string]string{"topic": "Huge"}, nil))
 	require.Equal(t, int16(0), r.Code, r.Remark)
-	var stats transport.OffsetStats
-	require.NoError(t, transport.DecodeBody(r.Body, &stats))
-	require.Len(t, stats.Queues, 4, "queue count from defaultTopicQueueNums (4 in the request), not from the queue id")
+	stats, serr := transport.DecodeTopicStatsTable(r.Body)
+	require.NoError(t, serr)
+	require.Len(t, stats.OffsetTable, 4, "queue count from defaultTopicQueueNums (4 in the request), not from the queue id")
 	cluster.Eventually(t, 15*time.Second, func() error {
 		r := w.call(c.NameServers()[0], transport.NewRequest(transport.ReqGetRouteInfoByTopic, map[string]string{"topic": "Huge"}, nil))
 		if r.Code != 0 {

@@ -158,11 +158,15 @@ func TestOfficialClient_GroupAddressSplitsQueues(t *testing.T) {
 		if r == nil || r.Code != int16(transport.RespSuccess) {
 			return out
 		}
-		var gi struct{ Members map[string]string }
-		if json.Unmarshal(r.Body, &gi) == nil {
-			for id, node := range gi.Members {
-				_, inst, _ := strings.Cut(id, "@")
-				out[inst] = node
+		// RocketMQ's ConsumerConnection; raftmq tags each connection
+		// with the member holding it.
+		var cc struct {
+			ConnectionSet []struct{ ClientID, Member string }
+		}
+		if json.Unmarshal(r.Body, &cc) == nil {
+			for _, cn := range cc.ConnectionSet {
+				_, inst, _ := strings.Cut(cn.ClientID, "@")
+				out[inst] = cn.Member
 			}
 		}
 		return out
