@@ -285,11 +285,16 @@ func (s *Server) apiDeleteTopic(w http.ResponseWriter, r *http.Request) {
 }
 
 type groupLag struct {
-	Group  string                `json:"group"`
-	Lag    int64                 `json:"lag"`
-	Queues []queueLag            `json:"queues"`
-	Config client.SubGroupConfig `json:"config"`
-	Error  string                `json:"error,omitempty"`
+	Group string `json:"group"`
+	// Members and the rest: only for the group asked for (?group=).
+	Members       []transport.Connection `json:"members,omitempty"`
+	ConsumeType   string                 `json:"consumeType,omitempty"`
+	MessageModel  string                 `json:"messageModel,omitempty"`
+	Subscriptions map[string]string      `json:"subscriptions,omitempty"`
+	Lag           int64                  `json:"lag"`
+	Queues        []queueLag             `json:"queues"`
+	Config        client.SubGroupConfig  `json:"config"`
+	Error         string                 `json:"error,omitempty"`
 }
 
 type queueLag struct {
@@ -334,6 +339,17 @@ func (s *Server) apiGroups(w http.ResponseWriter, r *http.Request) {
 	out := []groupLag{}
 	for _, n := range names {
 		gl := groupLag{Group: n, Config: configs[n], Queues: []queueLag{}}
+		if n == r.URL.Query().Get("group") {
+			if cc, err := a.ConsumerConnection(ctx, n); err == nil {
+				gl.Members, gl.ConsumeType, gl.MessageModel = cc.ConnectionSet, cc.ConsumeType, cc.MessageModel
+				gl.Subscriptions = map[string]string{}
+				for t, sd := range cc.SubscriptionTable {
+					gl.Subscriptions[t] = sd.SubString
+				}
+			} else if !errors.Is(err, client.ErrNoRoute) {
+				gl.Error = err.Error()
+			}
+		}
 		p, err := a.ConsumerProgress(ctx, n, "")
 		if err != nil && !errors.Is(err, client.ErrNoRoute) {
 			gl.Error = err.Error()

@@ -201,7 +201,10 @@ pages.topics = {
 
 pages.groups = {
   title: "Consumer groups",
-  load: () => api("/api/groups"),
+  load: () => {
+    const sel = new URLSearchParams(location.search).get("group");
+    return api("/api/groups" + (sel ? "?group=" + encodeURIComponent(sel) : ""));
+  },
   render(data) {
     const sel = new URLSearchParams(location.search).get("group");
     const rows = data.map(g => {
@@ -223,7 +226,16 @@ pages.groups = {
           lastReset[g.group].offsets.map(o => el("tr", {}, td(o.brokerGroup), num(o.queue), num(o.offset))))] : []);
       out.push(el("section", { class: "card", id: "group-detail" },
         el("h2", { text: g.group }),
-        el("p", {}, "Lag ", el("strong", { id: "group-lag", text: g.lag.toLocaleString("en-US") })),
+        el("p", {}, "Lag ", el("strong", { id: "group-lag", text: g.lag.toLocaleString("en-US") }),
+          g.messageModel ? " · " + g.messageModel.toLowerCase() + ", " + (g.consumeType || "").toLowerCase().replace("_", " ") : ""),
+        el("h3", { text: "Members" }),
+        (g.members || []).length
+          ? table(["Client id", "Address", "Language", { label: "Version", num: 1 }, "Connected to"],
+            g.members.map(m => el("tr", { "data-client": m.clientId }, td(m.clientId), td(m.clientAddr), td(m.language), num(m.version), td(m.member || ""))), { id: "group-members" })
+          : el("p", { class: "muted", id: "no-members", text: "No consumer of this group is connected." }),
+        Object.keys(g.subscriptions || {}).length
+          ? el("p", { class: "muted", text: "Subscriptions: " + Object.entries(g.subscriptions).sort().map(([t, e]) => t + " (" + e + ")").join(", ") })
+          : null,
         chart([history["lag:" + g.group] || []], ["lag (messages)"]),
         table(["Topic", "Broker group", { label: "Queue", num: 1 }, { label: "Broker offset", num: 1 }, { label: "Consumer offset", num: 1 }, { label: "Lag", num: 1 }],
           g.queues.map(q => el("tr", { "data-queue": q.topic + "/" + q.brokerGroup + "/" + q.queue },

@@ -193,5 +193,21 @@ func TestConsole_Browser(t *testing.T) {
 	do("transactions page", chromedp.Navigate(base+"/transactions"), wait(`#no-transactions`))
 	require.Equal(t, "No open transaction.", text(`#no-transactions`))
 	shot("transactions")
+	// A live consumer is listed with the member holding its connection.
+	push, err := client.NewPushConsumer(client.WithNameServers(c.NamesrvAddr()), client.WithGroup("ConsoleMembers"))
+	require.NoError(t, err)
+	require.NoError(t, push.Subscribe(topic, "*", func(context.Context, []*client.MessageExt) client.ConsumeResult { return client.ConsumeSuccess }))
+	require.NoError(t, push.Start(ctx))
+	defer push.Shutdown(context.Background())
+	cluster.Eventually(t, 20*time.Second, func() error {
+		cc, err := ad.ConsumerConnection(ctx, "ConsoleMembers")
+		if err != nil || len(cc.ConnectionSet) == 0 {
+			return fmt.Errorf("consumer not registered yet: %v", err)
+		}
+		return nil
+	})
+	do("group members", chromedp.Navigate(base+"/groups?group=ConsoleMembers"), wait(`#group-members tr[data-client]`))
+	require.Equal(t, push.ClientID(), attr(`#group-members tr[data-client]`, "data-client"))
+	shot("groups-members")
 	t.Logf("screenshots in %s", dir)
 }
