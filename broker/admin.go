@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/raftmq/raftmq/fsm"
+	"github.com/raftmq/raftmq/message"
 	"github.com/raftmq/raftmq/transport"
 )
 
@@ -35,6 +36,9 @@ func (b *Broker) status() transport.GroupStatus {
 	for _, p := range b.members() {
 		st.Peers[p.ID] = p.Addr
 	}
+	st.PendingDelayed, st.PendingDelayedLevel = b.pendingIn(message.ScheduleTopic, len(b.delays))
+	st.PendingTimers, _ = b.pendingIn(message.TimerTopic, len(message.TimerLevels))
+	st.OpenTransactions = b.g.OpenTxns()
 	h := gs.History
 	st.PartialHistory = gs.PartialHistory
 	st.History = transport.HistoryStatus{Snapshot: h.Snapshot, FromIndex: h.FromIndex, Donor: h.Donor, Fetched: h.Fetched, Total: h.Total,
@@ -44,6 +48,26 @@ func (b *Broker) status() transport.GroupStatus {
 		st.History.Done = h.Done.UnixMilli()
 	}
 	return st
+}
+
+// pendingIn counts the messages of a waiting topic (delay levels or
+// timers) the scheduler has not moved on yet, in all and per queue. A
+// timer waits in one queue at a time, so each pending timer counts once.
+func (b *Broker) pendingIn(topic string, queues int) (int64, []int64) {
+	var total int64
+	per := make([]int64, queues)
+	for q := 0; q < queues; q++ {
+		mn, mx := b.g.QueueBounds(topic, int32(q))
+		off, ok := b.g.ConsumerOffset(scheduleGroup, topic, int32(q))
+		if !ok || off < mn {
+			off = mn
+		}
+		if mx > off {
+			per[q] = mx - off
+			total += per[q]
+		}
+	}
+	return total, per
 }
 
 func (b *Broker) handleGroupStatus(context.Context, *transport.Conn, *transport.Command) *transport.Command {

@@ -106,6 +106,10 @@ type member struct {
 	GetTotal       uint64  `json:"getTotal"`
 	Partial        bool    `json:"partialHistory"`
 	PID            int     `json:"pid"`
+	Delayed        int64   `json:"pendingDelayed"`
+	DelayedByLevel []int64 `json:"pendingDelayedByLevel,omitempty"`
+	Timers         int64   `json:"pendingTimers"`
+	OpenTxns       int     `json:"openTransactions"`
 	Error          string  `json:"error,omitempty"`
 }
 
@@ -152,7 +156,8 @@ func (s *Server) apiCluster(w http.ResponseWriter, r *http.Request) {
 			seen[rs.NodeID] = true
 			m := member{Node: rs.NodeID, Addr: rs.ClientAddr, State: rs.State, Serving: rs.Serving, Term: rs.Term,
 				CommitIndex: rs.CommitIndex, AppliedIndex: rs.AppliedIndex, DiskUsed: rs.DiskUsed, DiskFull: rs.DiskFull,
-				CommitLogBytes: rs.WriteOffset - rs.MinOffset, Applied: rs.Messages, Partial: rs.PartialHistory, PID: rs.PID}
+				CommitLogBytes: rs.WriteOffset - rs.MinOffset, Applied: rs.Messages, Partial: rs.PartialHistory, PID: rs.PID,
+				Delayed: rs.PendingDelayed, DelayedByLevel: rs.PendingDelayedLevel, Timers: rs.PendingTimers, OpenTxns: rs.OpenTransactions}
 			if rs.CommitIndex > rs.AppliedIndex {
 				m.Lag = rs.CommitIndex - rs.AppliedIndex
 			}

@@ -167,6 +167,12 @@ type GroupStatus struct {
 	FlushDisk      string            `json:"flushDiskType"`
 	Peers          map[string]string `json:"peers"`
 	Messages       uint64            `json:"messagesApplied"`
+	// Waiting messages: delay levels (SCHEDULE_TOPIC_XXXX) and timers
+	// (rmq_sys_wheel_timer) not delivered yet, and open transactions.
+	PendingDelayed      int64   `json:"pendingDelayed"`
+	PendingTimers       int64   `json:"pendingTimers"`
+	OpenTransactions    int     `json:"openTransactions"`
+	PendingDelayedLevel []int64 `json:"pendingDelayedByLevel,omitempty"`
 }
 
 // HistoryStatus is a member's catch-up of the history before a snapshot

@@ -155,7 +155,8 @@ pages.cluster = {
       return el("section", { class: "card", "data-group": g.name },
         el("h2", {}, g.name, " ", el("span", { class: "muted", text: "cluster " + g.cluster + (g.groupAddr ? " · group address " + g.groupAddr : "") })),
         el("p", {}, "Leader: ", el("strong", { class: "leader", "data-leader": g.leader || "", text: g.leader || "none (election)" }),
-          " · in ", el("strong", { text: (inRate || 0).toFixed(0) }), " msgs/s · out ", el("strong", { text: (outRate || 0).toFixed(0) }), " msgs/s"),
+          " · in ", el("strong", { text: (inRate || 0).toFixed(0) }), " msgs/s · out ", el("strong", { text: (outRate || 0).toFixed(0) }), " msgs/s",
+          leader ? " · waiting: " + leader.pendingDelayed + " delayed, " + leader.pendingTimers + " timers, " + leader.openTransactions + " open transactions" : ""),
         table(["Node", "Address", "Raft state", { label: "Term", num: 1 }, { label: "Commit", num: 1 }, { label: "Applied", num: 1 },
           { label: "Apply lag", num: 1 }, { label: "Disk", num: 1 }, { label: "CommitLog MiB", num: 1 }, "", { label: "PID", num: 1 }], rows),
         chart([sin, sout], ["messages in/s", "messages out/s"]),
@@ -316,13 +317,22 @@ pages.messages = {
 };
 
 pages.transactions = {
-  title: "Transactions",
-  load: () => api("/api/transactions"),
+  title: "Transactions and timers",
+  load: () => Promise.all([api("/api/transactions"), api("/api/cluster")]).then(([t, c]) => Object.assign(t, { cluster: c })),
   render(data) {
+    const waiting = data.cluster.groups.map(g => {
+      const l = g.members.find(m => m.serving);
+      return el("tr", { "data-waiting": g.name }, td(g.name), num(l ? l.pendingTimers : "-"), num(l ? l.pendingDelayed : "-"),
+        td(l && l.pendingDelayedByLevel ? l.pendingDelayedByLevel.map((n, i) => n ? "L" + (i + 1) + ": " + n : "").filter(Boolean).join(", ") : ""),
+        num(l ? l.openTransactions : "-"));
+    });
+    const summary = [el("h2", { text: "Waiting messages" }),
+      table(["Broker group", { label: "Timers (TIMER_*)", num: 1 }, { label: "Delayed (DELAY)", num: 1 }, "Delayed by level", { label: "Open transactions", num: 1 }], waiting, { id: "waiting" }),
+      el("h2", { text: "Open transactions" })];
     const rows = data.transactions.map(t => el("tr", { "data-msgid": t.msgId },
       td(t.brokerGroup), td(t.topic), num(t.queueId), td(t.producerGroup), td(t.msgId), td(t.keys || ""),
       td(when(t.storeTimestamp)), num(t.checks), td(when(t.lastCheck))));
-    return [el("p", { class: "muted", text: "Open transactions: half messages waiting for their producer's commit or rollback, and how often each was checked back." + (data.truncated ? " (truncated)" : "") }),
+    return [...summary, el("p", { class: "muted", text: "Open transactions: half messages waiting for their producer's commit or rollback, and how often each was checked back." + (data.truncated ? " (truncated)" : "") }),
       rows.length ? table(["Group", "Topic", { label: "Queue", num: 1 }, "Producer group", "Message id", "Keys", "Stored", { label: "Checks", num: 1 }, "Last check"], rows, { id: "transactions" })
         : el("p", { id: "no-transactions", text: "No open transaction." })];
   },

@@ -190,8 +190,12 @@ func TestConsole_Browser(t *testing.T) {
 	require.Equal(t, "console body 7 <b>not markup</b>", text(`section.message pre.body`))
 	shot("messages")
 
-	do("transactions page", chromedp.Navigate(base+"/transactions"), wait(`#no-transactions`))
+	// A timer waiting ten minutes shows on the transactions and timers page.
+	_, err = p.Send(ctx, client.NewMessage(topic, []byte("later")).SetProperty("TIMER_DELAY_SEC", "600"))
+	require.NoError(t, err)
+	do("transactions page", chromedp.Navigate(base+"/transactions"), wait(`#no-transactions`), wait(`tr[data-waiting="broker-a"]`))
 	require.Equal(t, "No open transaction.", text(`#no-transactions`))
+	require.Equal(t, "1", text(`tr[data-waiting="broker-a"] td:nth-child(2)`), "one timer waiting")
 	shot("transactions")
 	// A live consumer is listed with the member holding its connection.
 	push, err := client.NewPushConsumer(client.WithNameServers(c.NamesrvAddr()), client.WithGroup("ConsoleMembers"))
