@@ -758,6 +758,12 @@ func (a *Admin) viewMessage(ctx context.Context, topic string, host netip.AddrPo
 // that are running keep their in-memory offsets for the queues they own
 // (raftmq brokers do not push the reset to clients): stop them first.
 func (a *Admin) ResetOffsetByTime(ctx context.Context, group, topic string, t time.Time) ([]QueueOffset, error) {
+	return a.ResetOffsetByTimeEach(ctx, group, topic, t, nil)
+}
+
+// ResetOffsetByTimeEach is ResetOffsetByTime calling each (if set) after
+// every broker group is done, for progress.
+func (a *Admin) ResetOffsetByTimeEach(ctx context.Context, group, topic string, t time.Time, each func(brokerGroup string, done, total int)) ([]QueueOffset, error) {
 	ctx, cancel := a.c.opCtx(ctx)
 	defer cancel()
 	r, err := a.c.routes.refresh(ctx, topic)
@@ -765,7 +771,8 @@ func (a *Admin) ResetOffsetByTime(ctx context.Context, group, topic string, t ti
 		return nil, err
 	}
 	var out []QueueOffset
-	for _, name := range slices.Sorted(maps.Keys(r.brokers)) {
+	names := slices.Sorted(maps.Keys(r.brokers))
+	for i, name := range names {
 		resp, err := a.groupOK(ctx, name, "reset offset of "+group, func() *transport.Command {
 			h := transport.ResetOffsetRequestHeader{Topic: topic, Group: group, Timestamp: t.UnixMilli(), IsForce: true}
 			return transport.NewRequest(transport.ReqInvokeBrokerToResetOffset, h.Encode(), nil)
@@ -779,6 +786,9 @@ func (a *Admin) ResetOffsetByTime(ctx context.Context, group, topic string, t ti
 		}
 		for _, q := range st.Queues {
 			out = append(out, QueueOffset{Queue: MessageQueue{Topic: q.Topic, BrokerName: q.BrokerName, QueueID: int(q.QueueID)}, Offset: q.ConsumerOffset})
+		}
+		if each != nil {
+			each(name, i+1, len(names))
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Queue.less(out[j].Queue) })

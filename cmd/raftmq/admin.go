@@ -498,7 +498,11 @@ func adminResetOffsetByTime(a *adminCtx) *cobra.Command {
 					return err
 				}
 			}
-			offs, err := ad.ResetOffsetByTime(ctx, group, topic, t)
+			sl := newStatusLine(os.Stderr)
+			offs, err := ad.ResetOffsetByTimeEach(ctx, group, topic, t, func(brokerGroup string, done, total int) {
+				sl.set("resetting %s on %s: %d of %d broker groups done (%s)", group, topic, done, total, brokerGroup)
+			})
+			sl.clear()
 			if err != nil {
 				return err
 			}
@@ -734,7 +738,9 @@ func adminAddMember(a *adminCtx) *cobra.Command {
 			if err := required(map[string]string{"-b": broker, "-i": id, "-a": addr}); err != nil {
 				return err
 			}
+			stop := watchCatchUp(ad, broker, id)
 			ms, err := ad.AddMember(ctx, broker, id, addr, wait)
+			stop()
 			if err != nil {
 				return err
 			}
@@ -781,7 +787,9 @@ func adminReplaceMember(a *adminCtx) *cobra.Command {
 			if err := required(map[string]string{"-b": broker, "--old": oldID, "--new": newID, "-a": addr}); err != nil {
 				return err
 			}
+			stop := watchCatchUp(ad, broker, newID)
 			ms, err := ad.ReplaceMember(ctx, broker, oldID, newID, addr, wait)
+			stop()
 			if err != nil {
 				return err
 			}
