@@ -197,6 +197,19 @@ func TestConsole_Browser(t *testing.T) {
 	require.Equal(t, "No open transaction.", text(`#no-transactions`))
 	require.Equal(t, "1", text(`tr[data-waiting="broker-a"] td:nth-child(2)`), "one timer waiting")
 	shot("transactions")
+	// Leadership transfer from the cluster page, after its confirmation.
+	old := g.WaitLeader(t, 10*time.Second)
+	do("transfer leadership", chromedp.Navigate(base+"/"), wait(`#transfer-broker-a`), chromedp.Click(chromedp.CSS(`#transfer-broker-a`)),
+		wait(`#confirm-yes`), chromedp.Click(chromedp.CSS(`#confirm-yes`)))
+	nl := g.WaitNewLeader(t, old, 20*time.Second)
+	cluster.Eventually(t, 20*time.Second, func() error {
+		if got := attr(`section[data-group="broker-a"] [data-leader]`, "data-leader"); got != nl.ID {
+			return fmt.Errorf("page shows leader %q, the group has %s", got, nl.ID)
+		}
+		return nil
+	})
+	shot("cluster-after-transfer")
+
 	// A live consumer is listed with the member holding its connection.
 	push, err := client.NewPushConsumer(client.WithNameServers(c.NamesrvAddr()), client.WithGroup("ConsoleMembers"))
 	require.NoError(t, err)
