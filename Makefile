@@ -43,8 +43,10 @@ test-integration: build
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -count=1 -timeout 30m ./raftlog/... ./transport/... ./message/... ./fsm/... ./broker/
 
-# A 3-node group of real processes measured with raftmq bench (SYNC_FLUSH;
-# FLUSH=ASYNC_FLUSH SENDERS=256 for the other profile). See docs/performance.md.
+# A 3-node group of real processes, one start per flush mode, every profile
+# (256 / 1 in flight, batched, consume, official client, e2e) in one table with
+# server and client CPU per message; NATS=1 adds the NATS JetStream peer, DOC=1
+# rewrites docs/performance.md's generated section. Knobs: scripts/bench-cluster.sh.
 bench-cluster: build
 	scripts/bench-cluster.sh
 

@@ -1,63 +1,298 @@
 #!/usr/bin/env bash
 # Starts a NameServer and a 3-node broker group as separate raftmq processes
-# on 127.0.0.1 (data in a temp dir), runs the raftmq bench suite against it
-# and stops everything. Used by `make bench-cluster`; figures are reported
-# next to the NATS JetStream peer measured on the same machine
-# (../shared/peers/nats/run.sh).
+# on 127.0.0.1 (data in a temp dir), once per flush mode (flushDiskType is per
+# start), runs the profiles below against it, stops everything, and prints ONE
+# table: msgs/s, p50/p99 latency, server CPU µs per acknowledged message
+# (user+sys from /proc/<pid>/stat of the 3 brokers and the NameServer, before
+# and after each phase) and the bench client's own CPU µs per message.
+# Used by `make bench-cluster`; see docs/performance.md.
 #
-#   FLUSH=ASYNC_FLUSH SIZE=1024 SENDERS=64 DURATION=20s scripts/bench-cluster.sh
-# Every result is one JSON line (msgs/s, MB/s, latency percentiles in µs).
+# Profiles (PROFILES selects; all by default):
+#   a  256 in flight single-message sends, ASYNC_FLUSH     (SENDERS senders)
+#   b  256 in flight single-message sends, SYNC_FLUSH
+#   c  16 senders × 32 messages per SEND_BATCH_MESSAGE, ASYNC_FLUSH
+#   d  the same, SYNC_FLUSH                                 (BATCH_SENDERS, BATCH)
+#   e  1 in flight, SYNC_FLUSH
+#   f  1 in flight, ASYNC_FLUSH
+#   g  consume from the first offset with pull batches of PULL_BATCH, ASYNC_FLUSH
+#      (reads what profile a sent in the same run; without a, N messages first)
+#   h  the official rocketmq-client-go producer, 256 in flight (SendSync from
+#      SENDERS goroutines; test/compat/cmd/officialbench), ASYNC_FLUSH
+#   i  publish -> consume latency at E2E_RATE msgs/s, ASYNC_FLUSH
+#
+# Knobs (defaults in brackets):
+#   PROFILES ["a b c d e f g h i"]   which profiles to run
+#   FLUSH []            ASYNC_FLUSH or SYNC_FLUSH: only that mode's profiles
+#   RUNS [3]            repetitions of every profile in one cluster start
+#                       (interleaved a c f g h i, a c f ...); the table shows medians
+#   DURATION [20s]      length of each produce phase
+#   SIZE [1024]         message body bytes
+#   SENDERS [256]       in flight for a, b, h;  BATCH_SENDERS [16], BATCH [32] for c, d
+#   PULL_BATCH [256]    g's pull batch;  CONSUME []: g's message count (default: all of a's)
+#   E2E_RATE [2000]     i's rate ("" skips i);  E2E_DURATION [10s]
+#   N [100000]          NATS's async-publish count (and g's fill without a)
+#   NSYNC [3000]        NATS's one-in-flight publish count
+#   NATS [0]            1: also run the NATS JetStream peer (NATS_PEER
+#                       [../shared/peers/nats/run.sh] bench, default sync and
+#                       SYNC=always, RUNS runs each) after the raftmq clusters are
+#                       stopped, and put its figures and the ratios in the table
+#   OFFICIAL [1]        0: skip profile h (it builds test/compat/cmd/officialbench)
+#   OFFICIAL_ARGS []    extra officialbench flags, e.g. "-async" (SendAsync under a
+#                       semaphore instead of SendSync goroutines) or "-retries 0"
+#   RESULTS [.data/bench/cluster-<time>.jsonl]   JSON lines, one per phase and run
+#                       (plus .md table, .png chart and the NATS peer's stdout
+#                       .nats-*.log and raw RESULT lines .nats-*.results beside it);
+#                       redraw with: go run ./scripts/perfchart -in FILE -png X.png
+#   DOC [0]             1: rewrite the generated section of docs/performance.md
+#   RAFTMQ_BIN [bin/raftmq]; INFLIGHT [4] (sendMaxInflightEntries); PREALLOC [zero];
+#   NS_PORT [29876], BASE [20911], RAFT [50911], METRICS [19100] (ports; NATS:
+#                       PORT_SHIFT as in its run.sh); KEEP=1 keeps the data dirs
+#   PHASE_TIMEOUT [300] seconds for any one client invocation
+#   IDLE [3]            seconds of no load after each start, to record the servers'
+#                       idle CPU (0 skips): the floor under the low-rate profiles
+#
+# Time: per run about 7 × DURATION + E2E_DURATION + ~20 s, so the defaults take
+# ~9 min, and NATS=1 adds ~4 min (its server is built from the Go module proxy
+# on first use). Disk: what a cluster start's runs send stays in its temp dir
+# (3 copies) until it stops: up to ~20 GB under /tmp with the defaults.
+#
+#   scripts/bench-cluster.sh                          # raftmq only
+#   NATS=1 DOC=1 scripts/bench-cluster.sh             # the full comparison
+#   PROFILES="a b" RUNS=1 DURATION=3s scripts/bench-cluster.sh   # a smoke run
 set -euo pipefail
 cd "$(dirname "$0")/.."
+ROOT=$(pwd)
 BIN=${RAFTMQ_BIN:-bin/raftmq}
 [ -x "$BIN" ] || go build -o bin/raftmq ./cmd/raftmq
-FLUSH=${FLUSH:-SYNC_FLUSH}
-SIZE=${SIZE:-1024}
-SENDERS=${SENDERS:-64}
+BIN=$(cd "$(dirname "$BIN")" && pwd)/$(basename "$BIN")
+PROFILES=${PROFILES:-a b c d e f g h i}
+FLUSH=${FLUSH:-}
+RUNS=${RUNS:-3}
 DURATION=${DURATION:-20s}
+SIZE=${SIZE:-1024}
+SENDERS=${SENDERS:-256}
+BATCH_SENDERS=${BATCH_SENDERS:-16}
+BATCH=${BATCH:-32}
+PULL_BATCH=${PULL_BATCH:-256}
+CONSUME=${CONSUME:-}
+E2E_RATE=${E2E_RATE-2000}
+E2E_DURATION=${E2E_DURATION:-10s}
+N=${N:-100000}
+NSYNC=${NSYNC:-3000}
+NATS=${NATS:-0}
+NATS_PEER=${NATS_PEER:-$ROOT/../shared/peers/nats/run.sh}
+OFFICIAL=${OFFICIAL:-1}
+DOC=${DOC:-0}
+PHASE_TIMEOUT=${PHASE_TIMEOUT:-300}
+IDLE=${IDLE:-3}
 NS_PORT=${NS_PORT:-29876}
 BASE=${BASE:-20911}
 RAFT=${RAFT:-50911}
-DIR=$(mktemp -d /tmp/raftmq-bench.XXXXXX)
+METRICS=${METRICS:-19100}
+RESULTS=${RESULTS:-.data/bench/cluster-$(date +%Y%m%d-%H%M%S).jsonl}
+mkdir -p "$(dirname "$RESULTS")"
+RESULTS=$(cd "$(dirname "$RESULTS")" && pwd)/$(basename "$RESULTS")
+STEM=${RESULTS%.jsonl}
+CLK_TCK=$(getconf CLK_TCK)
+
+flush_of() { case $1 in b|d|e) echo SYNC_FLUSH ;; *) echo ASYNC_FLUSH ;; esac; }
+desc_of() {
+  local f; f=$(flush_of "$1")
+  case $1 in
+    a|b) echo "$SENDERS in flight single sends, $f" ;;
+    c|d) echo "$BATCH_SENDERS senders × $BATCH per SEND_BATCH_MESSAGE, $f" ;;
+    e|f) echo "1 in flight, $f" ;;
+    g) echo "consume, pull batches of $PULL_BATCH" ;;
+    h) echo "official client, $SENDERS in flight, $f" ;;
+    i) echo "publish → consume latency at $E2E_RATE msgs/s, $f" ;;
+  esac
+}
+selected() { # profile: is it to be run?
+  [[ " $PROFILES " == *" $1 "* ]] || return 1
+  [[ -z $FLUSH || $(flush_of "$1") == "$FLUSH" ]] || return 1
+  [[ $1 != h || $OFFICIAL == 1 ]] || return 1
+  [[ $1 != i || -n $E2E_RATE ]] || return 1
+}
+
+WORK=$(mktemp -d /tmp/raftmq-benchtool.XXXXXX)
 PIDS=()
-cleanup() {
+DIR=""
+stop_cluster() {
+  local p
   for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  [ -n "${KEEP:-}" ] || rm -rf "$DIR"
+  for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+  PIDS=()
+  if [[ -n $DIR ]]; then
+    [[ -n ${KEEP:-} ]] && echo "kept $DIR" || rm -rf "$DIR"
+  fi
+  DIR=""
+}
+cleanup() {
+  stop_cluster
+  rm -rf "$WORK"
 }
 trap cleanup EXIT
-"$BIN" namesrv --host 127.0.0.1 -p "$NS_PORT" > "$DIR/ns.log" 2>&1 &
-PIDS+=($!)
-PEERS="n0-127.0.0.1:$RAFT;n1-127.0.0.1:$((RAFT+1));n2-127.0.0.1:$((RAFT+2))"
-for i in 0 1 2; do
-  cat > "$DIR/n$i.conf" <<CONF
+trap 'exit 130' INT TERM
+
+echo "== building scripts/perfchart$(selected h && echo " and test/compat/cmd/officialbench")"
+go build -o "$WORK/perfchart" ./scripts/perfchart
+if selected h; then
+  (cd test/compat && go build -o "$WORK/officialbench" ./cmd/officialbench)
+fi
+
+start_cluster() { # flushDiskType
+  DIR=$(mktemp -d /tmp/raftmq-bench.XXXXXX)
+  "$BIN" namesrv --host 127.0.0.1 -p "$NS_PORT" > "$DIR/ns.log" 2>&1 &
+  PIDS+=($!)
+  local peers="n0-127.0.0.1:$RAFT;n1-127.0.0.1:$((RAFT+1));n2-127.0.0.1:$((RAFT+2))" i
+  for i in 0 1 2; do
+    cat > "$DIR/n$i.conf" <<CONF
 brokerName=broker-a
 brokerIP1=127.0.0.1
 listenPort=$((BASE + 10*i))
 namesrvAddr=127.0.0.1:$NS_PORT
 storePathRootDir=$DIR/n$i
-dLegerPeers=$PEERS
+dLegerPeers=$peers
 dLegerSelfId=n$i
-flushDiskType=$FLUSH
+flushDiskType=$1
 commitLogPreallocate=${PREALLOC:-zero}
 sendMaxInflightEntries=${INFLIGHT:-4}
 mappedFileSizeCommitLog=268435456
-metricsAddr=127.0.0.1:$((19100 + i))
+metricsAddr=127.0.0.1:$((METRICS + i))
 CONF
-  "$BIN" broker --config "$DIR/n$i.conf" > "$DIR/n$i.log" 2>&1 &
-  PIDS+=($!)
-done
+    "$BIN" broker --config "$DIR/n$i.conf" > "$DIR/n$i.log" 2>&1 &
+    PIDS+=($!)
+  done
+  # Wait for a leader and the zero-filled first segments.
+  local ok=""
+  for _ in $(seq 1 150); do
+    grep -q "became leader" "$DIR"/n*.log 2>/dev/null && { ok=1; break; }
+    sleep 0.2
+  done
+  [[ -n $ok ]] || { echo "no leader within 30 s; log tails:" >&2; tail -5 "$DIR"/*.log >&2; return 1; }
+  sleep 2
+  if [[ $IDLE -gt 0 ]]; then # the servers' CPU with no load: the floor under the low-rate profiles
+    local t0 t1 per_s
+    t0=$(server_cpu_ticks); sleep "$IDLE"; t1=$(server_cpu_ticks)
+    per_s=$(( (t1 - t0) * 1000000 / CLK_TCK / IDLE ))
+    printf '{"system":"idle","flush":"%s","seconds":%d,"serverProcs":%d,"serverCpuUsPerSec":%d}\n' "$1" "$IDLE" "${#PIDS[@]}" "$per_s" >> "$RESULTS"
+    echo "   idle servers: $per_s us of CPU per second over ${IDLE}s"
+  fi
+}
+
+server_cpu_ticks() { # utime+stime of the NameServer and the 3 brokers, in clock ticks
+  local sum=0 p f
+  for p in "${PIDS[@]}"; do
+    f=/proc/$p/stat
+    [[ -r $f ]] && sum=$(( sum + $(awk '{print $14 + $15}' "$f") ))
+  done
+  echo "$sum"
+}
+
+FAILED=0
+LAST_JSON=""
+# phase PROFILE RUN CLIENT-COMMAND...: one measured client invocation, its
+# JSON line extended with the profile and the servers' CPU, into $RESULTS.
+phase() {
+  local p=$1 run=$2; shift 2
+  local t0 t1 json msgs srv_us per client='"client":"raftmq",'
+  [[ $p == h ]] && client="" # officialbench's line names its client
+  t0=$(server_cpu_ticks)
+  if ! json=$(timeout "$PHASE_TIMEOUT" "$@" 2> "$WORK/phase.err" | grep '^{"mode"' | tail -1); then
+    echo "   ($p) run $run FAILED: $(tail -3 "$WORK/phase.err" | tr '\n' ' ')" >&2
+    FAILED=$((FAILED + 1)); LAST_JSON=""
+    return 0
+  fi
+  t1=$(server_cpu_ticks)
+  LAST_JSON=$json
+  msgs=$(sed -n 's/.*"messages":\([0-9]*\).*/\1/p' <<<"$json")
+  srv_us=$(( (t1 - t0) * 1000000 / CLK_TCK ))
+  per=$(awk -v u="$srv_us" -v n="${msgs:-0}" 'BEGIN { if (n > 0) printf "%.2f", u / n; else print 0 }')
+  printf '{"system":"raftmq",%s"profile":"%s","desc":"%s","flush":"%s","run":%d,"serverProcs":%d,"serverCpuUs":%d,"serverCpuUsPerMsg":%s,%s\n' \
+    "$client" "$p" "$(desc_of "$p")" "$(flush_of "$p")" "$run" "${#PIDS[@]}" "$srv_us" "$per" "${json#\{}" >> "$RESULTS"
+  awk -v p="$p" -v r="$run" -v per="$per" '{
+      m = $0; sub(/.*"msgsPerSec":/, "", m); sub(/,.*/, "", m)
+      l = $0; sub(/.*"p50us":/, "", l); sub(/,.*/, "", l)
+      c = $0; sub(/.*"clientCpuUsPerMsg":/, "", c); sub(/[,}].*/, "", c)
+      printf "   (%s) run %d: %.0f msgs/s, p50 %d us, server CPU %s us/msg, client CPU %s us/msg\n", p, r, m, l, per, c
+    }' <<<"$json"
+}
+
+produce() { # profile run senders batch
+  phase "$1" "$2" "$BIN" bench produce -n "$NS" -t "Bench_$1$2" --size "$SIZE" --senders "$3" --batch "$4" --duration "$DURATION" --json
+}
+
+printf '{"system":"meta","date":"%s","commit":"%s","cores":%d,"size":%d,"duration":"%s","runs":%d,"profiles":"%s","senders":%d,"batchSenders":%d,"batch":%d,"nats":%d}\n' \
+  "$(date -u +%Y-%m-%dT%H:%MZ)" "$(git rev-parse --short HEAD 2>/dev/null || echo unknown)" "$(nproc)" "$SIZE" "$DURATION" "$RUNS" \
+  "$PROFILES" "$SENDERS" "$BATCH_SENDERS" "$BATCH" "$NATS" >> "$RESULTS"
+
 NS=127.0.0.1:$NS_PORT
-# Wait for a leader and the zero-filled first segments.
-for _ in $(seq 1 100); do
-  grep -q "became leader" "$DIR"/n*.log 2>/dev/null && break
-  sleep 0.2
+for mode in ASYNC_FLUSH SYNC_FLUSH; do
+  todo=""
+  for p in a b c d e f g h i; do
+    [[ $(flush_of "$p") == "$mode" ]] && selected "$p" && todo+="$p "
+  done
+  [[ -n $todo ]] || continue
+  echo "== raftmq 3-node group, $mode, ${SIZE}B messages ($(nproc) cores): profiles $todo× $RUNS run(s)"
+  start_cluster "$mode"
+  for run in $(seq 1 "$RUNS"); do
+    produced=""
+    for p in $todo; do
+      case $p in
+        a|b) produce "$p" "$run" "$SENDERS" 1
+             [[ $p == a && -n $LAST_JSON ]] && produced=$(sed -n 's/.*"messages":\([0-9]*\).*/\1/p' <<<"$LAST_JSON") ;;
+        c|d) produce "$p" "$run" "$BATCH_SENDERS" "$BATCH" ;;
+        e|f) produce "$p" "$run" 1 1 ;;
+        g) topic=Bench_a$run
+           if [[ -z $produced ]]; then # nothing from a: fill a topic first (not measured)
+             topic=Bench_g$run
+             timeout "$PHASE_TIMEOUT" "$BIN" bench produce -n "$NS" -t "$topic" --size "$SIZE" --senders "$SENDERS" --count "$N" --json > /dev/null
+             produced=$N
+           fi
+           phase g "$run" "$BIN" bench consume -n "$NS" -t "$topic" --size "$SIZE" --pull-batch "$PULL_BATCH" --count "${CONSUME:-$produced}" --json ;;
+        h) phase h "$run" "$WORK/officialbench" -n "$NS" -t "Bench_h$run" -size "$SIZE" -inflight "$SENDERS" -duration "$DURATION" ${OFFICIAL_ARGS:-} -json ;;
+        i) phase i "$run" "$BIN" bench e2e -n "$NS" -t "Bench_i$run" --size "$SIZE" --rate "$E2E_RATE" --duration "$E2E_DURATION" --json ;;
+      esac
+    done
+  done
+  du -sh "$DIR" | awk '{print "   data: " $1}'
+  stop_cluster
 done
-sleep 2
-echo "== raftmq 3-node group, $FLUSH, ${SIZE}B messages ($(nproc) cores)"
-"$BIN" bench produce -n "$NS" -t Bench --size "$SIZE" --senders "$SENDERS" --duration "$DURATION" --json | tee "$DIR/produce.json"
-"$BIN" bench produce -n "$NS" -t BenchOne --size "$SIZE" --senders 1 --duration 10s --json
-# Consume everything the first run produced, from the first offset.
-PRODUCED=$(sed -n 's/.*"messages":\([0-9]*\).*/\1/p' "$DIR/produce.json")
-"$BIN" bench consume -n "$NS" -t Bench --size "$SIZE" --count "${CONSUME:-$PRODUCED}" --json
-"$BIN" bench e2e -n "$NS" -t BenchE2E --size "$SIZE" --rate 2000 --duration 10s --json
+
+if [[ $NATS == 1 ]]; then
+  [[ -x $NATS_PEER ]] || { echo "NATS=1 but $NATS_PEER is missing" >&2; exit 1; }
+  for sync in default always; do
+    case $sync in
+      default) want="a f g i" ;;
+      always) want="b e" ;;
+    esac
+    any=""; for p in $want; do selected "$p" && any=1; done
+    [[ -n $any ]] || continue
+    rates=""
+    [[ $sync == default ]] && selected i && rates=$E2E_RATE
+    log=$STEM.nats-$sync.log raw=$STEM.nats-$sync.results
+    rm -f "$raw"
+    echo "== NATS JetStream peer, SYNC=$sync: $RUNS run(s), async publish of $N ($SENDERS in flight), $NSYNC one in flight (log: $log)"
+    if SYNC=$sync RUNS=$RUNS N=$N NSYNC=$NSYNC SIZE=$SIZE INFLIGHT=$SENDERS FETCH=$PULL_BATCH E2E_RATES=$rates OUT=$raw \
+        timeout 1800 "$NATS_PEER" bench > "$log" 2>&1; then
+      "$WORK/perfchart" nats -sync "$sync" -raw "$raw" -log "$log" >> "$RESULTS"
+      grep -E '^(async publish|sync publish|pull consume \(fetch [0-9]+, ack none|server CPU|end-to-end)' "$log" | sed 's/^/   /'
+    else
+      echo "   NATS peer (SYNC=$sync) FAILED; log tail:" >&2; tail -5 "$log" >&2
+      FAILED=$((FAILED + 1))
+    fi
+  done
+fi
+
+echo
+echo "== results: $RESULTS"
+doc_args=()
+[[ $DOC == 1 ]] && doc_args=(-doc docs/performance.md -chart-ref performance-cluster.png)
+"$WORK/perfchart" -in "$RESULTS" -md "$STEM.md" -png "$STEM.png" "${doc_args[@]}"
+echo
+echo "table: $STEM.md   chart: $STEM.png"
+if [[ $DOC == 1 ]]; then
+  cp "$STEM.png" docs/performance-cluster.png
+  echo "rewrote the generated section of docs/performance.md and docs/performance-cluster.png"
+fi
+[[ $FAILED == 0 ]] || { echo "$FAILED phase(s) failed" >&2; exit 1; }

@@ -91,6 +91,27 @@ type benchReport struct {
 	P99us    int64          `json:"p99us"`
 	MaxUs    int64          `json:"maxUs"`
 	MeanUs   int64          `json:"meanUs"`
+	// The bench process's own CPU (user+sys, getrusage) over the measured
+	// window, so that a cluster figure can be read net of the load generator.
+	ClientCPUUs       int64   `json:"clientCpuUs"`
+	ClientCPUUsPerMsg float64 `json:"clientCpuUsPerMsg"`
+}
+
+// processCPU is the user+sys CPU time this process has used so far.
+func processCPU() time.Duration {
+	var ru unix.Rusage
+	if err := unix.Getrusage(unix.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// setCPU records the client CPU used over the measured window (call after fill).
+func (r *benchReport) setCPU(d time.Duration) {
+	r.ClientCPUUs = d.Microseconds()
+	if r.Messages > 0 {
+		r.ClientCPUUsPerMsg = math.Round(float64(d.Nanoseconds())/1e3/float64(r.Messages)*100) / 100
+	}
 }
 
 func (r *benchReport) fill(n uint64, bytes uint64, elapsed time.Duration, lat *latencies) {
@@ -117,6 +138,9 @@ func (r *benchReport) print(w io.Writer, asJSON bool) error {
 		r.Mode, r.Topic, r.Messages, r.Size, r.Seconds, r.MsgsPerS, r.MBPerS, r.Errors)
 	if r.P50us > 0 || r.MaxUs > 0 {
 		fmt.Fprintf(w, "  latency p50 %s  p95 %s  p99 %s  max %s  mean %s\n", us(r.P50us), us(r.P95us), us(r.P99us), us(r.MaxUs), us(r.MeanUs))
+	}
+	if r.ClientCPUUs > 0 {
+		fmt.Fprintf(w, "  client CPU %s (user+sys of this process), %.2f µs per message\n", us(r.ClientCPUUs), r.ClientCPUUsPerMsg)
 	}
 	keys := make([]string, 0, len(r.ErrorsBy))
 	for k := range r.ErrorsBy {
@@ -333,6 +357,7 @@ func benchProduce(ctx context.Context, f benchFlags, senders, batch, queues int,
 	rctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
 	prog := startProgress(tty, "produce", func() (uint64, uint64) { return sent.Load(), errs.n.Load() })
+	cpu0 := processCPU()
 	start := time.Now()
 	var wg sync.WaitGroup
 	for w := 0; w < senders; w++ {
@@ -367,9 +392,11 @@ func benchProduce(ctx context.Context, f benchFlags, senders, batch, queues int,
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
+	cpu := processCPU() - cpu0
 	prog.end()
 	rep := &benchReport{Mode: "produce", Topic: f.topic, Size: f.size, Senders: senders, Batch: batch, Errors: errs.n.Load(), ErrorsBy: errs.by}
 	rep.fill(sent.Load(), sent.Load()*uint64(f.size), elapsed, lat)
+	rep.setCPU(cpu)
 	return rep, nil
 }
 
@@ -425,6 +452,7 @@ func benchConsume(ctx context.Context, f benchFlags, group string, pullBatch int
 		return nil, err
 	}
 	prog := startProgress(tty, "consume", func() (uint64, uint64) { return got.Load(), 0 })
+	cpu0 := processCPU()
 	start := time.Now()
 	if err := c.Start(ctx); err != nil {
 		prog.end()
@@ -440,10 +468,12 @@ func benchConsume(ctx context.Context, f benchFlags, group string, pullBatch int
 	case <-ctx.Done():
 	}
 	elapsed := time.Since(start)
+	cpu := processCPU() - cpu0
 	prog.end()
 	c.Shutdown(context.Background())
 	rep := &benchReport{Mode: "consume", Topic: f.topic, Size: f.size}
 	rep.fill(got.Load(), bytes.Load(), elapsed, nil)
+	rep.setCPU(cpu)
 	if f.count > 0 && got.Load() < uint64(f.count) {
 		return rep, fmt.Errorf("consumed %d of %d messages", got.Load(), f.count)
 	}
@@ -518,6 +548,7 @@ func benchE2E(ctx context.Context, f benchFlags, rate, queues int) (*benchReport
 	}
 	var errs errCounter
 	interval := time.Second / time.Duration(rate)
+	cpu0 := processCPU()
 	start := time.Now()
 	var wg sync.WaitGroup
 	for i := 0; i < total && ctx.Err() == nil; i++ {
@@ -542,5 +573,6 @@ func benchE2E(ctx context.Context, f benchFlags, rate, queues int) (*benchReport
 	}
 	rep := &benchReport{Mode: "e2e", Topic: f.topic, Size: f.size, Errors: errs.n.Load(), ErrorsBy: errs.by}
 	rep.fill(got.Load(), got.Load()*uint64(f.size), time.Since(start), lat)
+	rep.setCPU(processCPU() - cpu0)
 	return rep, nil
 }
