@@ -2,7 +2,6 @@ package compat
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"strings"
 	"sync"
@@ -229,10 +228,12 @@ func TestOfficialClient_RequestReplyAcrossMembers(t *testing.T) {
 			if err != nil || r.Code != int16(transport.RespSuccess) {
 				continue
 			}
-			var gi struct{ Members map[string]string }
-			if json.Unmarshal(r.Body, &gi) == nil {
-				for _, node := range gi.Members {
-					return node
+			var cc transport.ConsumerConnection
+			if transport.DecodeBody(r.Body, &cc) == nil {
+				for _, conn := range cc.ConnectionSet {
+					if conn.Member != "" {
+						return conn.Member
+					}
 				}
 			}
 		}
