@@ -59,6 +59,7 @@ func BenchmarkDecodeFrame(b *testing.B) {
 		newOffsets = append(newOffsets, pullRequestFrame(int32(i), int64(1_000_000+i))...)
 	}
 	respFrame, _ := AppendFrame(nil, sendResponseCommand(), SerializeJSON)
+	sendBinary, _ := AppendFrame(nil, sendRequestCommand(), SerializeRocketMQ)
 	for _, tc := range []struct {
 		name   string
 		stream []byte
@@ -67,6 +68,7 @@ func BenchmarkDecodeFrame(b *testing.B) {
 		{"pull-repeated", pullRequestFrame(1, 42), 1},
 		{"pull-new-offsets", newOffsets, 1000},
 		{"send-1KiB", sendFrame, 1}, // properties and timestamp are never interned: one string
+		{"send-1KiB-binary-header", sendBinary, 1},
 		{"send-response", respFrame, 1},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
