@@ -60,42 +60,13 @@ func (b *Broker) groupConsumerIDs(ctx context.Context, group string) []string {
 }
 
 // groupConsumers maps every live consumer of group to the member holding
-// its connection (asked of the other members in parallel).
+// its connection (this member's own first).
 func (b *Broker) groupConsumers(ctx context.Context, group string) map[string]string {
-	out := map[string]string{}
-	for _, id := range b.clients.consumerIDs(group) {
-		out[id] = b.self.ID
+	cc := b.groupConnections(ctx, group)
+	out := make(map[string]string, len(cc.ConnectionSet))
+	for _, c := range cc.ConnectionSet {
+		out[c.ClientID] = c.Member
 	}
-	ctx, cancel := context.WithTimeout(ctx, peerAskTimeout)
-	defer cancel()
-	var mu sync.Mutex
-	var wg sync.WaitGroup
-	for _, m := range b.members() {
-		if m.ID == b.self.ID {
-			continue
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			req := transport.NewRequest(transport.ReqLocalConsumers, (&transport.ConsumerGroupHeader{ConsumerGroup: group}).Encode(), nil)
-			resp, err := b.peerClient.Invoke(ctx, m.Addr, req)
-			if err != nil || resp.Code != int16(transport.RespSuccess) {
-				return
-			}
-			var body transport.ConsumerListBody
-			if transport.DecodeBody(resp.Body, &body) != nil {
-				return
-			}
-			mu.Lock()
-			for _, id := range body.ConsumerIDList {
-				if _, ok := out[id]; !ok {
-					out[id] = m.ID
-				}
-			}
-			mu.Unlock()
-		}()
-	}
-	wg.Wait()
 	return out
 }
 

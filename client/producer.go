@@ -149,6 +149,15 @@ func (p *Producer) SendAsync(ctx context.Context, msg *Message, cb func(*SendRes
 	if err != nil {
 		return err
 	}
+	return p.goAsync(ctx, func() {
+		r, err := p.send(ctx, out)
+		cb(r, err)
+	})
+}
+
+// goAsync runs f on a goroutine that Shutdown waits for, holding one of the
+// maxAsyncInflight slots (it blocks while none is free).
+func (p *Producer) goAsync(ctx context.Context, f func()) error {
 	select {
 	case p.sem <- struct{}{}:
 	case <-ctx.Done():
@@ -160,8 +169,7 @@ func (p *Producer) SendAsync(ctx context.Context, msg *Message, cb func(*SendRes
 	ok := p.c.goFunc(func() {
 		defer p.async.Done()
 		defer func() { <-p.sem }()
-		r, err := p.send(ctx, out)
-		cb(r, err)
+		f()
 	})
 	if !ok {
 		p.async.Done()

@@ -184,25 +184,7 @@ func (p *Producer) RequestAsync(ctx context.Context, msg *Message, timeout time.
 	if err := msg.validate(); err != nil {
 		return err
 	}
-	select {
-	case p.sem <- struct{}{}:
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-p.c.ctx.Done():
-		return ErrShutdown
-	}
-	p.async.Add(1)
-	ok := p.c.goFunc(func() {
-		defer p.async.Done()
-		defer func() { <-p.sem }()
-		cb(p.Request(ctx, msg, timeout))
-	})
-	if !ok {
-		p.async.Done()
-		<-p.sem
-		return ErrShutdown
-	}
-	return nil
+	return p.goAsync(ctx, func() { cb(p.Request(ctx, msg, timeout)) })
 }
 
 // register makes sure every broker address of topic's route took this
