@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -235,14 +236,38 @@ func (b *Broker) txnCheckPass(now time.Time) {
 		}
 		return
 	}
-	for _, t := range due {
-		if err := b.checkBack(ctx, t); err != nil {
-			b.logger.Info("transaction check-back not delivered", "topic", t.Topic, "producerGroup", t.ProducerGroup,
-				"commitLogOffset", t.Half, "check", t.Checks+1, "error", err)
-		}
-		b.metrics.txnChecks.Inc()
+	// Each check has its own deadline, and up to checkWorkers go out at
+	// once, so that one unreachable member cannot starve the others of
+	// their (counted) check.
+	work := make(chan fsm.TxnState)
+	var wg sync.WaitGroup
+	for range min(checkWorkers, len(due)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for t := range work {
+				cctx, ccancel := context.WithTimeout(context.Background(), checkTimeout)
+				err := b.checkBack(cctx, t)
+				ccancel()
+				if err != nil {
+					b.logger.Info("transaction check-back not delivered", "topic", t.Topic, "producerGroup", t.ProducerGroup,
+						"commitLogOffset", t.Half, "check", t.Checks+1, "error", err)
+				}
+				b.metrics.txnChecks.Inc()
+			}
+		}()
 	}
+	for _, t := range due {
+		work <- t
+	}
+	close(work)
+	wg.Wait()
 }
+
+const (
+	checkWorkers = 16
+	checkTimeout = 2 * time.Second
+)
 
 func notLeading(err error) bool {
 	return errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) || errors.Is(err, ErrNotLeader)
