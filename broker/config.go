@@ -116,9 +116,15 @@ type Config struct {
 	RaftLogger hclog.Logger
 }
 
-// DefaultConfig returns the configuration of config.DefaultBroker().
+// DefaultConfig returns the configuration of config.DefaultBroker() as a
+// one-member group (dLegerPeers n0-127.0.0.1:40911, RocketMQ's default
+// DLedger port), which every field a multi-member group needs overrides.
 func DefaultConfig() Config {
-	c, err := FromFile(config.DefaultBroker())
+	fc := config.DefaultBroker()
+	if fc.DLegerPeers == "" {
+		fc.DLegerPeers = fc.DLegerSelfID + "-127.0.0.1:40911"
+	}
+	c, err := FromFile(fc)
 	if err != nil {
 		panic(fmt.Sprintf("broker: the defaults do not map: %v", err))
 	}
