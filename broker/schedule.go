@@ -75,17 +75,18 @@ type waitQueue struct {
 // timer queue for what is left of its wait.
 func (b *Broker) deliverDue(wq waitQueue) error {
 	mn, mx := b.g.QueueBounds(wq.topic, wq.qid)
-	off, ok := b.g.ConsumerOffset(scheduleGroup, wq.topic, wq.qid)
-	if !ok || off < mn {
-		off = mn
+	stored, ok := b.g.ConsumerOffset(scheduleGroup, wq.topic, wq.qid)
+	if !ok {
+		stored = -1
 	}
+	off := max(stored, mn)
 	now := time.Now()
 	for off < mx {
 		units, err := b.g.QueueRange(wq.topic, wq.qid, off, 256, nil)
 		if err != nil {
 			return err
 		}
-		var eb fsm.EntryBuilder
+		var outs [][]byte
 		next := off
 		for _, u := range units {
 			rec, err := b.g.ReadMessage(nil, u.PhysOffset, u.Size)
@@ -108,29 +109,39 @@ func (b *Broker) deliverDue(wq waitQueue) error {
 			if err != nil {
 				b.logger.Error("dropping malformed waiting message", "topic", wq.topic, "queue", wq.qid, "offset", next, "error", err)
 			} else {
-				eb.AddRecords(out)
+				outs = append(outs, out)
 			}
 			next++
 		}
 		if next == off {
 			return nil // the oldest is not due yet
 		}
-		if err := eb.AddJSON(fsm.CmdOffsets, []fsm.OffsetCommit{{Group: scheduleGroup, Topic: wq.topic, QueueID: wq.qid, Offset: next}}); err != nil {
+		// The offset moves from where this pass found it, and the moves
+		// ride with it: a proposal that timed out but committed after all
+		// makes the next pass's identical one a no-op (fsm.CmdAdvance).
+		var eb fsm.EntryBuilder
+		adv := fsm.AdvanceCommand{OffsetCommit: fsm.OffsetCommit{Group: scheduleGroup, Topic: wq.topic, QueueID: wq.qid, Offset: next},
+			From: stored, With: len(outs)}
+		if err := eb.AddJSON(fsm.CmdAdvance, adv); err != nil {
 			return err
+		}
+		for _, out := range outs {
+			eb.AddRecords(out)
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		_, err = b.g.Propose(ctx, eb.Len(), func(e *fsm.EntryBuilder) error {
-			e.Append(&eb) // the moves and the offset: one entry
+			e.Append(&eb) // the offset and the moves: one entry
 			return nil
 		})
 		cancel()
 		if err != nil {
-			if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) {
-				return nil
+			var rej *fsm.RejectedError
+			if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) || (errors.As(err, &rej) && rej.Cmd == fsm.CmdAdvance) {
+				return nil // not leading, or moved already: the next pass reads the offset afresh
 			}
 			return err
 		}
-		off = next
+		stored, off = next, next
 	}
 	return nil
 }

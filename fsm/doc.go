@@ -24,10 +24,13 @@
 //     it is reported as a *RejectedError in that command's result. Failures
 //     that are not the command's fault (I/O, an entry that does not decode)
 //     stop the replica (panic) instead of letting it diverge.
-//   - A CmdTxn end carries the commands after it (TxnCommand.With, the
-//     commit's message): rejected with it when the transaction is no
-//     longer open, so a commit stores its message at most once; other
-//     proposals batched into the same entry are not affected.
+//   - Guards: a CmdTxn end and a CmdAdvance carry the commands after them
+//     (With: a commit's message; the scheduler's moved delayed and timer
+//     messages), rejected with them when the transaction is no longer
+//     open or the offset is no longer where the move expected it. So a
+//     commit stores its message at most once, and a move proposed again
+//     after a timeout that committed after all delivers nothing twice;
+//     other proposals batched into the same entry are not affected.
 //   - Readers see only applied data: ReadMessage never reads past the
 //     applied index, and a queue unit exists only once its entry applied.
 //

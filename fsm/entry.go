@@ -47,6 +47,10 @@ const (
 	CmdACL
 	// CmdTxn ends or records checks of transactions (TxnCommand, txn.go).
 	CmdTxn
+	// CmdAdvance moves a consumer offset from an expected value
+	// (AdvanceCommand): the scheduler's move of ripe delayed and timer
+	// messages, applied at most once.
+	CmdAdvance
 )
 
 func (t CmdType) String() string {
@@ -67,6 +71,8 @@ func (t CmdType) String() string {
 		return "acl"
 	case CmdTxn:
 		return "txn"
+	case CmdAdvance:
+		return "advance"
 	}
 	return fmt.Sprintf("CmdType(%d)", uint8(t))
 }
@@ -204,7 +210,7 @@ func DecodeEntry(data []byte, dst []Command) ([]Command, error) {
 		if l < 0 || l > len(data)-pos {
 			return dst, fmt.Errorf("%w: command %d length %d", ErrBadEntry, i, l)
 		}
-		if t == cmdInvalid || t > CmdTxn {
+		if t == cmdInvalid || t > CmdAdvance {
 			return dst, fmt.Errorf("%w: command type %d", ErrBadEntry, t)
 		}
 		dst = append(dst, Command{Type: t, Payload: data[pos : pos+l : pos+l], Pos: pos})
@@ -245,6 +251,18 @@ type ACLCommand struct {
 type ACLEntry struct {
 	Account json.RawMessage `json:"account,omitempty"`
 	Deleted bool            `json:"deleted,omitempty"`
+}
+
+// AdvanceCommand is the CmdAdvance payload: set the offset of Group on
+// Topic/QueueID to To if it is From now (-1: none committed yet). It
+// carries the With commands after it (the moved messages): when the offset
+// is not From (the move was applied already: a proposal that timed out and
+// committed after all, then proposed again), they are rejected with it, so
+// a delayed or timer message is delivered once.
+type AdvanceCommand struct {
+	OffsetCommit
+	From int64 `json:"from"`
+	With int   `json:"with,omitempty"`
 }
 
 // OffsetCommit is one consumer offset in a CmdOffsets payload.

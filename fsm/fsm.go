@@ -440,8 +440,8 @@ func (f *FSM) applyEntry(l *raft.Log, touched map[*consumequeue.Queue]bool) *Ent
 		if skip > 0 {
 			skip--
 			err = fmt.Errorf("not applied: %w", ended)
-		} else if r, err = f.applyCommand(l, c, &dataOff, touched, &topicsChanged); err != nil && c.Type == CmdTxn {
-			ended, skip = err, txnWith(c.Payload)
+		} else if r, err = f.applyCommand(l, c, &dataOff, touched, &topicsChanged); err != nil && (c.Type == CmdTxn || c.Type == CmdAdvance) {
+			ended, skip = err, guardWith(c)
 		}
 		if err != nil {
 			rej := &RejectedError{Index: l.Index, Cmd: c.Type, Reason: err.Error()}
@@ -550,6 +550,29 @@ func (f *FSM) applyCommand(l *raft.Log, c Command, dataOff *int64, touched map[*
 		return nil, nil
 	case CmdTxn:
 		return f.applyTxn(c.Payload)
+	case CmdAdvance:
+		var ac AdvanceCommand
+		if err := json.Unmarshal(c.Payload, &ac); err != nil {
+			return nil, fmt.Errorf("advance payload: %w", err)
+		}
+		if err := validOffsetCommit(ac.OffsetCommit); err != nil {
+			return nil, err
+		}
+		k := ac.Topic + "@" + ac.Group
+		cur, ok := f.offsets[k][ac.QueueID]
+		if !ok {
+			cur = -1
+		}
+		if cur != ac.From {
+			return nil, fmt.Errorf("%w: offset of %s on %s/%d is %d, not %d", ErrStaleAdvance, ac.Group, ac.Topic, ac.QueueID, cur, ac.From)
+		}
+		m := f.offsets[k]
+		if m == nil {
+			m = map[int32]int64{}
+			f.offsets[k] = m
+		}
+		m[ac.QueueID] = ac.Offset
+		return nil, nil
 	case CmdACL:
 		var ac ACLCommand
 		if err := json.Unmarshal(c.Payload, &ac); err != nil {

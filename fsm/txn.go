@@ -92,13 +92,23 @@ func (f *FSM) openTxn(v *message.RecordView, phys, qo int64) {
 	f.txns[phys] = t
 }
 
-// txnWith is the With of a CmdTxn payload (0 if it does not decode).
-func txnWith(p []byte) int {
-	var tc TxnCommand
-	if json.Unmarshal(p, &tc) != nil || tc.With < 0 {
+// ErrStaleAdvance rejects a CmdAdvance whose offset moved meanwhile.
+var ErrStaleAdvance = errors.New("the offset is not where the move expected it")
+
+// maxWith bounds the commands a guard carries (a scheduler entry moves up
+// to 256 messages).
+const maxWith = 1024
+
+// guardWith is the With of a CmdTxn or CmdAdvance payload: how many
+// commands after it are rejected with it (0 if it does not decode).
+func guardWith(c Command) int {
+	var w struct {
+		With int `json:"with"`
+	}
+	if json.Unmarshal(c.Payload, &w) != nil || w.With < 0 {
 		return 0
 	}
-	return min(tc.With, 16)
+	return min(w.With, maxWith)
 }
 
 // applyTxn applies a CmdTxn. Caller holds f.mu.

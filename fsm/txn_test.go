@@ -100,3 +100,35 @@ func TestFSM_Transactions(t *testing.T) {
 	r.propose(&b3)
 	require.Equal(t, int64(math.MaxInt64), r.fsm.LowestUnconsumed())
 }
+
+// TestFSM_AdvanceAtMostOnce: a scheduler move (offset from an expected
+// value, with the moved messages) proposed twice applies once; the second
+// is rejected with its messages, and a neighbour in the entry is not.
+func TestFSM_AdvanceAtMostOnce(t *testing.T) {
+	r := newRig(t, t.TempDir())
+	move := func(from, to int64) *EntryResult {
+		var b EntryBuilder
+		require.NoError(t, b.AddJSON(CmdAdvance, AdvanceCommand{OffsetCommit: OffsetCommit{Group: "%S%", Topic: "W", QueueID: 0, Offset: to}, From: from, With: 2}))
+		b.AddRecords(record(t, "Real", 0, "a", nil))
+		b.AddRecords(record(t, "Real", 1, "b", nil))
+		b.AddRecords(record(t, "Other", 0, "c", nil))
+		return r.propose(&b)
+	}
+	res := move(-1, 2)
+	require.Nil(t, res.Results[0])
+	require.IsType(t, &AppendResult{}, res.Results[1])
+	off, ok := r.fsm.ConsumerOffset("%S%", "W", 0)
+	require.True(t, ok)
+	require.Equal(t, int64(2), off)
+	res = move(-1, 2) // the same move again (a timed-out proposal re-proposed)
+	var rej *RejectedError
+	require.True(t, errors.As(res.Results[0].(error), &rej))
+	require.ErrorContains(t, res.Results[1].(error), "not applied")
+	require.ErrorContains(t, res.Results[2].(error), "not applied")
+	require.IsType(t, &AppendResult{}, res.Results[3], "the guard carries only its own commands")
+	require.Equal(t, int64(1), r.fsm.Queue("Real", 0).MaxOffset(), "moved once")
+	require.Equal(t, int64(1), r.fsm.Queue("Real", 1).MaxOffset())
+	res = move(2, 4)
+	require.Nil(t, res.Results[0])
+	require.Equal(t, int64(2), r.fsm.Queue("Real", 0).MaxOffset())
+}

@@ -44,7 +44,8 @@ func TestChaos(t *testing.T) {
 	}
 	// Small segments: retention has something to delete, so wiped members
 	// rejoin from a snapshot and catch up the history.
-	c := cluster.Start(t, cluster.Options{SegmentSize: 1 << 20, Config: map[string]string{"maxMessageSize": "262144"}})
+	c := cluster.Start(t, cluster.Options{SegmentSize: 1 << 20, Config: map[string]string{"maxMessageSize": "262144",
+		"transactionTimeOut": "1000", "transactionCheckInterval": "1000", "transactionCheckMax": "60"}})
 	g := c.Group(0)
 	ns := c.NamesrvAddr()
 	const topic = "Chaos"
@@ -52,6 +53,9 @@ func TestChaos(t *testing.T) {
 	require.NoError(t, err)
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	require.NoError(t, admin.CreateTopic(ctx, client.TopicConfig{Topic: topic, ReadQueues: 8, WriteQueues: 8}, client.Target{}))
+	for _, tp := range []string{chaosTxnTopic, chaosTimerTopic} {
+		require.NoError(t, admin.CreateTopic(ctx, client.TopicConfig{Topic: tp, ReadQueues: 4, WriteQueues: 4}, client.Target{}))
+	}
 	cancel()
 	admin.Shutdown(context.Background())
 
@@ -67,6 +71,9 @@ func TestChaos(t *testing.T) {
 	require.NoError(t, op.Start())
 	official := startOfficialLoad(h, op, topic, 2)
 	defer official.Stop()
+	side, err := startSideLoad(ns)
+	require.NoError(t, err)
+	defer side.shutdown()
 
 	// The push consumer's reads count as reads: retention deletes what it
 	// has consumed, so the final read-back cannot see all of it.
@@ -251,17 +258,26 @@ func TestChaos(t *testing.T) {
 	official.Stop()
 	op.Shutdown()
 	load.Stop()
+	side.stopSending()
 	g.WaitCaughtUp(t, 60*time.Second)
 	for _, n := range g.Nodes {
 		g.WaitHistory(t, n, 2*time.Minute)
 	}
 
+	// Open transactions are checked back (1 s) and timers fall due (5 s).
+	var sideRep sideReport
+	cluster.Eventually(t, 90*time.Second, func() error {
+		if sideRep = side.report(); !sideRep.ok() {
+			return fmt.Errorf("%s", sideRep)
+		}
+		return nil
+	})
 	readBack := c.ReadBack(t, topic, 60*time.Second)
 	pc.Shutdown(context.Background())
 	consumedMu.Lock()
 	rep := h.Check(cluster.MergeReads(readBack, consumedReads))
 	consumedMu.Unlock()
-	g.RequireIdenticalQueues(t, topic, 8)
+	g.RequireIdenticalRetainedQueues(t, topic, 8) // retention on request runs against each member's own snapshot
 	clFrom, clTo := g.RequireIdenticalCommitLogs(t)
 
 	sort.Slice(failovers, func(i, j int) bool { return failovers[i] < failovers[j] })
@@ -276,6 +292,7 @@ func TestChaos(t *testing.T) {
 	fmt.Fprintf(&b, "%-28s %d (after retention; with the push consumer's reads %d)\n", "read back", len(readBack), rep.Read)
 	fmt.Fprintf(&b, "%-28s %d\n", "consumed by push consumer", consumed.Load())
 	fmt.Fprintf(&b, "%-28s %d\n", "checker problems", len(rep.Problems))
+	fmt.Fprintf(&b, "%-28s %s\n", "transactions and timers", sideRep)
 	fmt.Fprintf(&b, "%-28s [%d, %d) on %d members\n", "identical CommitLogs", clFrom, clTo, len(g.Nodes))
 	keys := make([]string, 0, len(faults))
 	for k := range faults {
