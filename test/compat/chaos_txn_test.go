@@ -61,8 +61,11 @@ func (l *chaosTxnListener) CheckLocalTransaction(_ context.Context, m *client.Me
 // chaosRead is one delivery seen by a consumer of the second load. origin
 // names what was stored once: a committed message's half message
 // (TRAN_PREPARED_QUEUE_OFFSET; a producer retry of a half message is
-// another transaction), a timer's body (the timer producer does not retry,
-// so a body stored at two places fired twice).
+// another transaction), a stored timer (its body and due time,
+// TIMER_OUT_MS: the timer producer does not retry, but a follower that
+// forwarded the send retries it at the new leader after a failover, which
+// stores a second timer, due later: an at-least-once send, counted apart;
+// a timer that fired twice has one due time at two places).
 type chaosRead struct {
 	at     string // queue@offset
 	origin string
@@ -109,7 +112,7 @@ func startSideLoad(ns string) (*sideLoad, error) {
 			for _, m := range msgs {
 				origin := m.Property("TRAN_PREPARED_QUEUE_OFFSET")
 				if topic == chaosTimerTopic {
-					origin = string(m.Body)
+					origin = string(m.Body) + "@" + m.Property("TIMER_OUT_MS")
 				}
 				l.reads[topic][string(m.Body)] = append(l.reads[topic][string(m.Body)],
 					chaosRead{at: fmt.Sprintf("%s@%d", m.Queue, m.QueueOffset), origin: origin, stored: m.StoreTimestamp})
@@ -192,9 +195,9 @@ func (l *sideLoad) shutdown() {
 // sideReport is what the second load's check found.
 type sideReport struct {
 	txnSent, txnAcked, committedWanted, committedSeen, rolledBackSeen, txnStoredTwice int
-	timerSent, timerAcked, timerSeen, timerStoredTwice, timerEarly               int
-	checks                                                                        int64
-	missing                                                                       []string
+	timerSent, timerAcked, timerSeen, timerStoredTwice, timerEarly, timerResent       int
+	checks                                                                            int64
+	missing                                                                           []string
 }
 
 func (r sideReport) ok() bool {
@@ -204,9 +207,9 @@ func (r sideReport) ok() bool {
 
 func (r sideReport) String() string {
 	return fmt.Sprintf("transactions: %d sent, %d acknowledged, %d to commit, %d committed and seen, %d rolled back but seen (must be 0), "+
-		"%d committed twice (must be 0), %d check-backs answered; timers: %d sent, %d acknowledged, %d seen, %d fired twice (must be 0), %d early (must be 0)%s",
+		"%d committed twice (must be 0), %d check-backs answered; timers: %d sent, %d acknowledged, %d seen, %d fired twice (must be 0), %d early (must be 0), %d stored twice by a forwarded send's retry%s",
 		r.txnSent, r.txnAcked, r.committedWanted, r.committedSeen, r.rolledBackSeen, r.txnStoredTwice, r.checks,
-		r.timerSent, r.timerAcked, r.timerSeen, r.timerStoredTwice, r.timerEarly, missingNote(r.missing))
+		r.timerSent, r.timerAcked, r.timerSeen, r.timerStoredTwice, r.timerEarly, r.timerResent, missingNote(r.missing))
 }
 
 func missingNote(m []string) string {
@@ -268,6 +271,13 @@ func (l *sideLoad) report() sideReport {
 		r.timerSeen++
 		if twice(seen) {
 			r.timerStoredTwice++
+		}
+		origins := map[string]bool{}
+		for _, d := range seen {
+			origins[d.origin] = true
+		}
+		if len(origins) > 1 {
+			r.timerResent++
 		}
 		if seen[0].stored.Before(due) {
 			r.timerEarly++
