@@ -488,13 +488,7 @@ func (f *FSM) applyCommand(l *raft.Log, c Command, dataOff *int64, touched map[*
 			}
 		}
 		for _, oc := range commits {
-			k := oc.Topic + "@" + oc.Group
-			m := f.offsets[k]
-			if m == nil {
-				m = map[int32]int64{}
-				f.offsets[k] = m
-			}
-			m[oc.QueueID] = oc.Offset
+			f.setOffsetLocked(oc)
 		}
 		return nil, nil
 	case CmdTopic:
@@ -566,12 +560,7 @@ func (f *FSM) applyCommand(l *raft.Log, c Command, dataOff *int64, touched map[*
 		if cur != ac.From {
 			return nil, fmt.Errorf("%w: offset of %s on %s/%d is %d, not %d", ErrStaleAdvance, ac.Group, ac.Topic, ac.QueueID, cur, ac.From)
 		}
-		m := f.offsets[k]
-		if m == nil {
-			m = map[int32]int64{}
-			f.offsets[k] = m
-		}
-		m[ac.QueueID] = ac.Offset
+		f.setOffsetLocked(ac.OffsetCommit)
 		return nil, nil
 	case CmdACL:
 		var ac ACLCommand
@@ -588,6 +577,17 @@ func (f *FSM) applyCommand(l *raft.Log, c Command, dataOff *int64, touched map[*
 		return nil, nil
 	}
 	return nil, fmt.Errorf("unknown command type %d", c.Type)
+}
+
+// setOffsetLocked stores a consumer offset. Caller holds f.mu.
+func (f *FSM) setOffsetLocked(oc OffsetCommit) {
+	k := oc.Topic + "@" + oc.Group
+	m := f.offsets[k]
+	if m == nil {
+		m = map[int32]int64{}
+		f.offsets[k] = m
+	}
+	m[oc.QueueID] = oc.Offset
 }
 
 // ACL returns the replicated ACL changes, by access key.
