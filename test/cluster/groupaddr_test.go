@@ -182,11 +182,19 @@ func (h heldConn) status(t *testing.T) *transport.GroupStatus {
 	require.NoError(t, err)
 	_, err = h.nc.Write(f)
 	require.NoError(t, err)
-	resp, err := transport.ReadFrame(h.nc, 0)
-	require.NoError(t, err)
-	var st transport.GroupStatus
-	require.NoError(t, transport.DecodeBody(resp.Body, &st))
-	return &st
+	// A member may push a request of its own on the connection first (it
+	// is a client connection): skip to the response.
+	for {
+		resp, err := transport.ReadFrame(h.nc, 0)
+		require.NoError(t, err)
+		if !resp.IsResponse() {
+			continue
+		}
+		require.Equal(t, int16(transport.RespSuccess), resp.Code, "group status: %s", resp.Remark)
+		var st transport.GroupStatus
+		require.NoError(t, transport.DecodeBody(resp.Body, &st))
+		return &st
+	}
 }
 
 // TestGroupAddress_LeaderHandsOffClientConnections: a member that becomes
