@@ -672,10 +672,7 @@ func (pc *PushConsumer) consume(ctx context.Context, pq *processQueue, msgs []*M
 		return pc.consumeOrderly(ctx, pq, msgs)
 	}
 	for i := 0; i < len(msgs); {
-		j := i + 1
-		for j < len(msgs) && j-i < pc.o.consumeBatch && msgs[j].Topic == msgs[i].Topic {
-			j++
-		}
+		j := pc.batchEnd(msgs, i)
 		batch := msgs[i:j]
 		sub := pc.subs[batch[0].Topic]
 		if sub == nil || sub.handler == nil {
@@ -697,6 +694,16 @@ func (pc *PushConsumer) consume(ctx context.Context, pq *processQueue, msgs []*M
 	return true
 }
 
+// batchEnd is where the handler batch starting at msgs[i] ends: at most
+// consumeBatch messages, all of one topic.
+func (pc *PushConsumer) batchEnd(msgs []*MessageExt, i int) int {
+	j := i + 1
+	for j < len(msgs) && j-i < pc.o.consumeBatch && msgs[j].Topic == msgs[i].Topic {
+		j++
+	}
+	return j
+}
+
 // orderlySuspend is how long an orderly consumer waits before handing a
 // refused batch to the handler again (RocketMQ's
 // suspendCurrentQueueTimeMillis).
@@ -714,10 +721,7 @@ const orderlySuspend = time.Second
 // false if ctx ended first.
 func (pc *PushConsumer) consumeOrderly(ctx context.Context, pq *processQueue, msgs []*MessageExt) bool {
 	for i := 0; i < len(msgs); {
-		j := i + 1
-		for j < len(msgs) && j-i < pc.o.consumeBatch && msgs[j].Topic == msgs[i].Topic {
-			j++
-		}
+		j := pc.batchEnd(msgs, i)
 		batch := msgs[i:j]
 		sub := pc.subs[batch[0].Topic]
 		if sub == nil || sub.handler == nil {
