@@ -66,10 +66,13 @@ type Broker struct {
 	reply replyState // request-reply (reply.go)
 	// schedulePasses counts the leader's passes over the delay levels.
 	schedulePasses atomic.Uint64
-	removed        atomic.Bool // removed from the group
-	stop           chan struct{}
-	stopOnce       sync.Once
-	wg             sync.WaitGroup
+	// holdHistory (tests only) makes this member refuse to serve its
+	// history, as a donor that is down would.
+	holdHistory atomic.Bool
+	removed     atomic.Bool // removed from the group
+	stop        chan struct{}
+	stopOnce    sync.Once
+	wg          sync.WaitGroup
 }
 
 // New validates cfg and prepares a broker; Start opens storage and serves.

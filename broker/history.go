@@ -23,6 +23,9 @@ func (b *Broker) registerHistoryHandlers(s *transport.Server) {
 }
 
 func (b *Broker) handleHistoryInfo(_ context.Context, _ *transport.Conn, req *transport.Command) *transport.Command {
+	if b.holdHistory.Load() {
+		return respond(transport.RespSystemBusy, "history held")
+	}
 	index, err := strconv.ParseUint(req.Ext("index"), 10, 64)
 	if err != nil {
 		return respond(transport.RespInvalidParameter, "index: %v", err)

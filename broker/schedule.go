@@ -79,6 +79,13 @@ func (b *Broker) deliverDue(wq waitQueue) error {
 	if !ok {
 		stored = -1
 	}
+	if max(stored, 0) < mn && b.g.PartialHistory() {
+		// This leader installed a snapshot and lacks the messages before
+		// it; some of this queue's waiting ones are among them. Moving
+		// the ones it holds would advance the offset past them: wait for
+		// the catch-up (later, never lost).
+		return nil
+	}
 	off := max(stored, mn)
 	now := time.Now()
 	for off < mx {

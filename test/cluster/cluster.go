@@ -455,6 +455,7 @@ func (c *Cluster) close() {
 		for _, p := range c.processes() {
 			c.t.Logf("---- log of %s (last 60 lines) ----\n%s", p.Name, p.LogTail(60))
 		}
+		c.keepLogs()
 	}
 	for _, p := range c.processes() {
 		p.signal(syscall.SIGKILL, 10*time.Second)
@@ -973,4 +974,29 @@ func (g *Group) RequireIdenticalQueues(t testing.TB, topic string, queues int) {
 			}
 		}
 	}
+}
+
+// keepLogs copies every process's whole log out of the scratch directory
+// (which the test removes) to $RAFTMQ_ARTIFACTS, or a new directory under
+// the temp dir, and says where.
+func (c *Cluster) keepLogs() {
+	dir := os.Getenv("RAFTMQ_ARTIFACTS")
+	if dir == "" {
+		dir = os.TempDir()
+	}
+	dir = filepath.Join(dir, fmt.Sprintf("raftmq-logs-%s-%d", strings.ReplaceAll(c.t.Name(), "/", "-"), time.Now().Unix()))
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		c.t.Logf("keeping the logs: %v", err)
+		return
+	}
+	for _, p := range c.processes() {
+		b, err := os.ReadFile(p.logPath)
+		if err == nil {
+			err = os.WriteFile(filepath.Join(dir, strings.ReplaceAll(p.Name, "/", "-")+".log"), b, 0o644)
+		}
+		if err != nil {
+			c.t.Logf("keeping the log of %s: %v", p.Name, err)
+		}
+	}
+	c.t.Logf("whole process logs kept in %s", dir)
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/raftmq/raftmq/client"
+	"github.com/raftmq/raftmq/test/cluster"
 )
 
 // The chaos run's second load: transactional sends and timer messages,
@@ -284,4 +285,25 @@ func (l *sideLoad) report() sideReport {
 		}
 	}
 	return r
+}
+
+// whereMissing says, for each missing body, whether the topic holds it
+// (the push consumer skipped it) and where, or not (never delivered).
+func (l *sideLoad) whereMissing(reads ...[]cluster.Read) string {
+	r := l.report()
+	at := map[string][]string{}
+	for _, rs := range reads {
+		for _, x := range rs {
+			at[string(x.Body)] = append(at[string(x.Body)], fmt.Sprintf("%s/%d@%d", x.Broker, x.QueueID, x.QueueOffset))
+		}
+	}
+	var b strings.Builder
+	for _, m := range r.missing {
+		if w := at[m]; len(w) > 0 {
+			fmt.Fprintf(&b, "%s: stored at %s, not consumed\n", m, strings.Join(w, " "))
+		} else {
+			fmt.Fprintf(&b, "%s: not stored in its topic\n", m)
+		}
+	}
+	return b.String()
 }
