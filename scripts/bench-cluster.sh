@@ -47,6 +47,9 @@
 #   RAFTMQ_BIN [bin/raftmq]; INFLIGHT [4] (sendMaxInflightEntries); PREALLOC [zero];
 #   NS_PORT [29876], BASE [20911], RAFT [50911], METRICS [19100] (ports; NATS:
 #                       PORT_SHIFT as in its run.sh); KEEP=1 keeps the data dirs
+#   PPROF []            a directory: CPU profiles of the 3 brokers during each
+#                       phase's first run (PPROF_SECONDS [10], from 2 s in), as
+#                       DIR/<profile>-n<i>.pprof; read with go tool pprof -top
 #   PHASE_TIMEOUT [300] seconds for any one client invocation
 #   IDLE [3]            seconds of no load after each start, to record the servers'
 #                       idle CPU (0 skips): the floor under the low-rate profiles
@@ -197,6 +200,15 @@ phase() {
   local p=$1 run=$2; shift 2
   local t0 t1 json msgs srv_us per client='"client":"raftmq",'
   [[ $p == h ]] && client="" # officialbench's line names its client
+  local prof=()
+  if [[ -n ${PPROF:-} && $run == 1 ]]; then
+    mkdir -p "$PPROF"
+    local i
+    for i in 0 1 2; do
+      (sleep 2; curl -sf -o "$PPROF/$p-n$i.pprof" "http://127.0.0.1:$((METRICS + i))/debug/pprof/profile?seconds=${PPROF_SECONDS:-10}") &
+      prof+=($!)
+    done
+  fi
   t0=$(server_cpu_ticks)
   if ! json=$(timeout "$PHASE_TIMEOUT" "$@" 2> "$WORK/phase.err" | grep '^{"mode"' | tail -1); then
     echo "   ($p) run $run FAILED: $(tail -3 "$WORK/phase.err" | tr '\n' ' ')" >&2
@@ -204,6 +216,7 @@ phase() {
     return 0
   fi
   t1=$(server_cpu_ticks)
+  [[ ${#prof[@]} -gt 0 ]] && { wait "${prof[@]}" || echo "   ($p) a CPU profile failed" >&2; }
   LAST_JSON=$json
   msgs=$(sed -n 's/.*"messages":\([0-9]*\).*/\1/p' <<<"$json")
   srv_us=$(( (t1 - t0) * 1000000 / CLK_TCK ))
