@@ -9,10 +9,11 @@ import (
 // byteBudget bounds the bytes of in-flight sends. acquire waits (FIFO is
 // not needed: waiters retry on every release) up to a deadline.
 type byteBudget struct {
-	limit int64
-	mu    sync.Mutex
-	used  int64
-	freed chan struct{} // closed and replaced on every release
+	limit   int64
+	mu      sync.Mutex
+	used    int64
+	waiting int           // acquirers waiting on freed
+	freed   chan struct{} // closed and replaced on a release with waiters
 }
 
 func newByteBudget(limit int64) *byteBudget {
@@ -34,24 +35,38 @@ func (b *byteBudget) acquire(ctx context.Context, n int64, wait time.Duration) b
 			return true
 		}
 		ch := b.freed
+		b.waiting++
 		b.mu.Unlock()
 		if timer == nil {
 			timer = time.NewTimer(wait)
 			defer timer.Stop()
 		}
+		ok := true
 		select {
 		case <-ch:
 		case <-timer.C:
-			return false
+			ok = false
 		case <-ctx.Done():
+			ok = false
+		}
+		b.mu.Lock()
+		b.waiting--
+		b.mu.Unlock()
+		if !ok {
 			return false
 		}
 	}
 }
 
+// release returns n bytes and wakes the waiters, if any (most releases
+// have none: no channel to replace then).
 func (b *byteBudget) release(n int64) {
 	b.mu.Lock()
 	b.used -= n
+	if b.waiting == 0 {
+		b.mu.Unlock()
+		return
+	}
 	ch := b.freed
 	b.freed = make(chan struct{})
 	b.mu.Unlock()

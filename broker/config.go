@@ -177,8 +177,18 @@ func FromFile(f config.Broker) (Config, error) {
 	lc.Retention.DiskForceCleanRatio = math.Max(lc.Retention.DiskMaxUsedSpaceRatio, 0.85)
 	lc.Retention.DiskRejectRatio = math.Max(lc.Retention.DiskForceCleanRatio, 0.90)
 	lc.Retention.CleanForcibly = f.CleanFileForciblyEnable
+	prealloc := f.CommitLogPreallocate
+	if prealloc == "auto" || prealloc == "" {
+		// Zeros make each fdatasync flush data only; without one per
+		// send they only double the bytes written (profile (a) of
+		// make bench-cluster: about 15 % less server CPU with fallocate).
+		prealloc = "fallocate"
+		if flush == raftlog.SyncFlush {
+			prealloc = "zero"
+		}
+	}
 	lc.Preallocate = map[string]raftlog.PreallocMode{"zero": raftlog.PreallocZero, "fallocate": raftlog.PreallocFallocate,
-		"none": raftlog.PreallocNone}[f.CommitLogPreallocate]
+		"none": raftlog.PreallocNone}[prealloc]
 	c := Config{
 		ClusterName: f.BrokerClusterName, BrokerName: f.BrokerName, NameServers: f.NameServers(),
 		ListenAddr: listenAddr(f.BrokerIP1, f.ListenPort), Advertised: adv,

@@ -3,6 +3,8 @@ package broker
 import (
 	"testing"
 
+	"github.com/raftmq/raftmq/config"
+	"github.com/raftmq/raftmq/raftlog"
 	"github.com/stretchr/testify/require"
 )
 
@@ -12,4 +14,27 @@ func TestDefaultConfig(t *testing.T) {
 	require.Len(t, c.Members, 1)
 	require.Equal(t, c.NodeID, c.Members[0].ID)
 	require.Equal(t, "127.0.0.1:40911", c.Members[0].Addr)
+}
+
+// TestPreallocateFollowsFlushMode: "auto" (the default) zero-fills
+// segments only under SYNC_FLUSH; an explicit mode is kept.
+func TestPreallocateFollowsFlushMode(t *testing.T) {
+	for _, tc := range []struct {
+		flush, prealloc string
+		want            raftlog.PreallocMode
+	}{
+		{"SYNC_FLUSH", "auto", raftlog.PreallocZero},
+		{"ASYNC_FLUSH", "auto", raftlog.PreallocFallocate},
+		{"ASYNC_FLUSH", "zero", raftlog.PreallocZero},
+		{"SYNC_FLUSH", "none", raftlog.PreallocNone},
+	} {
+		fc := config.DefaultBroker()
+		require.Equal(t, "auto", fc.CommitLogPreallocate)
+		fc.StorePathRootDir = t.TempDir()
+		fc.DLegerPeers, fc.DLegerSelfID = "n0-127.0.0.1:40911", "n0"
+		fc.FlushDiskType, fc.CommitLogPreallocate = tc.flush, tc.prealloc
+		c, err := FromFile(fc)
+		require.NoError(t, err)
+		require.Equal(t, tc.want, c.Log.Preallocate, "%s %s", tc.flush, tc.prealloc)
+	}
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"sync"
 	"time"
 
@@ -105,6 +106,9 @@ func connClosed(c *transport.Conn) bool {
 func (b *Broker) noteRequester(c *transport.Conn, req *transport.Command, h *transport.SendMessageRequestHeader) {
 	if c == nil || req.Ext(transport.ExtForwarded) != "" || h.Batch {
 		return
+	}
+	if !strings.Contains(h.Properties, message.PropertyReplyToClient) {
+		return // the common case, without copying the properties
 	}
 	props := []byte(h.Properties)
 	if !message.IsRequest(props) {

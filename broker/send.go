@@ -226,7 +226,7 @@ func (b *Broker) bornHost(c *transport.Conn, req *transport.Command) netip.AddrP
 		}
 	}
 	if c != nil {
-		if ap, err := netip.ParseAddrPort(c.RemoteAddr().String()); err == nil {
+		if ap, ok := c.RemoteAddrPort(); ok {
 			return ap
 		}
 	}

@@ -44,7 +44,7 @@
 #                       .nats-*.log and raw RESULT lines .nats-*.results beside it);
 #                       redraw with: go run ./scripts/perfchart -in FILE -png X.png
 #   DOC [0]             1: rewrite the generated section of docs/performance.md
-#   RAFTMQ_BIN [bin/raftmq]; INFLIGHT [4] (sendMaxInflightEntries); PREALLOC [zero];
+#   RAFTMQ_BIN [bin/raftmq]; INFLIGHT [4] (sendMaxInflightEntries); PREALLOC [auto];
 #   NS_PORT [29876], BASE [20911], RAFT [50911], METRICS [19100] (ports; NATS:
 #                       PORT_SHIFT as in its run.sh); KEEP=1 keeps the data dirs
 #   PPROF []            a directory: CPU profiles of the 3 brokers during each
@@ -158,7 +158,7 @@ storePathRootDir=$DIR/n$i
 dLegerPeers=$peers
 dLegerSelfId=n$i
 flushDiskType=$1
-commitLogPreallocate=${PREALLOC:-zero}
+commitLogPreallocate=${PREALLOC:-auto}
 sendMaxInflightEntries=${INFLIGHT:-4}
 mappedFileSizeCommitLog=268435456
 metricsAddr=127.0.0.1:$((METRICS + i))

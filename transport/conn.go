@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
@@ -37,6 +38,7 @@ type endpoint struct {
 	handler      func(RequestCode) HandlerFunc
 	baseCtx      context.Context // parent of every conn's handler context
 	work         *tracker        // handler and callback goroutines
+	workers      *workers        // server: runs the handlers (nil: a goroutine each)
 	onClose      func(*Conn)     // after the reader exits
 	rejectRemark string          // answer to requests arriving while draining
 	// Server connections only: frames not already buffered must complete
@@ -62,7 +64,8 @@ type Conn struct {
 	opaque   atomic.Int32
 	inflight atomic.Int32
 	value    atomic.Pointer[valueBox]
-	done     chan struct{} // closed by close
+	remote   atomic.Pointer[netip.AddrPort] // RemoteAddrPort, once parsed
+	done     chan struct{}                  // closed by close
 
 	mu       sync.Mutex // guards pending, closeErr
 	pending  map[int32]*call
@@ -102,6 +105,20 @@ func (c *Conn) ID() uint64 { return c.id }
 
 // RemoteAddr is the peer's address.
 func (c *Conn) RemoteAddr() net.Addr { return c.nc.RemoteAddr() }
+
+// RemoteAddrPort is the peer's IP and port (ok false for a non-IP
+// address), parsed once per connection.
+func (c *Conn) RemoteAddrPort() (netip.AddrPort, bool) {
+	if p := c.remote.Load(); p != nil {
+		return *p, p.IsValid()
+	}
+	ap, err := netip.ParseAddrPort(c.nc.RemoteAddr().String())
+	if err != nil {
+		ap = netip.AddrPort{}
+	}
+	c.remote.Store(&ap)
+	return ap, err == nil
+}
 
 // LocalAddr is our end's address.
 func (c *Conn) LocalAddr() net.Addr { return c.nc.LocalAddr() }
@@ -428,6 +445,10 @@ func (c *Conn) dispatch(cmd *Command) {
 	if !c.ep.work.add() {
 		c.inflight.Add(-1)
 		c.replyInline(cmd, RespServiceNotAvailable, c.ep.rejectRemark)
+		return
+	}
+	if c.ep.workers != nil {
+		c.ep.workers.run(func() { c.serve(cmd) })
 		return
 	}
 	go c.serve(cmd)

@@ -171,6 +171,7 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 		handler:      s.handler,
 		baseCtx:      ctx,
 		work:         &s.work,
+		workers:      newWorkers(),
 		onClose:      s.connClosed,
 		rejectRemark: "server shutting down",
 		frameTimeout: cfg.FrameTimeout,
@@ -481,6 +482,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	s.mu.Unlock()
 	s.readers.Wait()
+	s.ep.workers.close()
 	s.cancel()
 	return err
 }
