@@ -67,7 +67,8 @@ func (b *Broker) handleSend(ctx context.Context, c *transport.Conn, req *transpo
 	born := b.bornHost(c, req)
 	now := time.Now()
 	var records [][]byte
-	var uniq []string
+	var buf []byte   // the request's records, back to back: one allocation, not one each
+	var uniq0 string // the first message's UNIQ_KEY (the single send's transactionId)
 	size := 0
 	add := func(flag int32, body, props []byte, sysFlag int32) error {
 		topic, qid := h.Topic, h.QueueID
@@ -140,12 +141,16 @@ func (b *Broker) handleSend(ctx context.Context, c *transport.Conn, req *transpo
 			ReconsumeTimes: h.ReconsumeTimes,
 		}
 		b.stamp(m, now)
-		rec, err := message.AppendRecordWithProperties(nil, m, props)
+		start := len(buf)
+		buf, err = message.AppendRecordWithProperties(buf, m, props)
 		if err != nil {
 			return err
 		}
+		rec := buf[start:len(buf):len(buf)]
 		records = append(records, rec)
-		uniq = append(uniq, string(u))
+		if len(records) == 1 {
+			uniq0 = string(u)
+		}
 		size += len(rec)
 		return nil
 	}
@@ -154,13 +159,19 @@ func (b *Broker) handleSend(ctx context.Context, c *transport.Conn, req *transpo
 		if err != nil {
 			return respond(transport.RespMessageIllegal, "bad batch body: %v", err)
 		}
+		// The records: about the body plus a head each (properties the
+		// broker adds, UNIQ_KEY, fit in the slack; more only grows it).
+		buf = make([]byte, 0, len(req.Body)+len(items)*message.RecordLen(0, len(h.Topic), 64, true, true))
 		for i := range items {
 			if err := add(items[i].Flag, items[i].Body, items[i].Properties, h.SysFlag&^message.SysFlagCompressed); err != nil {
 				return respond(transport.RespMessageIllegal, "batch message %d: %v", i, err)
 			}
 		}
-	} else if err := add(h.Flag, req.Body, []byte(h.Properties), h.SysFlag); err != nil {
-		return respond(transport.RespMessageIllegal, "%v", err)
+	} else {
+		buf = make([]byte, 0, message.RecordLen(len(req.Body), len(h.Topic), len(h.Properties)+64, true, true))
+		if err := add(h.Flag, req.Body, []byte(h.Properties), h.SysFlag); err != nil {
+			return respond(transport.RespMessageIllegal, "%v", err)
+		}
 	}
 
 	wait := b.cfg.SendQueueWait
@@ -193,7 +204,7 @@ func (b *Broker) handleSend(ctx context.Context, c *transport.Conn, req *transpo
 		TraceOn:     true,
 	}
 	if !batch {
-		rh.TransactionID = uniq[0]
+		rh.TransactionID = uniq0
 	}
 	if txn {
 		// The producer's queue, and the half message's offset in the half

@@ -391,6 +391,9 @@ func (g *Group) RaftLeader() bool { return g.raft.State() == raft.Leader }
 // WaitLeaderReady gives a fresh leader a moment (up to 2 s) to finish its
 // Barrier; it reports whether this member serves.
 func (g *Group) WaitLeaderReady(ctx context.Context) bool {
+	if g.IsLeader() {
+		return true // every send asks: no timer for the common case
+	}
 	deadline := time.NewTimer(2 * time.Second)
 	defer deadline.Stop()
 	for {

@@ -75,6 +75,21 @@ type Command struct {
 	Body      []byte
 
 	buf *[]byte // pooled frame buffer Body points into; nil if none
+	// wire is the header encoding the frame came in, or goes out, with
+	// (0: the connection's): a response goes out as its request came in,
+	// as RocketMQ answers.
+	wire wireType
+}
+
+// wireType is a SerializeType plus one, so that the zero value means
+// "the connection's".
+type wireType uint8
+
+func (w wireType) or(def SerializeType) SerializeType {
+	if w == 0 {
+		return def
+	}
+	return SerializeType(w - 1)
 }
 
 // NewRequest builds a request. ext may be nil.

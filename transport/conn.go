@@ -465,6 +465,7 @@ func (c *Conn) replyInline(req *Command, code ResponseCode, remark string) {
 func (c *Conn) reply(req, resp *Command) {
 	resp.Opaque = req.Opaque
 	resp.Flag = (resp.Flag | FlagResponse) &^ FlagOneway
+	resp.wire = req.wire
 	if err := c.w.write(resp); err != nil && !errors.Is(err, ErrConnClosed) {
 		c.ep.logger.Warn("cannot send response", "remote", c.nc.RemoteAddr(), "code", resp.Code, "error", err)
 	}

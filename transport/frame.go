@@ -95,6 +95,7 @@ func (d *headerDecoder) decodePayload(p []byte, c *Command) error {
 	*c = Command{ExtFields: m, buf: c.buf}
 	word := binary.BigEndian.Uint32(p)
 	st, hl := SerializeType(word>>24), int(word&maxHeaderLen)
+	c.wire = wireType(st + 1)
 	if hl > len(p)-4 {
 		return frameErr(ErrMalformedFrame, "header length %d exceeds frame payload %d", hl, len(p)-4)
 	}

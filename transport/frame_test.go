@@ -117,7 +117,8 @@ func TestDecodeJSONHeader_Lenient(t *testing.T) {
 			var got Command
 			_, err := DecodeFrame(rawFrame(SerializeJSON, []byte(tc.header), nil), &got, 0)
 			require.NoError(t, err)
-			got.buf = nil
+			require.Equal(t, SerializeJSON, got.wire.or(SerializeRocketMQ), "a response goes out as the request came in")
+			got.buf, got.wire = nil, 0
 			if got.ExtFields == nil {
 				got.ExtFields = map[string]string{}
 			}

@@ -555,3 +555,35 @@ func TestServer_ServeOnListener(t *testing.T) {
 	require.NoError(t, c.Close())
 	require.True(t, errors.Is(s.Serve(ln), ErrServerClosed))
 }
+
+// TestServer_AnswersInTheRequestsEncoding: a request with a binary header
+// gets a binary-header response, a JSON one a JSON response (RocketMQ
+// answers in the request's serializeTypeCurrentRPC), whatever the server's
+// default.
+func TestServer_AnswersInTheRequestsEncoding(t *testing.T) {
+	_, addr := startServer(t, nil, map[RequestCode]HandlerFunc{codeEcho: echo})
+	for _, st := range []SerializeType{SerializeJSON, SerializeRocketMQ} {
+		nc := rawConn(t, addr)
+		req := NewRequest(codeEcho, map[string]string{"n": "7"}, []byte("body"))
+		req.Opaque = 42
+		frame, err := AppendFrame(nil, req, st)
+		require.NoError(t, err)
+		_, err = nc.Write(frame)
+		require.NoError(t, err)
+		require.NoError(t, nc.SetReadDeadline(time.Now().Add(10*time.Second)))
+		var head [8]byte
+		_, err = io.ReadFull(nc, head[:])
+		require.NoError(t, err)
+		require.Equal(t, byte(st), head[4], "the response header's encoding")
+		rest := make([]byte, binary.BigEndian.Uint32(head[:4])-4)
+		_, err = io.ReadFull(nc, rest)
+		require.NoError(t, err)
+		var resp Command
+		_, err = DecodeFrame(append(head[:], rest...), &resp, 0)
+		require.NoError(t, err)
+		require.Equal(t, int32(42), resp.Opaque)
+		require.Equal(t, "7", resp.ExtFields["n"])
+		require.Equal(t, "body", string(resp.Body))
+		nc.Close()
+	}
+}

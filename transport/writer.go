@@ -52,7 +52,7 @@ func (w *connWriter) write(c *Command) error {
 		return err
 	}
 	var err error
-	if w.buf, err = AppendFrame(w.buf, c, w.st); err != nil {
+	if w.buf, err = AppendFrame(w.buf, c, c.wire.or(w.st)); err != nil {
 		w.mu.Unlock()
 		return err
 	}

@@ -22,7 +22,7 @@ func (w *connWriter) writePerFrame(c *Command) error {
 		return err
 	}
 	var err error
-	if w.buf, err = AppendFrame(w.buf[:0], c, w.st); err != nil {
+	if w.buf, err = AppendFrame(w.buf[:0], c, c.wire.or(w.st)); err != nil {
 		w.mu.Unlock()
 		return err
 	}
@@ -52,7 +52,7 @@ func (w *connWriter) writeChannel(c *Command) error {
 	}
 	// Encode now: the caller may recycle c as soon as we return.
 	p := getBuf(0)
-	b, err := AppendFrame((*p)[:0], c, w.st)
+	b, err := AppendFrame((*p)[:0], c, c.wire.or(w.st))
 	if err != nil {
 		putBuf(p)
 		return err
