@@ -49,7 +49,8 @@
 #                       PORT_SHIFT as in its run.sh); KEEP=1 keeps the data dirs
 #   PPROF []            a directory: CPU profiles of the 3 brokers during each
 #                       phase's first run (PPROF_SECONDS [10], from 2 s in), as
-#                       DIR/<profile>-n<i>.pprof; read with go tool pprof -top
+#                       DIR/<profile>-n<i>.pprof, and the raftmq load generator's
+#                       as DIR/<profile>-client.pprof; read with go tool pprof -top
 #   PHASE_TIMEOUT [300] seconds for any one client invocation
 #   IDLE [3]            seconds of no load after each start, to record the servers'
 #                       idle CPU (0 skips): the floor under the low-rate profiles
@@ -232,7 +233,9 @@ phase() {
 }
 
 produce() { # profile run senders batch
-  phase "$1" "$2" "$BIN" bench produce -n "$NS" -t "Bench_$1$2" --size "$SIZE" --senders "$3" --batch "$4" --duration "$DURATION" --json
+  local prof=()
+  [[ -n ${PPROF:-} && $2 == 1 ]] && prof=(--cpuprofile "$PPROF/$1-client.pprof")
+  phase "$1" "$2" "$BIN" bench produce -n "$NS" -t "Bench_$1$2" --size "$SIZE" --senders "$3" --batch "$4" --duration "$DURATION" --json "${prof[@]}"
 }
 
 printf '{"system":"meta","date":"%s","commit":"%s","cores":%d,"size":%d,"duration":"%s","runs":%d,"profiles":"%s","senders":%d,"batchSenders":%d,"batch":%d,"nats":%d}\n' \

@@ -10,6 +10,7 @@ import (
 	"math"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"sort"
 
 	"sync"
@@ -241,6 +242,24 @@ type benchFlags struct {
 	duration time.Duration
 	jsonOut  bool
 	timeout  time.Duration
+	cpuProf  string
+}
+
+// profile starts a CPU profile of this process into --cpuprofile, if set;
+// the returned func stops it.
+func (f *benchFlags) profile() (func(), error) {
+	if f.cpuProf == "" {
+		return func() {}, nil
+	}
+	out, err := os.Create(f.cpuProf)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(out); err != nil {
+		out.Close()
+		return nil, err
+	}
+	return func() { pprof.StopCPUProfile(); out.Close() }, nil
 }
 
 func (f *benchFlags) add(cmd *cobra.Command) {
@@ -251,6 +270,7 @@ func (f *benchFlags) add(cmd *cobra.Command) {
 	cmd.Flags().DurationVarP(&f.duration, "duration", "d", 10*time.Second, "how long to run when --count is 0")
 	cmd.Flags().BoolVar(&f.jsonOut, "json", false, "print the report as JSON")
 	cmd.Flags().DurationVar(&f.timeout, "timeout", 3*time.Second, "per-request timeout")
+	cmd.Flags().StringVar(&f.cpuProf, "cpuprofile", "", "write a CPU profile of the load generator to this file (go tool pprof)")
 }
 
 func (f *benchFlags) validate() error {
@@ -280,11 +300,22 @@ func benchBody(size int, seq uint64) []byte {
 	b := make([]byte, size)
 	binary.BigEndian.PutUint64(b, uint64(time.Now().UnixNano()))
 	binary.BigEndian.PutUint64(b[8:], seq)
-	for i := 16; i < size; i++ {
-		b[i] = byte('a' + i%26)
+	fill := benchFill.Load()
+	if fill == nil || len(*fill) < size {
+		f := make([]byte, size)
+		for i := range f {
+			f[i] = byte('a' + i%26)
+		}
+		benchFill.Store(&f)
+		fill = &f
 	}
+	copy(b[16:], (*fill)[16:size])
 	return b
 }
+
+// benchFill is the filler benchBody copies (a loop per byte was 5 % of
+// the load generator's CPU).
+var benchFill atomic.Pointer[[]byte]
 
 func newBenchProduceCmd() *cobra.Command {
 	var f benchFlags
@@ -298,7 +329,12 @@ func newBenchProduceCmd() *cobra.Command {
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
+			endProf, err := f.profile()
+			if err != nil {
+				return err
+			}
 			rep, err := benchProduce(ctx, f, senders, batch, queues, os.Stderr)
+			endProf()
 			if err != nil {
 				return err
 			}
