@@ -26,6 +26,8 @@
 #   RUNS [3]            repetitions of every profile in one cluster start
 #                       (interleaved a c f g h i, a c f ...); the table shows medians
 #   DURATION [20s]      length of each produce phase
+#   COUNT []            messages per raftmq produce phase instead of DURATION
+#                       (COUNT=$N: the volume of NATS's async publish)
 #   SIZE [1024]         message body bytes
 #   SENDERS [256]       in flight for a, b, h;  BATCH_SENDERS [16], BATCH [32] for c, d
 #   PULL_BATCH [256]    g's pull batch;  CONSUME []: g's message count (default: all of a's)
@@ -235,7 +237,9 @@ phase() {
 produce() { # profile run senders batch
   local prof=()
   [[ -n ${PPROF:-} && $2 == 1 ]] && prof=(--cpuprofile "$PPROF/$1-client.pprof")
-  phase "$1" "$2" "$BIN" bench produce -n "$NS" -t "Bench_$1$2" --size "$SIZE" --senders "$3" --batch "$4" --duration "$DURATION" --json "${prof[@]}"
+  local span=(--duration "$DURATION")
+  [[ -n ${COUNT:-} ]] && span=(--count "$COUNT")
+  phase "$1" "$2" "$BIN" bench produce -n "$NS" -t "Bench_$1$2" --size "$SIZE" --senders "$3" --batch "$4" "${span[@]}" --json "${prof[@]}"
 }
 
 printf '{"system":"meta","date":"%s","commit":"%s","cores":%d,"size":%d,"duration":"%s","runs":%d,"profiles":"%s","senders":%d,"batchSenders":%d,"batch":%d,"nats":%d}\n' \
