@@ -26,7 +26,7 @@
 #   RUNS [3]            repetitions of every profile in one cluster start
 #                       (interleaved a c f g h i, a c f ...); the table shows medians
 #   DURATION [20s]      length of each produce phase
-#   COUNT []            messages per raftmq produce phase instead of DURATION
+#   COUNT []            messages per phase of a-d instead of DURATION
 #                       (COUNT=$N: the volume of NATS's async publish)
 #   SIZE [1024]         message body bytes
 #   SENDERS [256]       in flight for a, b, h;  BATCH_SENDERS [16], BATCH [32] for c, d
@@ -238,12 +238,14 @@ produce() { # profile run senders batch
   local prof=()
   [[ -n ${PPROF:-} && $2 == 1 ]] && prof=(--cpuprofile "$PPROF/$1-client.pprof")
   local span=(--duration "$DURATION")
-  [[ -n ${COUNT:-} ]] && span=(--count "$COUNT")
+  [[ -n ${COUNT:-} && $1 == [abcd] ]] && span=(--count "$COUNT")
   phase "$1" "$2" "$BIN" bench produce -n "$NS" -t "Bench_$1$2" --size "$SIZE" --senders "$3" --batch "$4" "${span[@]}" --json "${prof[@]}"
 }
 
+SPAN=$DURATION
+[[ -n ${COUNT:-} ]] && SPAN="$COUNT messages (a-d), $DURATION"
 printf '{"system":"meta","date":"%s","commit":"%s","cores":%d,"size":%d,"duration":"%s","runs":%d,"profiles":"%s","senders":%d,"batchSenders":%d,"batch":%d,"nats":%d}\n' \
-  "$(date -u +%Y-%m-%dT%H:%MZ)" "$(git rev-parse --short HEAD 2>/dev/null || echo unknown)" "$(nproc)" "$SIZE" "$DURATION" "$RUNS" \
+  "$(date -u +%Y-%m-%dT%H:%MZ)" "$(git rev-parse --short HEAD 2>/dev/null || echo unknown)" "$(nproc)" "$SIZE" "$SPAN" "$RUNS" \
   "$PROFILES" "$SENDERS" "$BATCH_SENDERS" "$BATCH" "$NATS" >> "$RESULTS"
 
 NS=127.0.0.1:$NS_PORT
