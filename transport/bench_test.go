@@ -189,3 +189,26 @@ func BenchmarkWriter(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkSendHeaderDecode: the typed decode of a send header from its
+// ext fields, both namings.
+func BenchmarkSendHeaderDecode(b *testing.B) {
+	h := SendMessageRequestHeader{ProducerGroup: "BenchProducerGroup", Topic: "BenchTopic", DefaultTopic: "TBW102",
+		DefaultTopicQueueNums: 4, QueueID: 3, BornTimestamp: 1_700_000_000_123,
+		Properties: "TAGS\x01TagA\x02UNIQ_KEY\x01C0A8000712340000000000d2c2a1b00001\x02WAIT\x01true\x02", BrokerName: "broker-a"}
+	for _, tc := range []struct {
+		name string
+		code RequestCode
+		m    map[string]string
+	}{{"long-names", ReqSendMessage, h.Encode()}, {"v2-letters", ReqSendMessageV2, h.EncodeV2()}} {
+		b.Run(tc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			var got SendMessageRequestHeader
+			for i := 0; i < b.N; i++ {
+				if err := got.DecodeFor(tc.code, tc.m); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
