@@ -43,7 +43,11 @@ func (b *Broker) handleSend(ctx context.Context, c *transport.Conn, req *transpo
 		return respond(transport.RespMessageIllegal, "the message body is empty")
 	}
 	batch := code == transport.ReqSendBatchMessage
-	txn := !batch && isTransactional(h.SysFlag, []byte(h.Properties))
+	var props []byte // a single send's properties, converted once
+	if !batch {
+		props = []byte(h.Properties)
+	}
+	txn := !batch && isTransactional(h.SysFlag, props)
 	if txn && b.g.OpenTxns() >= int(b.live.txnMaxOpen.Load()) {
 		return respond(transport.RespSystemBusy, "[TRANSACTION]too many open transactions in this broker group (%d, transactionMaxOpen): commit or roll back first, or retry later", b.g.OpenTxns())
 	}
@@ -169,7 +173,7 @@ func (b *Broker) handleSend(ctx context.Context, c *transport.Conn, req *transpo
 		}
 	} else {
 		buf = make([]byte, 0, message.RecordLen(len(req.Body), len(h.Topic), len(h.Properties)+64, true, true))
-		if err := add(h.Flag, req.Body, []byte(h.Properties), h.SysFlag); err != nil {
+		if err := add(h.Flag, req.Body, props, h.SysFlag); err != nil {
 			return respond(transport.RespMessageIllegal, "%v", err)
 		}
 	}

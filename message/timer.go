@@ -18,8 +18,31 @@ var ErrTimer = errors.New("timer message illegal")
 // TimerDue returns when a message with these encoded properties is due
 // (ok false: not a timer message), given the time the broker received it.
 func TimerDue(props []byte, received time.Time) (due time.Time, ok bool, err error) {
+	// One pass over the properties for the four keys (every send asks,
+	// and most have none); the last occurrence of a key counts, as in
+	// LookupProperty.
+	keys := [...]string{PropertyTimerDeliverMS, PropertyTimerDelaySec, PropertyTimerDelayMS, PropertyStartDeliverTime}
+	var vals [len(keys)][]byte
+	var found [len(keys)]bool
+	forEachProperty(props, func(k, v []byte) bool {
+		for i, key := range keys {
+			if string(k) == key {
+				vals[i], found[i] = v, true
+			}
+		}
+		return true
+	})
+	if found == [len(keys)]bool{} {
+		return time.Time{}, false, nil
+	}
 	num := func(key string) (int64, bool, error) {
-		v, ok := LookupProperty(props, key)
+		var v []byte
+		ok := false
+		for i, k := range keys {
+			if k == key {
+				v, ok = vals[i], found[i]
+			}
+		}
 		if !ok {
 			return 0, false, nil
 		}

@@ -65,3 +65,34 @@ func TestTimerLevel(t *testing.T) {
 	require.LessOrEqual(t, hops, len(TimerLevels))
 	t.Logf("a 3-day timer: %d hops", hops)
 }
+
+// BenchmarkTimerDue: what every send pays to learn it is not a timer.
+func BenchmarkTimerDue(b *testing.B) {
+	s, err := EncodeProperties(map[string]string{PropertyTags: "TagA", PropertyUniqKey: "C0A8000712340000000000d2c2a1b00001", "WAIT": "true", PropertyKeys: "order-1"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	props := []byte(s)
+	now := time.Now()
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		if _, ok, _ := TimerDue(props, now); ok {
+			b.Fatal("a timer")
+		}
+	}
+}
+
+// BenchmarkLookupProperty: one key of a send's properties.
+func BenchmarkLookupProperty(b *testing.B) {
+	s, err := EncodeProperties(map[string]string{PropertyTags: "TagA", PropertyUniqKey: "C0A8000712340000000000d2c2a1b00001", "WAIT": "true", PropertyKeys: "order-1"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	props := []byte(s)
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		if _, ok := LookupProperty(props, PropertyUniqKey); !ok {
+			b.Fatal("missing")
+		}
+	}
+}
