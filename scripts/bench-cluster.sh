@@ -5,6 +5,8 @@
 # table: msgs/s, p50/p99 latency, server CPU µs per acknowledged message
 # (user+sys from /proc/<pid>/stat of the 3 brokers and the NameServer, before
 # and after each phase) and the bench client's own CPU µs per message.
+# Every result line also has the brokers' VmRSS after the phase and the
+# messages stored so far in that cluster start (memory must stay flat).
 # Used by `make bench-cluster`; see docs/performance.md.
 #
 # Profiles (PROFILES selects; all by default):
@@ -148,6 +150,7 @@ fi
 
 start_cluster() { # flushDiskType
   DIR=$(mktemp -d /tmp/raftmq-bench.XXXXXX)
+  STORED=0
   "$BIN" namesrv --host 127.0.0.1 -p "$NS_PORT" > "$DIR/ns.log" 2>&1 &
   PIDS+=($!)
   local peers="n0-127.0.0.1:$RAFT;n1-127.0.0.1:$((RAFT+1));n2-127.0.0.1:$((RAFT+2))" i
@@ -224,13 +227,20 @@ phase() {
   msgs=$(sed -n 's/.*"messages":\([0-9]*\).*/\1/p' <<<"$json")
   srv_us=$(( (t1 - t0) * 1000000 / CLK_TCK ))
   per=$(awk -v u="$srv_us" -v n="${msgs:-0}" 'BEGIN { if (n > 0) printf "%.2f", u / n; else print 0 }')
-  printf '{"system":"raftmq",%s"profile":"%s","desc":"%s","flush":"%s","run":%d,"serverProcs":%d,"serverCpuUs":%d,"serverCpuUsPerMsg":%s,%s\n' \
-    "$client" "$p" "$(desc_of "$p")" "$(flush_of "$p")" "$run" "${#PIDS[@]}" "$srv_us" "$per" "${json#\{}" >> "$RESULTS"
-  awk -v p="$p" -v r="$run" -v per="$per" '{
+  # Resident memory of the brokers after the phase, and the messages this
+  # cluster start has stored so far (produce phases): RSS must stay flat.
+  [[ $p == [abcdefhi] ]] && STORED=$((STORED + ${msgs:-0}))
+  local rss pid
+  rss=$(for pid in "${PIDS[@]:1}"; do awk '/^VmRSS/ {print $2}' "/proc/$pid/status" 2>/dev/null || echo 0; done | paste -sd, -)
+  printf '{"system":"raftmq",%s"profile":"%s","desc":"%s","flush":"%s","run":%d,"serverProcs":%d,"serverCpuUs":%d,"serverCpuUsPerMsg":%s,"storedInStart":%d,"brokerRssKiB":[%s],%s\n' \
+    "$client" "$p" "$(desc_of "$p")" "$(flush_of "$p")" "$run" "${#PIDS[@]}" "$srv_us" "$per" "$STORED" "$rss" "${json#\{}" >> "$RESULTS"
+  awk -v p="$p" -v r="$run" -v per="$per" -v rss="$rss" -v stored="$STORED" '{
       m = $0; sub(/.*"msgsPerSec":/, "", m); sub(/,.*/, "", m)
       l = $0; sub(/.*"p50us":/, "", l); sub(/,.*/, "", l)
       c = $0; sub(/.*"clientCpuUsPerMsg":/, "", c); sub(/[,}].*/, "", c)
-      printf "   (%s) run %d: %.0f msgs/s, p50 %d us, server CPU %s us/msg, client CPU %s us/msg\n", p, r, m, l, per, c
+      n = split(rss, k, ","); mib = ""
+      for (i = 1; i <= n; i++) mib = mib (i > 1 ? "/" : "") int(k[i] / 1024)
+      printf "   (%s) run %d: %.0f msgs/s, p50 %d us, server CPU %s us/msg, client CPU %s us/msg; broker RSS %s MiB after %d stored\n", p, r, m, l, per, c, mib, stored
     }' <<<"$json"
 }
 
