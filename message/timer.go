@@ -15,64 +15,50 @@ import (
 // ErrTimer marks a timer property a broker must refuse.
 var ErrTimer = errors.New("timer message illegal")
 
+// timerKeys are the timer properties in precedence order: an absolute
+// time in epoch ms, or a delay of n units from the broker's receipt.
+var timerKeys = [...]struct {
+	key      string
+	unit     time.Duration
+	absolute bool
+}{
+	{PropertyTimerDeliverMS, time.Millisecond, true},
+	{PropertyTimerDelaySec, time.Second, false},
+	{PropertyTimerDelayMS, time.Millisecond, false},
+	{PropertyStartDeliverTime, time.Millisecond, true},
+}
+
 // TimerDue returns when a message with these encoded properties is due
 // (ok false: not a timer message), given the time the broker received it.
 func TimerDue(props []byte, received time.Time) (due time.Time, ok bool, err error) {
-	// One pass over the properties for the four keys (every send asks,
-	// and most have none); the last occurrence of a key counts, as in
-	// LookupProperty.
-	keys := [...]string{PropertyTimerDeliverMS, PropertyTimerDelaySec, PropertyTimerDelayMS, PropertyStartDeliverTime}
-	var vals [len(keys)][]byte
-	var found [len(keys)]bool
+	// One pass over the properties (every send asks, and most have none);
+	// the last occurrence of a key counts, as in LookupProperty.
+	var vals [len(timerKeys)][]byte
+	var found [len(timerKeys)]bool
 	forEachProperty(props, func(k, v []byte) bool {
-		for i, key := range keys {
-			if string(k) == key {
+		for i := range timerKeys {
+			if string(k) == timerKeys[i].key {
 				vals[i], found[i] = v, true
 			}
 		}
 		return true
 	})
-	if found == [len(keys)]bool{} {
-		return time.Time{}, false, nil
-	}
-	num := func(key string) (int64, bool, error) {
-		var v []byte
-		ok := false
-		for i, k := range keys {
-			if k == key {
-				v, ok = vals[i], found[i]
-			}
-		}
-		if !ok {
-			return 0, false, nil
-		}
-		n, err := strconv.ParseInt(string(v), 10, 64)
-		if err != nil || n < 0 {
-			return 0, true, fmt.Errorf("%w: %s=%q is not a non-negative number", ErrTimer, key, v)
-		}
-		return n, true, nil
-	}
 	const maxMS = 1 << 50 // far beyond any delay a broker accepts; keeps the arithmetic in range
-	for _, k := range []struct {
-		key  string
-		unit int64 // ms
-		at   func(n int64) time.Time
-	}{
-		{PropertyTimerDeliverMS, 1, func(n int64) time.Time { return time.UnixMilli(n) }},
-		{PropertyTimerDelaySec, 1000, func(n int64) time.Time { return received.Add(time.Duration(n) * time.Second) }},
-		{PropertyTimerDelayMS, 1, func(n int64) time.Time { return received.Add(time.Duration(n) * time.Millisecond) }},
-		{PropertyStartDeliverTime, 1, func(n int64) time.Time { return time.UnixMilli(n) }},
-	} {
-		n, present, err := num(k.key)
-		if err != nil {
-			return time.Time{}, true, err
+	for i, k := range timerKeys {
+		if !found[i] {
+			continue
 		}
-		if present {
-			if n > maxMS/k.unit {
-				return time.Time{}, true, fmt.Errorf("%w: %s=%d is out of range", ErrTimer, k.key, n)
-			}
-			return k.at(n), true, nil
+		n, err := strconv.ParseInt(string(vals[i]), 10, 64)
+		if err != nil || n < 0 {
+			return time.Time{}, true, fmt.Errorf("%w: %s=%q is not a non-negative number", ErrTimer, k.key, vals[i])
 		}
+		if n > maxMS/int64(k.unit/time.Millisecond) {
+			return time.Time{}, true, fmt.Errorf("%w: %s=%d is out of range", ErrTimer, k.key, n)
+		}
+		if k.absolute {
+			return time.UnixMilli(n), true, nil
+		}
+		return received.Add(time.Duration(n) * k.unit), true, nil
 	}
 	return time.Time{}, false, nil
 }

@@ -64,8 +64,7 @@ type Conn struct {
 	opaque   atomic.Int32
 	inflight atomic.Int32
 	value    atomic.Pointer[valueBox]
-	remote   atomic.Pointer[netip.AddrPort] // RemoteAddrPort, once parsed
-	done     chan struct{}                  // closed by close
+	done     chan struct{} // closed by close
 
 	mu       sync.Mutex // guards pending, closeErr
 	pending  map[int32]*call
@@ -107,16 +106,14 @@ func (c *Conn) ID() uint64 { return c.id }
 func (c *Conn) RemoteAddr() net.Addr { return c.nc.RemoteAddr() }
 
 // RemoteAddrPort is the peer's IP and port (ok false for a non-IP
-// address), parsed once per connection.
+// address), without formatting and parsing the address for TCP.
 func (c *Conn) RemoteAddrPort() (netip.AddrPort, bool) {
-	if p := c.remote.Load(); p != nil {
-		return *p, p.IsValid()
+	a := c.nc.RemoteAddr()
+	if ta, ok := a.(*net.TCPAddr); ok {
+		ap := ta.AddrPort()
+		return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()), ap.IsValid()
 	}
-	ap, err := netip.ParseAddrPort(c.nc.RemoteAddr().String())
-	if err != nil {
-		ap = netip.AddrPort{}
-	}
-	c.remote.Store(&ap)
+	ap, err := netip.ParseAddrPort(a.String())
 	return ap, err == nil
 }
 

@@ -566,24 +566,49 @@ func TestServer_AnswersInTheRequestsEncoding(t *testing.T) {
 		nc := rawConn(t, addr)
 		req := NewRequest(codeEcho, map[string]string{"n": "7"}, []byte("body"))
 		req.Opaque = 42
-		frame, err := AppendFrame(nil, req, st)
-		require.NoError(t, err)
-		_, err = nc.Write(frame)
-		require.NoError(t, err)
-		require.NoError(t, nc.SetReadDeadline(time.Now().Add(10*time.Second)))
-		var head [8]byte
-		_, err = io.ReadFull(nc, head[:])
-		require.NoError(t, err)
-		require.Equal(t, byte(st), head[4], "the response header's encoding")
-		rest := make([]byte, binary.BigEndian.Uint32(head[:4])-4)
-		_, err = io.ReadFull(nc, rest)
-		require.NoError(t, err)
-		var resp Command
-		_, err = DecodeFrame(append(head[:], rest...), &resp, 0)
-		require.NoError(t, err)
+		wire, resp := rawRoundTrip(t, nc, req, st)
+		require.Equal(t, st, wire, "the response header's encoding")
 		require.Equal(t, int32(42), resp.Opaque)
 		require.Equal(t, "7", resp.ExtFields["n"])
 		require.Equal(t, "body", string(resp.Body))
 		nc.Close()
 	}
+}
+
+// TestConn_RemoteAddrPort: the peer's address as a plain IPv4 AddrPort
+// (what a send's BORN_HOST falls back to).
+func TestConn_RemoteAddrPort(t *testing.T) {
+	_, addr := startServer(t, nil, map[RequestCode]HandlerFunc{codeEcho: func(_ context.Context, c *Conn, _ *Command) *Command {
+		ap, ok := c.RemoteAddrPort()
+		resp := NewResponse(RespSuccess, "")
+		resp.ExtFields = map[string]string{"ap": ap.String(), "ok": strconv.FormatBool(ok), "is4": strconv.FormatBool(ap.Addr().Is4())}
+		return resp
+	}})
+	nc := rawConn(t, addr)
+	defer nc.Close()
+	_, resp := rawRoundTrip(t, nc, NewRequest(codeEcho, nil, nil), SerializeJSON)
+	require.Equal(t, nc.LocalAddr().String(), resp.ExtFields["ap"])
+	require.Equal(t, "true", resp.ExtFields["ok"])
+	require.Equal(t, "true", resp.ExtFields["is4"])
+}
+
+// rawRoundTrip writes req on nc with header encoding st and reads one
+// frame back: its header encoding and the decoded command.
+func rawRoundTrip(t *testing.T, nc net.Conn, req *Command, st SerializeType) (SerializeType, *Command) {
+	t.Helper()
+	frame, err := AppendFrame(nil, req, st)
+	require.NoError(t, err)
+	_, err = nc.Write(frame)
+	require.NoError(t, err)
+	require.NoError(t, nc.SetReadDeadline(time.Now().Add(10*time.Second)))
+	var head [8]byte
+	_, err = io.ReadFull(nc, head[:])
+	require.NoError(t, err)
+	rest := make([]byte, binary.BigEndian.Uint32(head[:4])-4)
+	_, err = io.ReadFull(nc, rest)
+	require.NoError(t, err)
+	var resp Command
+	_, err = DecodeFrame(append(head[:], rest...), &resp, 0)
+	require.NoError(t, err)
+	return SerializeType(head[4]), &resp
 }

@@ -128,12 +128,14 @@ func startSideLoad(ns string) (*sideLoad, error) {
 		l.cons = append(l.cons, pc)
 	}
 	l.wg.Add(2)
-	go l.txnLoop()
-	go l.timerLoop()
+	go l.paced(l.sendTxn)
+	go l.paced(l.sendTimer)
 	return l, nil
 }
 
-func (l *sideLoad) txnLoop() {
+// paced calls send with 0, 1, 2, … every 20 ms until stop (bounded in
+// count too).
+func (l *sideLoad) paced(send func(seq int)) {
 	defer l.wg.Done()
 	for seq := 0; seq < 1_000_000; seq++ {
 		select {
@@ -141,38 +143,34 @@ func (l *sideLoad) txnLoop() {
 			return
 		case <-time.After(20 * time.Millisecond):
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		_, err := l.tp.SendMessageInTransaction(ctx, client.NewMessage(chaosTxnTopic, []byte("txn-"+strconv.Itoa(seq))))
-		cancel()
-		l.mu.Lock()
-		l.txnSent++
-		l.txnAcked[seq] = err == nil
-		l.mu.Unlock()
+		send(seq)
 	}
 }
 
-func (l *sideLoad) timerLoop() {
-	defer l.wg.Done()
-	for seq := 0; seq < 1_000_000; seq++ {
-		select {
-		case <-l.stop:
-			return
-		case <-time.After(20 * time.Millisecond):
-		}
-		delay := time.Duration(500+(seq%20)*250) * time.Millisecond
-		m := client.NewMessage(chaosTimerTopic, []byte("timer-"+strconv.Itoa(seq))).SetProperty("TIMER_DELAY_MS", strconv.FormatInt(delay.Milliseconds(), 10))
-		start := time.Now()
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		_, err := l.p.Send(ctx, m)
-		cancel()
-		l.mu.Lock()
-		l.timerSent++
-		if err == nil {
-			// The broker counts the delay from its receipt, after start.
-			l.timerDue[seq] = start.Add(delay).Truncate(time.Millisecond)
-		}
-		l.mu.Unlock()
+func (l *sideLoad) sendTxn(seq int) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	_, err := l.tp.SendMessageInTransaction(ctx, client.NewMessage(chaosTxnTopic, []byte("txn-"+strconv.Itoa(seq))))
+	cancel()
+	l.mu.Lock()
+	l.txnSent++
+	l.txnAcked[seq] = err == nil
+	l.mu.Unlock()
+}
+
+func (l *sideLoad) sendTimer(seq int) {
+	delay := time.Duration(500+(seq%20)*250) * time.Millisecond
+	m := client.NewMessage(chaosTimerTopic, []byte("timer-"+strconv.Itoa(seq))).SetProperty("TIMER_DELAY_MS", strconv.FormatInt(delay.Milliseconds(), 10))
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	_, err := l.p.Send(ctx, m)
+	cancel()
+	l.mu.Lock()
+	l.timerSent++
+	if err == nil {
+		// The broker counts the delay from its receipt, after start.
+		l.timerDue[seq] = start.Add(delay).Truncate(time.Millisecond)
 	}
+	l.mu.Unlock()
 }
 
 func (l *sideLoad) stopSending() {
