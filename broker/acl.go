@@ -109,7 +109,7 @@ func (b *Broker) aclLoop() {
 // authorize is the client port's gate (transport.ServerConfig.Authorize).
 func (b *Broker) authorize(c *transport.Conn, req *transport.Command) *transport.Command {
 	code := transport.RequestCode(req.Code)
-	r := acl.Request{Code: req.Code, Ext: req.ExtFields, Body: req.Body, Admin: adminCodes[code],
+	r := acl.Request{Code: req.Code, Ext: req.Fields(), Body: req.Body, Admin: adminCodes[code],
 		Skip: []string{transport.ExtForwarded, transport.ExtBornHost}}
 	if ap, err := netip.ParseAddrPort(c.RemoteAddr().String()); err == nil {
 		r.Remote = ap.Addr().Unmap()
@@ -128,7 +128,7 @@ func (b *Broker) authorize(c *transport.Conn, req *transport.Command) *transport
 // aclResources lists what a request touches, as RocketMQ's
 // PlainAccessResource.parse does (plus offsets queries and queue locks).
 func aclResources(code transport.RequestCode, req *transport.Command) ([]acl.Resource, error) {
-	ext := req.ExtFields
+	ext := req.Fields()
 	group := func(g string) acl.Resource { return acl.Resource{Name: g, Group: true, Perm: acl.Sub} }
 	topic := func(t string, p acl.Perm) acl.Resource { return acl.Resource{Name: t, Perm: p} }
 	send := func(t string) []acl.Resource {

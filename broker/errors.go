@@ -100,8 +100,9 @@ func (b *Broker) forward(ctx context.Context, c *transport.Conn, req *transport.
 	if req.Ext(transport.ExtForwarded) != "" {
 		return b.statusFromErr(what, ErrNotLeader)
 	}
-	fwd := transport.NewRequest(transport.RequestCode(req.Code), make(map[string]string, len(req.ExtFields)+2), append([]byte(nil), req.Body...))
-	for k, v := range req.ExtFields {
+	ext := req.Fields()
+	fwd := transport.NewRequest(transport.RequestCode(req.Code), make(map[string]string, len(ext)+2), append([]byte(nil), req.Body...))
+	for k, v := range ext {
 		fwd.ExtFields[k] = v
 	}
 	fwd.ExtFields[transport.ExtForwarded] = b.self.ID

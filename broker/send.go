@@ -20,7 +20,7 @@ func (b *Broker) handleSend(ctx context.Context, c *transport.Conn, req *transpo
 	start := time.Now()
 	code := transport.RequestCode(req.Code)
 	var h transport.SendMessageRequestHeader
-	if err := h.DecodeFor(code, req.ExtFields); err != nil {
+	if err := h.DecodeCommand(req); err != nil {
 		return respond(transport.RespMessageIllegal, "bad send request header: %v", err)
 	}
 	b.noteRequester(c, req, &h)

@@ -210,5 +210,23 @@ func BenchmarkSendHeaderDecode(b *testing.B) {
 				}
 			}
 		})
+		// What the broker does: from the pairs a decoded frame leaves.
+		b.Run(tc.name+"-from-frame", func(b *testing.B) {
+			frame, err := AppendFrame(nil, NewRequest(tc.code, tc.m, nil), SerializeRocketMQ)
+			if err != nil {
+				b.Fatal(err)
+			}
+			var c Command
+			if _, err := DecodeFrame(frame, &c, 0); err != nil {
+				b.Fatal(err)
+			}
+			b.ReportAllocs()
+			var got SendMessageRequestHeader
+			for i := 0; i < b.N; i++ {
+				if err := got.DecodeCommand(&c); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }

@@ -43,6 +43,9 @@ func (d *headerDecoder) ref(b []byte) strRef {
 	if len(b) == 0 {
 		return strRef{}
 	}
+	if len(b) == 1 { // V2 keys, small numbers: no map lookup
+		return strRef{s: oneByte[b[0]]}
+	}
 	if s, ok := wellKnown[string(b)]; ok {
 		return strRef{s: s}
 	}
@@ -77,12 +80,32 @@ func (d *headerDecoder) finish(c *Command) {
 	}
 	c.Language = get(d.lang)
 	c.Remark = get(d.remark)
+	if lazyExt(c) {
+		for _, p := range d.pairs {
+			c.pairs = append(c.pairs, ExtPair{K: get(p.k), V: get(p.v)})
+		}
+		c.lazy, c.spare, c.ExtFields = true, c.ExtFields, nil
+		return
+	}
 	if c.ExtFields == nil {
 		c.ExtFields = make(map[string]string, len(d.pairs))
 	}
 	for _, p := range d.pairs {
 		c.ExtFields[get(p.k)] = get(p.v)
 	}
+}
+
+// lazyExt reports whether c's ext fields stay pairs (see Command.lazy):
+// send requests, whose handler decodes them typed.
+func lazyExt(c *Command) bool {
+	if c.IsResponse() {
+		return false
+	}
+	switch RequestCode(c.Code) {
+	case ReqSendMessage, ReqSendMessageV2, ReqSendBatchMessage:
+		return true
+	}
+	return false
 }
 
 // longNumber reports values such as timestamps and offsets that are
@@ -98,6 +121,14 @@ func longNumber(s string) bool {
 	}
 	return true
 }
+
+// oneByte holds every one-byte string.
+var oneByte = func() (t [256]string) {
+	for i := range t {
+		t[i] = string([]byte{byte(i)})
+	}
+	return t
+}()
 
 // wellKnown holds strings that appear in headers of every connection.
 var wellKnown = func() map[string]string {

@@ -90,9 +90,7 @@ func checkLength(v uint32, max int) (int, error) {
 
 // decodePayload decodes what follows the length word.
 func (d *headerDecoder) decodePayload(p []byte, c *Command) error {
-	m := c.ExtFields
-	clear(m)
-	*c = Command{ExtFields: m, buf: c.buf}
+	*c = Command{ExtFields: c.storage(), buf: c.buf, pairs: c.pairs[:0]}
 	word := binary.BigEndian.Uint32(p)
 	st, hl := SerializeType(word>>24), int(word&maxHeaderLen)
 	c.wire = wireType(st + 1)

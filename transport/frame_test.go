@@ -61,7 +61,7 @@ func TestFrame_RoundTrip(t *testing.T) {
 			require.Equal(t, want.Opaque, got.Opaque)
 			require.Equal(t, want.Flag, got.Flag)
 			require.Equal(t, want.Remark, got.Remark)
-			require.Equal(t, len(want.ExtFields), len(got.ExtFields))
+			require.Equal(t, len(want.ExtFields), len(got.Fields()))
 			for k, v := range want.ExtFields {
 				require.Equal(t, v, got.ExtFields[k], k)
 			}

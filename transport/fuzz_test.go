@@ -36,7 +36,7 @@ func (r *chunkReader) Read(p []byte) (int, error) {
 
 func sameCommand(a, b *Command) bool {
 	return a.Code == b.Code && a.Language == b.Language && a.Version == b.Version && a.Opaque == b.Opaque &&
-		a.Flag == b.Flag && a.Remark == b.Remark && maps.Equal(a.ExtFields, b.ExtFields) && bytes.Equal(a.Body, b.Body)
+		a.Flag == b.Flag && a.Remark == b.Remark && maps.Equal(a.Fields(), b.Fields()) && bytes.Equal(a.Body, b.Body)
 }
 
 func FuzzDecodeFrame(f *testing.F) {

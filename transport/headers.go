@@ -98,7 +98,85 @@ func (h *SendMessageRequestHeader) DecodeFor(code RequestCode, m map[string]stri
 }
 
 func (h *SendMessageRequestHeader) decode(m map[string]string, form int) error {
-	r := newExtReader("SendMessageRequestHeader", m)
+	return h.read(newExtReader("SendMessageRequestHeader", m), form)
+}
+
+// DecodeCommand reads the send header of req, in the naming its code uses,
+// straight from the frame's pairs when the decoder left them so (no map).
+// A repeated field counts once, the last value winning, as in the map.
+func (h *SendMessageRequestHeader) DecodeCommand(req *Command) error {
+	code := RequestCode(req.Code)
+	form := 0
+	if code == ReqSendMessageV2 || code == ReqSendBatchMessage {
+		form = 1
+	}
+	if !req.lazy {
+		return h.decode(req.ExtFields, form)
+	}
+	r := extReader{header: "SendMessageRequestHeader", form: form, useVals: true}
+	for _, p := range req.pairs {
+		if i := sendFieldIndex(p.K, form); i >= 0 {
+			r.vals.v[i], r.vals.has = p.V, r.vals.has|1<<i
+		}
+	}
+	return h.read(&r, form)
+}
+
+// sendValues holds a send header's raw values by sendFieldNames index.
+type sendValues struct {
+	v   [len(sendFieldNames)]string
+	has uint16
+}
+
+// sendFieldIndex is the sendFieldNames index of key in the given naming,
+// or -1.
+func sendFieldIndex(key string, form int) int {
+	if form == 1 {
+		if len(key) == 1 && key[0] >= 'a' && int(key[0]-'a') < len(sendFieldNames) {
+			return int(key[0] - 'a')
+		}
+		return -1
+	}
+	return sendLongFieldIndex(key)
+}
+
+func sendLongFieldIndex(key string) int {
+	switch key { // sendFieldNames' long names, compiled to a search
+	case "producerGroup":
+		return 0
+	case "topic":
+		return 1
+	case "defaultTopic":
+		return 2
+	case "defaultTopicQueueNums":
+		return 3
+	case "queueId":
+		return 4
+	case "sysFlag":
+		return 5
+	case "bornTimestamp":
+		return 6
+	case "flag":
+		return 7
+	case "properties":
+		return 8
+	case "reconsumeTimes":
+		return 9
+	case "unitMode":
+		return 10
+	case "maxReconsumeTimes":
+		return 11
+	case "batch":
+		return 12
+	case "bname":
+		return 13
+	}
+	return -1
+}
+
+// read parses the fields in header order, so that the first bad or missing
+// one is reported whichever way the values were gathered.
+func (h *SendMessageRequestHeader) read(r *extReader, form int) error {
 	f := func(i int) string { return sendFieldNames[i][form] }
 	*h = SendMessageRequestHeader{
 		ProducerGroup:         r.str(f(0), true),

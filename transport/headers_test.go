@@ -1,8 +1,10 @@
 package transport
 
 import (
+	"encoding/binary"
 	"errors"
 	"reflect"
+	"strconv"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -138,4 +140,129 @@ func TestHeaders_OptionalOmitted(t *testing.T) {
 	m = (&QueueHeader{Topic: "T"}).Encode()
 	_, hasBname := m["bname"]
 	require.False(t, hasBname)
+}
+
+// binaryHeaderFrame builds a frame with a ROCKETMQ binary header whose ext
+// fields come in the given order, repeats allowed (a map cannot say that).
+func binaryHeaderFrame(code RequestCode, pairs [][2]string, body []byte) []byte {
+	var h []byte
+	h = binary.BigEndian.AppendUint16(h, uint16(code))
+	h = append(h, languageByte("GO"))
+	h = binary.BigEndian.AppendUint16(h, 317)
+	h = binary.BigEndian.AppendUint32(h, 9) // opaque
+	h = binary.BigEndian.AppendUint32(h, 0) // flag: a request
+	h = binary.BigEndian.AppendUint32(h, 0) // no remark
+	var ext []byte
+	for _, p := range pairs {
+		ext = binary.BigEndian.AppendUint16(ext, uint16(len(p[0])))
+		ext = append(ext, p[0]...)
+		ext = binary.BigEndian.AppendUint32(ext, uint32(len(p[1])))
+		ext = append(ext, p[1]...)
+	}
+	h = binary.BigEndian.AppendUint32(h, uint32(len(ext)))
+	return rawFrame(SerializeRocketMQ, append(h, ext...), body)
+}
+
+// A send request's ext fields stay pairs (no map); the typed decode from
+// them, Ext and Fields agree with the map in every case, errors included.
+func TestSendHeader_DecodedFromPairs(t *testing.T) {
+	want := SendMessageRequestHeader{ProducerGroup: "pg", Topic: "T", DefaultTopic: "TBW102", DefaultTopicQueueNums: 4,
+		QueueID: 3, SysFlag: 1, BornTimestamp: 1_700_000_000_123, Properties: "UNIQ_KEY\x01X\x02", ReconsumeTimes: 2,
+		MaxReconsumeTimes: 16, BrokerName: "broker-a"}
+	for _, code := range []RequestCode{ReqSendMessage, ReqSendMessageV2, ReqSendBatchMessage} {
+		ext, topicKey := want.Encode(), "topic"
+		if code != ReqSendMessage {
+			ext, topicKey = want.EncodeV2(), "b"
+		}
+		for _, st := range []SerializeType{SerializeJSON, SerializeRocketMQ} {
+			frame, err := AppendFrame(nil, NewRequest(code, ext, []byte("body")), st)
+			require.NoError(t, err)
+			var c Command
+			_, err = DecodeFrame(frame, &c, 0)
+			require.NoError(t, err)
+			require.Nil(t, c.ExtFields, "%v %v: no map built", code, st)
+			require.Equal(t, "T", c.Ext(topicKey))
+			var h SendMessageRequestHeader
+			require.NoError(t, h.DecodeCommand(&c))
+			require.Equal(t, want, h, "%v %v", code, st)
+			require.Equal(t, ext, c.Fields())
+			require.NoError(t, h.DecodeCommand(&c)) // from the map now
+			require.Equal(t, want, h)
+		}
+	}
+
+	// Other requests and every response get the map.
+	var c Command
+	frame, err := AppendFrame(nil, NewRequest(ReqPullMessage, map[string]string{"topic": "T"}, nil), SerializeRocketMQ)
+	require.NoError(t, err)
+	_, err = DecodeFrame(frame, &c, 0)
+	require.NoError(t, err)
+	require.Equal(t, map[string]string{"topic": "T"}, c.ExtFields)
+	resp := &Command{Code: int16(ReqSendMessage), Flag: FlagResponse, ExtFields: map[string]string{"msgId": "x"}}
+	frame, err = AppendFrame(nil, resp, SerializeRocketMQ)
+	require.NoError(t, err)
+	_, err = DecodeFrame(frame, &c, 0)
+	require.NoError(t, err)
+	require.Equal(t, map[string]string{"msgId": "x"}, c.ExtFields)
+
+	// A repeated field: the last value wins, in Ext, Fields and the typed
+	// decode alike, as it does in the map.
+	pairs := [][2]string{{"a", "pg"}, {"b", "First"}, {"c", "TBW102"}, {"d", "4"}, {"e", "1"}, {"f", "0"}, {"g", "5"}, {"h", "0"}, {"b", "Last"}}
+	_, err = DecodeFrame(binaryHeaderFrame(ReqSendMessageV2, pairs, nil), &c, 0)
+	require.NoError(t, err)
+	require.Equal(t, "Last", c.Ext("b"))
+	var h SendMessageRequestHeader
+	require.NoError(t, h.DecodeCommand(&c))
+	require.Equal(t, "Last", h.Topic)
+	require.Equal(t, "Last", c.Fields()["b"])
+
+	// Errors name the same field as the map decode: the first bad or
+	// missing one in header order, whatever the order on the wire.
+	for _, tc := range []struct {
+		name  string
+		pairs [][2]string
+		field string
+		err   error
+	}{
+		{"missing", [][2]string{{"a", "pg"}, {"b", "T"}, {"c", "TBW102"}, {"d", "4"}, {"e", "1"}, {"g", "5"}, {"h", "0"}}, "f", ErrMissingField},
+		{"bad-late-and-missing-early", [][2]string{{"h", "x"}, {"a", "pg"}, {"b", "T"}, {"c", "TBW102"}, {"d", "4"}, {"f", "0"}, {"g", "5"}}, "e", ErrMissingField},
+		{"bad", [][2]string{{"a", "pg"}, {"b", "T"}, {"c", "TBW102"}, {"d", "4"}, {"e", "99999999999"}, {"f", "0"}, {"g", "5"}, {"h", "0"}}, "e", ErrBadField},
+		{"bad-bool", [][2]string{{"a", "pg"}, {"b", "T"}, {"c", "TBW102"}, {"d", "4"}, {"e", "1"}, {"f", "0"}, {"g", "5"}, {"h", "0"}, {"m", "maybe"}}, "m", ErrBadField},
+		{"long-names-in-v2", [][2]string{{"producerGroup", "pg"}, {"topic", "T"}}, "a", ErrMissingField},
+	} {
+		_, err = DecodeFrame(binaryHeaderFrame(ReqSendMessageV2, tc.pairs, nil), &c, 0)
+		require.NoError(t, err)
+		errPairs := h.DecodeCommand(&c)
+		require.ErrorIs(t, errPairs, tc.err, tc.name)
+		var he *HeaderError
+		require.True(t, errors.As(errPairs, &he), tc.name)
+		require.Equal(t, tc.field, he.Field, tc.name)
+		errMap := h.DecodeFor(ReqSendMessageV2, c.Fields())
+		require.Equal(t, errMap.Error(), errPairs.Error(), tc.name)
+	}
+}
+
+// sendFieldIndex's switch must list exactly sendFieldNames.
+func TestSendFieldIndex(t *testing.T) {
+	for i, names := range sendFieldNames {
+		require.Equal(t, i, sendFieldIndex(names[0], 0), names[0])
+		require.Equal(t, i, sendFieldIndex(names[1], 1), names[1])
+		require.Equal(t, -1, sendFieldIndex(names[1], 0), names[1])
+		require.Equal(t, -1, sendFieldIndex(names[0], 1), names[0])
+	}
+	require.Equal(t, -1, sendFieldIndex("o", 1))
+	require.Equal(t, -1, sendFieldIndex("", 1))
+}
+
+// parseDecimal agrees with strconv.ParseInt, errors included.
+func TestParseDecimal(t *testing.T) {
+	for _, v := range []string{"0", "7", "-1", "-", "", "+5", "007", "1700000000123", "2147483647", "2147483648", "-2147483648",
+		"-2147483649", "999999999999999999", "9223372036854775807", "9223372036854775808", "1_000", "12x", " 1", "١"} {
+		for _, bits := range []int{32, 64} {
+			got, gotErr := parseDecimal(v, bits)
+			want, wantErr := strconv.ParseInt(v, 10, bits)
+			require.Equal(t, want, got, "%q/%d", v, bits)
+			require.Equal(t, wantErr, gotErr, "%q/%d", v, bits)
+		}
+	}
 }

@@ -9,7 +9,11 @@ import (
 type extReader struct {
 	header string
 	m      map[string]string
-	err    error
+	// useVals: read vals (a send header's values, named in form), not m.
+	useVals bool
+	vals    sendValues
+	form    int
+	err     error
 }
 
 func newExtReader(header string, m map[string]string) *extReader {
@@ -24,7 +28,15 @@ func (r *extReader) fail(field, value string, cause error) {
 
 // get returns the raw value; a required field that is absent is an error.
 func (r *extReader) get(field string, required bool) (string, bool) {
-	v, ok := r.m[field]
+	var v string
+	var ok bool
+	if r.useVals {
+		if i := sendFieldIndex(field, r.form); i >= 0 && r.vals.has&(1<<i) != 0 {
+			v, ok = r.vals.v[i], true
+		}
+	} else {
+		v, ok = r.m[field]
+	}
 	if !ok && required {
 		r.fail(field, "", ErrMissingField)
 	}
@@ -41,7 +53,7 @@ func (r *extReader) int64(field string, required bool) int64 {
 	if !ok {
 		return 0
 	}
-	n, err := strconv.ParseInt(v, 10, 64)
+	n, err := parseDecimal(v, 64)
 	if err != nil {
 		r.fail(field, v, ErrBadField)
 	}
@@ -53,11 +65,41 @@ func (r *extReader) int32(field string, required bool) int32 {
 	if !ok {
 		return 0
 	}
-	n, err := strconv.ParseInt(v, 10, 32)
+	n, err := parseDecimal(v, 32)
 	if err != nil {
 		r.fail(field, v, ErrBadField)
 	}
 	return int32(n)
+}
+
+// parseDecimal is strconv.ParseInt(v, 10, bits) with a fast path for the
+// short plain numbers headers carry (every send has nine of them).
+func parseDecimal(v string, bits int) (int64, error) {
+	if len(v) == 0 || len(v) > 18 {
+		return strconv.ParseInt(v, 10, bits)
+	}
+	i, neg := 0, false
+	if v[0] == '-' {
+		i, neg = 1, true
+	}
+	if i == len(v) {
+		return strconv.ParseInt(v, 10, bits)
+	}
+	var n int64
+	for ; i < len(v); i++ {
+		c := v[i] - '0'
+		if c > 9 {
+			return strconv.ParseInt(v, 10, bits)
+		}
+		n = n*10 + int64(c) // 18 digits cannot overflow
+	}
+	if neg {
+		n = -n
+	}
+	if bits == 32 && int64(int32(n)) != n {
+		return strconv.ParseInt(v, 10, bits) // its range error
+	}
+	return n, nil
 }
 
 // bool accepts what Java's Boolean.parseBoolean and Go's ParseBool accept;

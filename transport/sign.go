@@ -70,7 +70,7 @@ func (c Credentials) Sign(req *Command) {
 	if c.Empty() {
 		return
 	}
-	if req.ExtFields == nil {
+	if req.Fields() == nil {
 		req.ExtFields = map[string]string{}
 	}
 	delete(req.ExtFields, ExtSignature)
