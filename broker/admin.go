@@ -247,7 +247,7 @@ func (b *Broker) handleConsumerRunningInfo(ctx context.Context, _ *transport.Con
 		return respond(transport.RespSystemError, "invoke consumer <%s> <%s> Exception: %v", h.ConsumerGroup, h.ClientID, err)
 	}
 	out := transport.NewResponse(transport.ResponseCode(resp.Code), resp.Remark)
-	out.ExtFields, out.Body = resp.ExtFields, resp.Body
+	out.ExtFields, out.Body = resp.Fields(), resp.Body
 	return out
 }
 

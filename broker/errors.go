@@ -134,7 +134,7 @@ func (b *Broker) forward(ctx context.Context, c *transport.Conn, req *transport.
 			if err == nil {
 				b.metrics.forwarded.Inc()
 				out := transport.NewResponse(transport.ResponseCode(resp.Code), resp.Remark)
-				out.ExtFields = resp.ExtFields
+				out.ExtFields = resp.Fields()
 				out.Body = resp.Body
 				return out
 			}

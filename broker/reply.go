@@ -186,7 +186,7 @@ func (b *Broker) handleReply(ctx context.Context, c *transport.Conn, req *transp
 		return resp
 	}
 	out := transport.NewResponse(transport.RespSystemError, remark)
-	out.ExtFields = resp.ExtFields
+	out.ExtFields = resp.Fields()
 	return out
 }
 
@@ -202,7 +202,7 @@ func (b *Broker) pushReply(ctx context.Context, c *transport.Conn, req *transpor
 		return remark
 	}
 	var sh transport.SendMessageResponseHeader
-	_ = sh.Decode(stored.ExtFields) // handleSend's own success header
+	_ = sh.Decode(stored.Fields()) // handleSend's own success header
 	storeHost := b.storeHost
 	if ap, _, err := message.DecodeOffsetMsgID(sh.MsgID); err == nil {
 		storeHost = ap

@@ -217,7 +217,7 @@ func (b *Broker) handleSend(ctx context.Context, c *transport.Conn, req *transpo
 	}
 	b.metrics.sent(len(records), size, h.Topic, time.Since(start))
 	out := transport.NewResponse(transport.RespSuccess, "")
-	out.ExtFields = rh.Encode()
+	rh.EncodeTo(out)
 	return out
 }
 

@@ -79,9 +79,10 @@ type Command struct {
 	// Fields builds it. The decoder leaves send requests so: their handler
 	// reads the typed header straight from pairs, and a map per message
 	// was a tenth of the leader's CPU. spare keeps the map's storage.
-	lazy  bool
-	pairs []ExtPair
-	spare map[string]string
+	lazy   bool
+	sorted bool // pairs are in increasing key order, without repeats: encoded as they are
+	pairs  []ExtPair
+	spare  map[string]string
 	// wire is the header encoding the frame came in, or goes out, with
 	// (0: the connection's): a response goes out as its request came in,
 	// as RocketMQ answers.
@@ -138,9 +139,36 @@ func (c *Command) Fields() map[string]string {
 		for _, p := range c.pairs {
 			m[p.K] = p.V // a repeated key: the last wins, as in the map
 		}
-		c.ExtFields, c.spare, c.lazy = m, nil, false
+		c.ExtFields, c.spare, c.lazy, c.sorted = m, nil, false, false
 	}
 	return c.ExtFields
+}
+
+// SetSortedPairs gives c the ext fields p, in increasing key order without
+// repeats (typed headers encode so): frames encode them as they are, and
+// the map is built only if someone asks (Fields). If p is out of order it
+// goes into the map instead, so the encoding is the same either way.
+func (c *Command) SetSortedPairs(p []ExtPair) {
+	c.ExtFields, c.pairs, c.lazy = nil, p, true
+	c.sorted = true
+	for i := 1; i < len(p); i++ {
+		if p[i-1].K >= p[i].K {
+			c.sorted = false
+			c.Fields()
+			return
+		}
+	}
+}
+
+// forEachExt visits the ext fields in key order.
+func (c *Command) forEachExt(fn func(k, v string)) {
+	if c.lazy && c.sorted {
+		for _, p := range c.pairs {
+			fn(p.K, p.V)
+		}
+		return
+	}
+	forEachSorted(c.Fields(), fn)
 }
 
 // Ext returns an ext field or "".
@@ -190,8 +218,20 @@ func (c *Command) reset() {
 	if c.buf != nil {
 		putBuf(c.buf)
 	}
-	*c = Command{ExtFields: m, pairs: c.pairs[:0]}
+	*c = Command{ExtFields: m, pairs: c.reusablePairs()}
 }
+
+// reusablePairs returns pairs' storage for the next frame, unless a huge
+// header grew it.
+func (c *Command) reusablePairs() []ExtPair {
+	if cap(c.pairs) > maxReusedExt {
+		return nil
+	}
+	return c.pairs[:0]
+}
+
+// maxReusedExt bounds the ext fields whose storage a reused Command keeps.
+const maxReusedExt = 256
 
 // storage returns the command's ext map storage, emptied, for reuse.
 func (c *Command) storage() map[string]string {

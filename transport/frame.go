@@ -90,7 +90,7 @@ func checkLength(v uint32, max int) (int, error) {
 
 // decodePayload decodes what follows the length word.
 func (d *headerDecoder) decodePayload(p []byte, c *Command) error {
-	*c = Command{ExtFields: c.storage(), buf: c.buf, pairs: c.pairs[:0]}
+	*c = Command{ExtFields: c.storage(), buf: c.buf, pairs: c.reusablePairs()}
 	word := binary.BigEndian.Uint32(p)
 	st, hl := SerializeType(word>>24), int(word&maxHeaderLen)
 	c.wire = wireType(st + 1)

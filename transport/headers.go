@@ -219,6 +219,22 @@ func (h *SendMessageResponseHeader) Encode() map[string]string {
 	return m
 }
 
+// EncodeTo sets the header as c's ext fields, as Encode's map would be,
+// without building the map: one send's response is encoded straight from
+// these pairs.
+func (h *SendMessageResponseHeader) EncodeTo(c *Command) {
+	p := make([]ExtPair, 0, 6)
+	if h.MsgRegion != "" { // the keys in byte order: upper case first
+		p = append(p, ExtPair{"MSG_REGION", h.MsgRegion})
+	}
+	p = append(p, ExtPair{"TRACE_ON", bools(h.TraceOn)}, ExtPair{"msgId", h.MsgID},
+		ExtPair{"queueId", i32s(h.QueueID)}, ExtPair{"queueOffset", i64s(h.QueueOffset)})
+	if h.TransactionID != "" {
+		p = append(p, ExtPair{"transactionId", h.TransactionID})
+	}
+	c.SetSortedPairs(p)
+}
+
 func (h *SendMessageResponseHeader) Decode(m map[string]string) error {
 	r := newExtReader("SendMessageResponseHeader", m)
 	*h = SendMessageResponseHeader{

@@ -266,3 +266,52 @@ func TestParseDecimal(t *testing.T) {
 		}
 	}
 }
+
+// A send response encoded from sorted pairs is byte for byte the frame its
+// map encodes to, in both header types; Fields and Ext see the same.
+func TestSendResponseHeader_EncodeTo(t *testing.T) {
+	for _, h := range []SendMessageResponseHeader{
+		{MsgID: "C0A8000100002A9F0000000000000000", QueueID: 3, QueueOffset: 1 << 40, MsgRegion: "DefaultRegion", TraceOn: true, TransactionID: "U1"},
+		{MsgID: "a,b", QueueID: 0, QueueOffset: 0},
+		{MsgID: "x", QueueID: -1, QueueOffset: 7, TransactionID: "T"},
+	} {
+		for _, st := range []SerializeType{SerializeJSON, SerializeRocketMQ} {
+			viaMap := NewResponse(RespSuccess, "")
+			viaMap.ExtFields = h.Encode()
+			want, err := AppendFrame(nil, viaMap, st)
+			require.NoError(t, err)
+			viaPairs := NewResponse(RespSuccess, "")
+			h.EncodeTo(viaPairs)
+			require.Nil(t, viaPairs.ExtFields)
+			require.True(t, viaPairs.sorted, "the pairs are in key order")
+			got, err := AppendFrame(nil, viaPairs, st)
+			require.NoError(t, err)
+			require.Equal(t, string(want), string(got))
+			require.Equal(t, h.MsgID, viaPairs.Ext("msgId"))
+			require.Equal(t, h.Encode(), viaPairs.Fields())
+		}
+	}
+	// Pairs out of order go to the map: the same bytes again.
+	c := NewResponse(RespSuccess, "")
+	c.SetSortedPairs([]ExtPair{{"b", "2"}, {"a", "1"}, {"b", "3"}})
+	require.Equal(t, map[string]string{"a": "1", "b": "3"}, c.ExtFields)
+}
+
+// A reused Command does not keep the storage of a huge header's pairs.
+func TestCommand_HugePairsNotKept(t *testing.T) {
+	var pairs [][2]string
+	for i := 0; i < 1000; i++ {
+		pairs = append(pairs, [2]string{"k" + strconv.Itoa(i), "v"})
+	}
+	var c Command
+	_, err := DecodeFrame(binaryHeaderFrame(ReqSendMessageV2, pairs, nil), &c, 0)
+	require.NoError(t, err)
+	require.Len(t, c.pairs, 1000)
+	require.Equal(t, "v", c.Ext("k999"))
+	_, err = DecodeFrame(binaryHeaderFrame(ReqSendMessageV2, pairs[:3], nil), &c, 0)
+	require.NoError(t, err)
+	require.Len(t, c.pairs, 3)
+	require.LessOrEqual(t, cap(c.pairs), maxReusedExt)
+	c.reset()
+	require.LessOrEqual(t, cap(c.pairs), maxReusedExt)
+}

@@ -31,7 +31,7 @@ func appendJSONHeader(dst []byte, c *Command) []byte {
 	dst = appendJSONString(dst, c.Remark)
 	dst = append(dst, `,"extFields":{`...)
 	first := true
-	forEachSorted(c.Fields(), func(k, v string) {
+	c.forEachExt(func(k, v string) {
 		if !first {
 			dst = append(dst, ',')
 		}

@@ -51,7 +51,7 @@ func getCommand() *Command { return commandPool.Get().(*Command) }
 
 // putCommand recycles c and its frame buffer. Nothing may use c after.
 func putCommand(c *Command) {
-	if len(c.ExtFields) > 256 {
+	if len(c.ExtFields) > maxReusedExt {
 		c.ExtFields = nil // do not pin a huge map
 	}
 	c.reset()

@@ -26,7 +26,7 @@ func appendRocketMQHeader(dst []byte, c *Command) ([]byte, error) {
 	extLenPos := len(dst)
 	dst = be.AppendUint32(dst, 0)
 	var err error
-	forEachSorted(c.Fields(), func(k, v string) {
+	c.forEachExt(func(k, v string) {
 		if len(k) > math.MaxInt16 {
 			err = frameErr(ErrEncode, "ext key of %d bytes exceeds the binary header's int16 length", len(k))
 			return
