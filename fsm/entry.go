@@ -223,10 +223,13 @@ func DecodeEntry(data []byte, dst []Command) ([]Command, error) {
 }
 
 // WalkRecords calls fn for each stored record of a CmdAppend payload with
-// its offset in the payload.
+// its offset in the payload. v is reused from one record to the next: fn
+// copies what it keeps.
 func WalkRecords(payload []byte, fn func(off int, rec []byte, v *message.RecordView) error) error {
+	var v message.RecordView // one for the walk: fn must not keep it
 	for off := 0; off < len(payload); {
-		v, err := message.ParseRecord(payload[off:])
+		var err error
+		v, err = message.ParseRecord(payload[off:])
 		if err != nil {
 			return fmt.Errorf("%w: record at %d: %w", ErrBadEntry, off, err)
 		}

@@ -15,6 +15,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
@@ -662,17 +664,52 @@ func (f *FSM) applyAppend(c Command, dataOff int64, touched map[*consumequeue.Qu
 }
 
 func (f *FSM) indexKeys(topic string, v *message.RecordView, phys int64) error {
+	return forEachIndexKey(topic, v, func(h uint32) error { return f.index.PutHash(h, phys, v.StoreTimestamp) })
+}
+
+// forEachIndexKey calls fn with the IndexFile hash of every key a message
+// is found by: each of its KEYS (split as strings.Fields does), then its
+// UNIQ_KEY. It allocates nothing.
+func forEachIndexKey(topic string, v *message.RecordView, fn func(h uint32) error) error {
 	if keys, ok := v.Property(message.PropertyKeys); ok {
-		for _, k := range strings.Fields(string(keys)) {
-			if err := f.index.Put(indexfile.Key(topic, k), phys, v.StoreTimestamp); err != nil {
-				return err
+		for len(keys) > 0 {
+			var k []byte
+			k, keys = nextField(keys)
+			if len(k) > 0 {
+				if err := fn(indexfile.KeyHashOf(topic, k)); err != nil {
+					return err
+				}
 			}
 		}
 	}
 	if uk, ok := v.Property(message.PropertyUniqKey); ok && len(uk) > 0 {
-		return f.index.Put(indexfile.Key(topic, string(uk)), phys, v.StoreTimestamp)
+		return fn(indexfile.KeyHashOf(topic, uk))
 	}
 	return nil
+}
+
+// nextField returns the first field of b as strings.Fields splits it
+// (runs of unicode.IsSpace; empty if b is all space) and what follows it.
+func nextField(b []byte) (field, rest []byte) {
+	start := -1
+	for i := 0; i < len(b); {
+		r, n := rune(b[i]), 1
+		if r >= utf8.RuneSelf {
+			r, n = utf8.DecodeRune(b[i:])
+		}
+		if unicode.IsSpace(r) {
+			if start >= 0 {
+				return b[start:i], b[i+n:]
+			}
+		} else if start < 0 {
+			start = i
+		}
+		i += n
+	}
+	if start < 0 {
+		return nil, nil
+	}
+	return b[start:], nil
 }
 
 func (f *FSM) queueLocked(topic string, qid int32) (*consumequeue.Queue, error) {

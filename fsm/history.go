@@ -285,15 +285,5 @@ func appendQueue(c Command) (queueKey, int64, error) {
 }
 
 func indexHistoryKeys(h *indexfile.History, topic string, v *message.RecordView, phys int64) error {
-	if keys, ok := v.Property(message.PropertyKeys); ok {
-		for _, k := range strings.Fields(string(keys)) {
-			if err := h.Put(indexfile.Key(topic, k), phys, v.StoreTimestamp); err != nil {
-				return err
-			}
-		}
-	}
-	if uk, ok := v.Property(message.PropertyUniqKey); ok && len(uk) > 0 {
-		return h.Put(indexfile.Key(topic, string(uk)), phys, v.StoreTimestamp)
-	}
-	return nil
+	return forEachIndexKey(topic, v, func(hash uint32) error { return h.PutHash(hash, phys, v.StoreTimestamp) })
 }

@@ -44,6 +44,11 @@ func (s *Store) NewHistory(below int64) (*History, error) {
 
 // Put indexes key for the message at phys stored at storeTS (ms).
 func (h *History) Put(key string, phys, storeTS int64) error {
+	return h.PutHash(KeyHash(key), phys, storeTS)
+}
+
+// PutHash is Put of a key hashed already (KeyHashOf).
+func (h *History) PutHash(hash uint32, phys, storeTS int64) error {
 	n := len(h.files)
 	if n == 0 || int(h.files[n-1].hdr.count) >= h.s.cfg.MaxEntries {
 		if n > 0 {
@@ -57,7 +62,7 @@ func (h *History) Put(key string, phys, storeTS int64) error {
 		}
 		h.files = append(h.files, x)
 	}
-	return h.files[len(h.files)-1].add(KeyHash(key), phys, storeTS)
+	return h.files[len(h.files)-1].add(hash, phys, storeTS)
 }
 
 func (h *History) seal(x *file) error {

@@ -323,10 +323,30 @@ func KeyHash(key string) uint32 {
 // Key builds the index key of a message key in a topic.
 func Key(topic, key string) string { return topic + "#" + key }
 
+// KeyHashOf is KeyHash(Key(topic, key)) without building the key: the
+// FNV-1a steps inline, so that indexing a message allocates nothing.
+func KeyHashOf(topic string, key []byte) uint32 {
+	const offset32, prime32 = 2166136261, 16777619
+	h := uint32(offset32)
+	for i := 0; i < len(topic); i++ {
+		h = (h ^ uint32(topic[i])) * prime32
+	}
+	h = (h ^ '#') * prime32
+	for _, c := range key {
+		h = (h ^ uint32(c)) * prime32
+	}
+	return h
+}
+
 // Put indexes key for the message at phys stored at storeTS (ms). Calls
 // must come in increasing phys order; a phys below the newest file's
 // endPhyOffset is ignored (replay after restart).
 func (s *Store) Put(key string, phys, storeTS int64) error {
+	return s.PutHash(KeyHash(key), phys, storeTS)
+}
+
+// PutHash is Put of a key hashed already (KeyHashOf).
+func (s *Store) PutHash(h uint32, phys, storeTS int64) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	x, err := s.activeLocked(storeTS)
@@ -341,7 +361,7 @@ func (s *Store) Put(key string, phys, storeTS int64) error {
 			return err
 		}
 	}
-	return x.add(KeyHash(key), phys, storeTS)
+	return x.add(h, phys, storeTS)
 }
 
 // add appends an entry to an active file that has room.

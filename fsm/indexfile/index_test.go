@@ -41,3 +41,10 @@ func TestIndex_PutQueryRollRewind(t *testing.T) {
 	defer s.Close()
 	require.Equal(t, []int64{2100}, s.Query(Key("T", "k1"), 10, 0, 1<<62))
 }
+
+// KeyHashOf hashes exactly what KeyHash(Key(...)) does.
+func TestKeyHashOf(t *testing.T) {
+	for _, tc := range [][2]string{{"T", "k"}, {"", ""}, {"TopicTest", "C0A8000712340000000000d2c2a1b00001"}, {"中文", "键\x00\xff"}} {
+		require.Equal(t, KeyHash(Key(tc[0], tc[1])), KeyHashOf(tc[0], []byte(tc[1])), tc)
+	}
+}
