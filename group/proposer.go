@@ -17,11 +17,19 @@ type proposal struct {
 	size int
 	// first and n locate its commands in the entry (set by the applier).
 	first, n int
-	// turn is signalled when this proposal's goroutine must become the
-	// applier for the pending queue.
-	turn chan struct{}
-	done chan proposalResult
+	// ev carries its two events: the turn (this proposal's goroutine must
+	// become the applier for the pending queue; at most once, while it is
+	// pending) and its result (once). One channel of two slots: neither
+	// send ever blocks, and a send allocates one channel, not two.
+	ev chan proposalEvent
 }
+
+type proposalEvent struct {
+	turn bool // else r is the result
+	r    proposalResult
+}
+
+func (pr *proposal) resolve(r proposalResult) { pr.ev <- proposalEvent{r: r} }
 
 type proposalResult struct {
 	res   any    // the command's result from the FSM
@@ -70,7 +78,7 @@ var errOutcomeUnknown = errors.New("group: outcome unknown")
 
 // propose submits one command and waits for its result.
 func (p *proposer) propose(ctx context.Context, size int, add func(*fsm.EntryBuilder) error) (proposalResult, error) {
-	pr := &proposal{add: add, size: size, turn: make(chan struct{}, 1), done: make(chan proposalResult, 1)}
+	pr := &proposal{add: add, size: size, ev: make(chan proposalEvent, 2)}
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()
@@ -85,9 +93,10 @@ func (p *proposer) propose(ctx context.Context, size int, add func(*fsm.EntryBui
 	}
 	for {
 		select {
-		case r := <-pr.done:
-			return r, r.err
-		case <-pr.turn:
+		case e := <-pr.ev:
+			if !e.turn {
+				return e.r, e.r.err
+			}
 			p.apply()
 		case <-ctx.Done():
 			// Keep the applier role flowing if it reaches us now; the entry
@@ -105,13 +114,11 @@ func (p *proposer) propose(ctx context.Context, size int, add func(*fsm.EntryBui
 // abandon serves the applier role on behalf of a caller that stopped
 // waiting, until its proposal is resolved.
 func (p *proposer) abandon(pr *proposal) {
-	for {
-		select {
-		case <-pr.done:
+	for e := range pr.ev {
+		if !e.turn {
 			return
-		case <-pr.turn:
-			p.apply()
 		}
+		p.apply()
 	}
 }
 
@@ -142,7 +149,7 @@ func (p *proposer) apply() {
 		before, mark := b.Count(), b.Len()
 		if err := pr.add(&b); err != nil {
 			b.Truncate(mark, before) // drop what it added before failing
-			pr.done <- proposalResult{err: err}
+			pr.resolve(proposalResult{err: err})
 			continue
 		}
 		pr.first, pr.n = before, b.Count()-before
@@ -160,7 +167,7 @@ func (p *proposer) apply() {
 	// reaches raft while this one replicates.
 	p.mu.Lock()
 	if len(p.pending) > 0 {
-		p.pending[0].turn <- struct{}{}
+		p.pending[0].ev <- proposalEvent{turn: true}
 	} else {
 		p.active = false
 	}
@@ -171,7 +178,7 @@ func (p *proposer) apply() {
 	}
 	if err := fut.Error(); err != nil {
 		for _, pr := range kept {
-			pr.done <- proposalResult{err: err}
+			pr.resolve(proposalResult{err: err})
 		}
 		return
 	}
@@ -179,7 +186,7 @@ func (p *proposer) apply() {
 	if p.durable != nil {
 		if err := p.durable(idx); err != nil {
 			for _, pr := range kept {
-				pr.done <- proposalResult{err: fmt.Errorf("%w: committed but not confirmed on the leader's disk: %w", errOutcomeUnknown, err)}
+				pr.resolve(proposalResult{err: fmt.Errorf("%w: committed but not confirmed on the leader's disk: %w", errOutcomeUnknown, err)})
 			}
 			return
 		}
@@ -203,7 +210,7 @@ func (p *proposer) apply() {
 				r.res = append([]any(nil), res...)
 			}
 		}
-		pr.done <- r
+		pr.resolve(r)
 	}
 }
 
