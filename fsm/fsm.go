@@ -392,10 +392,14 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []interface{} {
 		out[i] = f.applyEntry(l, touched)
 	}
 	for q := range touched {
-		// One write per queue per batch. A failed write keeps the units
-		// in memory (still served) and is retried by the next Flush or
-		// the checkpoint's Sync, which fails loudly.
-		if err := q.Flush(); err != nil {
+		// A queue is written a page at a time, not once per batch (one
+		// pwrite per queue per batch was most of a member's writes): the
+		// units waiting are served from memory, and the checkpoint's Sync
+		// writes them before it records them. After a crash, replay from
+		// the checkpoint rebuilds them either way. A failed write keeps
+		// the units in memory and is retried by the next write or the
+		// checkpoint's Sync, which fails loudly.
+		if err := q.FlushIfOver(cqWriteAt); err != nil {
 			f.FlushErrors.Add(1)
 			if now := time.Now(); now.Sub(f.lastFlushErr) > time.Minute {
 				f.lastFlushErr = now
@@ -407,6 +411,9 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []interface{} {
 	}
 	return out
 }
+
+// cqWriteAt is the bytes of units a queue buffers before writing them.
+const cqWriteAt = 4096
 
 func (f *FSM) applyEntry(l *raft.Log, touched map[*consumequeue.Queue]bool) *EntryResult {
 	cmds, err := DecodeEntry(l.Data, f.cmds[:0])

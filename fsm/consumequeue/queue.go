@@ -248,6 +248,18 @@ func (q *Queue) Flush() error {
 	return q.flushLocked()
 }
 
+// FlushIfOver writes the appended units if at least n bytes of them wait.
+// Units left buffered are served from memory; Sync, Close and the next
+// write take them along.
+func (q *Queue) FlushIfOver(n int) error {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if len(q.pend) < n {
+		return nil
+	}
+	return q.flushLocked()
+}
+
 func (q *Queue) flushLocked() error {
 	for len(q.pend) > 0 {
 		f, err := q.fileForWriteLocked(q.pendFrom)

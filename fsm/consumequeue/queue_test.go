@@ -125,3 +125,25 @@ func TestQueue_PendingUnitsAndFlush(t *testing.T) {
 	require.Equal(t, units(0, 7), got)
 	require.NoError(t, q.Close())
 }
+
+// FlushIfOver writes only once the given bytes of units wait.
+func TestQueue_FlushIfOver(t *testing.T) {
+	dir := t.TempDir()
+	q, err := Open(dir, "T", 0, 64)
+	require.NoError(t, err)
+	_, err = q.Append(units(0, 4)...)
+	require.NoError(t, err)
+	require.NoError(t, q.FlushIfOver(5*UnitSize))
+	q2, err := Open(dir, "T", 0, 64)
+	require.NoError(t, err)
+	require.Equal(t, int64(0), q2.MaxOffset(), "4 units wait below the bound")
+	require.NoError(t, q2.Close())
+	_, err = q.Append(units(4, 1)...)
+	require.NoError(t, err)
+	require.NoError(t, q.FlushIfOver(5*UnitSize))
+	q2, err = Open(dir, "T", 0, 64)
+	require.NoError(t, err)
+	require.Equal(t, int64(5), q2.MaxOffset(), "5 units reach it")
+	require.NoError(t, q2.Close())
+	require.NoError(t, q.Close())
+}
