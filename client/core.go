@@ -144,9 +144,7 @@ func (c *core) callCtx(ctx context.Context, extra time.Duration) (context.Contex
 
 // invoke sends one request to a broker with the per-call timeout.
 func (c *core) invoke(ctx context.Context, addr string, req *transport.Command) (*transport.Command, error) {
-	cctx, cancel := c.callCtx(ctx, 0)
-	defer cancel()
-	resp, err := c.rpc.Invoke(cctx, addr, req)
+	resp, err := c.rpc.InvokeTimeout(ctx, addr, req, c.opts.timeout)
 	if err != nil && c.ctx.Err() != nil {
 		return nil, fmt.Errorf("%w: %w", ErrShutdown, err)
 	}

@@ -257,14 +257,19 @@ func (o *outgoing) request(mq MessageQueue, group string) *transport.Command {
 		ReconsumeTimes:        o.reconsume,
 		BrokerName:            mq.BrokerName,
 	}
-	if o.batch {
+	// SEND_MESSAGE_V2's one-letter names, as the Java client sends by
+	// default (sendSmartMsg): a smaller header to encode, send and decode.
+	code, v2 := transport.ReqSendMessageV2, true
+	switch {
+	case o.batch:
 		h.Batch = true
-		return transport.NewRequest(transport.ReqSendBatchMessage, h.EncodeV2(), o.body)
+		code = transport.ReqSendBatchMessage
+	case o.reply:
+		code, v2 = transport.ReqSendReplyMessage, false
 	}
-	if o.reply {
-		return transport.NewRequest(transport.ReqSendReplyMessage, h.Encode(), o.body)
-	}
-	return transport.NewRequest(transport.ReqSendMessage, h.Encode(), o.body)
+	req := transport.NewRequest(code, nil, o.body)
+	h.EncodeTo(req, v2)
+	return req
 }
 
 // pick chooses the queue and address of the next attempt. Ordered sends

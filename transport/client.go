@@ -143,6 +143,46 @@ func (c *Client) Invoke(ctx context.Context, addr string, req *Command) (*Comman
 	return conn.Request(ctx, req)
 }
 
+// InvokeTimeout is Invoke bounded also by timeout, without deriving a
+// context per request when the connection is up (a timer in the same
+// wait: a derived context per send was a tenth of a producer's CPU).
+func (c *Client) InvokeTimeout(ctx context.Context, addr string, req *Command, timeout time.Duration) (*Command, error) {
+	conn := c.live(addr)
+	if conn == nil || timeout <= 0 {
+		// A dial counts against the timeout, as with a derived context.
+		if timeout > 0 {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithTimeout(ctx, timeout)
+			defer cancel()
+		}
+		return c.Invoke(ctx, addr, req)
+	}
+	c.cfg.Credentials.Sign(req)
+	return conn.request(ctx, req, timeout)
+}
+
+// live returns the established, open connection to addr, or nil.
+func (c *Client) live(addr string) *Conn {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return nil
+	}
+	e := c.conns[addr]
+	if e == nil {
+		return nil
+	}
+	select {
+	case <-e.done:
+	default:
+		return nil // dialling
+	}
+	if e.err != nil || e.conn.closed() {
+		return nil
+	}
+	return e.conn
+}
+
 // InvokeAsync sends req and returns; cb runs exactly once on its own
 // goroutine with the response or an error (ErrTimeout when ctx's deadline
 // passes first). If InvokeAsync returns an error, cb is not called.

@@ -227,3 +227,40 @@ func TestConn_ErrorsAfterClose(t *testing.T) {
 	require.ErrorIs(t, err, ErrConnClosed)
 	require.True(t, errors.Is(conn.Send(NewRequest(codeEcho, nil, nil)), ErrConnClosed))
 }
+
+// InvokeTimeout times a request out like a deadline does, on a live
+// connection and through a dial alike.
+func TestClient_InvokeTimeout(t *testing.T) {
+	const codeSlow, codeFast RequestCode = 9001, 9002
+	_, addr := startServer(t, nil, map[RequestCode]HandlerFunc{
+		codeSlow: func(ctx context.Context, _ *Conn, _ *Command) *Command {
+			<-ctx.Done() // never answers in time
+			return nil
+		},
+		codeFast: func(context.Context, *Conn, *Command) *Command { return NewResponse(RespSuccess, "") },
+	})
+	cfg := DefaultClientConfig()
+	cfg.Logger = testLogger(t)
+	cl, err := NewClient(cfg)
+	require.NoError(t, err)
+	defer cl.Close()
+	ctx := ctxTimeout(t, 30*time.Second)
+	// Through a dial (no connection yet).
+	_, err = cl.InvokeTimeout(ctx, addr, NewRequest(codeSlow, nil, nil), 100*time.Millisecond)
+	require.ErrorIs(t, err, ErrTimeout)
+	// On the live connection.
+	require.NotNil(t, cl.live(addr))
+	start := time.Now()
+	_, err = cl.InvokeTimeout(ctx, addr, NewRequest(codeSlow, nil, nil), 100*time.Millisecond)
+	require.ErrorIs(t, err, ErrTimeout)
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	require.Less(t, time.Since(start), 5*time.Second)
+	resp, err := cl.InvokeTimeout(ctx, addr, NewRequest(codeFast, nil, nil), 5*time.Second)
+	require.NoError(t, err)
+	require.Equal(t, int16(RespSuccess), resp.Code)
+	// The caller's cancellation still ends it.
+	cctx, cancel := context.WithCancel(ctx)
+	time.AfterFunc(50*time.Millisecond, cancel)
+	_, err = cl.InvokeTimeout(cctx, addr, NewRequest(codeSlow, nil, nil), 20*time.Second)
+	require.ErrorIs(t, err, context.Canceled)
+}

@@ -144,6 +144,11 @@ func (c *Conn) Close() error {
 // Request sends a request and waits for its response or ctx. It sets
 // req.Opaque and clears req's flags; do not share req between goroutines.
 func (c *Conn) Request(ctx context.Context, req *Command) (*Command, error) {
+	return c.request(ctx, req, 0)
+}
+
+// request is Request, also bounded by timeout unless it is 0.
+func (c *Conn) request(ctx context.Context, req *Command, timeout time.Duration) (*Command, error) {
 	if ctx.Err() != nil {
 		return nil, ctxErr(ctx, req.Code, 0, c) // do not send what nobody will wait for
 	}
@@ -157,6 +162,12 @@ func (c *Conn) Request(ctx context.Context, req *Command) (*Command, error) {
 		c.unregister(op)
 		return nil, c.sendErr(err)
 	}
+	var expired <-chan time.Time
+	if timeout > 0 {
+		t := time.NewTimer(timeout)
+		defer t.Stop()
+		expired = t.C
+	}
 	select {
 	case r := <-cl.ch:
 		return r.cmd, r.err
@@ -164,9 +175,13 @@ func (c *Conn) Request(ctx context.Context, req *Command) (*Command, error) {
 		if c.unregister(op) {
 			return nil, ctxErr(ctx, req.Code, op, c)
 		}
-		r := <-cl.ch // completed concurrently
-		return r.cmd, r.err
+	case <-expired:
+		if c.unregister(op) {
+			return nil, fmt.Errorf("%w: %s opaque %d to %s: %w", ErrTimeout, RequestCode(req.Code), op, c.nc.RemoteAddr(), context.DeadlineExceeded)
+		}
 	}
+	r := <-cl.ch // completed concurrently
+	return r.cmd, r.err
 }
 
 // requestAsync registers cb and sends req; cb runs exactly once on its own

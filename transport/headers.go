@@ -1,5 +1,7 @@
 package transport
 
+import "sort"
+
 // Typed ext-field headers. Each has Encode, producing the map our peers
 // expect (every value a string; field names as Java and the official
 // client spell them), and Decode, which fails with a *HeaderError naming
@@ -74,6 +76,38 @@ func (h *SendMessageRequestHeader) EncodeV2() map[string]string {
 	putOpt(m, "n", h.BrokerName)
 	return m
 }
+
+// EncodeTo sets the header as req's ext fields, as Encode (v2 false) or
+// EncodeV2 would, without building the map: sorted pairs that the frame
+// encodes as they are.
+func (h *SendMessageRequestHeader) EncodeTo(req *Command, v2 bool) {
+	vals := [len(sendFieldNames)]string{h.ProducerGroup, h.Topic, h.DefaultTopic, i32s(h.DefaultTopicQueueNums),
+		i32s(h.QueueID), i32s(h.SysFlag), i64s(h.BornTimestamp), i32s(h.Flag), h.Properties, i32s(h.ReconsumeTimes),
+		bools(h.UnitMode), i32s(h.MaxReconsumeTimes), bools(h.Batch), h.BrokerName}
+	form, order := 0, &sendLongOrder
+	if v2 {
+		form, order = 1, &sendV2Order
+	}
+	p := make([]ExtPair, 0, len(vals))
+	for _, i := range order {
+		if i == 13 && vals[i] == "" {
+			continue // bname is optional
+		}
+		p = append(p, ExtPair{sendFieldNames[i][form], vals[i]})
+	}
+	req.SetSortedPairs(p)
+}
+
+// sendLongOrder and sendV2Order list sendFieldNames' indexes in the byte
+// order of each naming's keys.
+var sendLongOrder, sendV2Order = func() (long, v2 [len(sendFieldNames)]int) {
+	for i := range long {
+		long[i], v2[i] = i, i
+	}
+	sort.Slice(long[:], func(a, b int) bool { return sendFieldNames[long[a]][0] < sendFieldNames[long[b]][0] })
+	sort.Slice(v2[:], func(a, b int) bool { return sendFieldNames[v2[a]][1] < sendFieldNames[v2[b]][1] })
+	return long, v2
+}()
 
 // sendFieldNames maps long names to V2 letters.
 var sendFieldNames = [...][2]string{

@@ -315,3 +315,32 @@ func TestCommand_HugePairsNotKept(t *testing.T) {
 	c.reset()
 	require.LessOrEqual(t, cap(c.pairs), maxReusedExt)
 }
+
+// A send request encoded from sorted pairs is byte for byte the frame its
+// map encodes to, in both namings and both header types.
+func TestSendRequestHeader_EncodeTo(t *testing.T) {
+	for _, h := range []SendMessageRequestHeader{
+		{ProducerGroup: "pg", Topic: "T", DefaultTopic: "TBW102", DefaultTopicQueueNums: 4, QueueID: 3, SysFlag: 1,
+			BornTimestamp: 1_700_000_000_123, Flag: 2, Properties: "UNIQ_KEY\x01X\x02", ReconsumeTimes: 1, UnitMode: true,
+			MaxReconsumeTimes: 16, Batch: true, BrokerName: "broker-a"},
+		{ProducerGroup: "pg", Topic: "T"},
+	} {
+		for _, v2 := range []bool{false, true} {
+			want := h.Encode()
+			if v2 {
+				want = h.EncodeV2()
+			}
+			for _, st := range []SerializeType{SerializeJSON, SerializeRocketMQ} {
+				viaMap, err := AppendFrame(nil, NewRequest(ReqSendMessageV2, want, []byte("b")), st)
+				require.NoError(t, err)
+				c := NewRequest(ReqSendMessageV2, nil, []byte("b"))
+				h.EncodeTo(c, v2)
+				require.True(t, c.sorted, "the pairs are in key order")
+				viaPairs, err := AppendFrame(nil, c, st)
+				require.NoError(t, err)
+				require.Equal(t, string(viaMap), string(viaPairs), "v2 %v %v", v2, st)
+				require.Equal(t, want, c.Fields())
+			}
+		}
+	}
+}
