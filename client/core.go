@@ -63,8 +63,13 @@ func newCore(o options) (*core, error) {
 	cc.Logger = o.logger.Named("transport")
 	cc.Credentials = o.credentials
 	cc.TLS = o.tls
+	// Shutdown's cancel ends every request in flight: an operation needs
+	// no context derived from the core's (that was a tenth of a send).
+	ctx, cancel := context.WithCancel(context.Background())
+	cc.Context = ctx
 	rpc, err := transport.NewClient(cc)
 	if err != nil {
+		cancel()
 		return nil, err
 	}
 	id := message.LocalIPv4().String() + "@" + strconv.Itoa(os.Getpid())
@@ -75,7 +80,6 @@ func newCore(o options) (*core, error) {
 	case n > 1:
 		id += "@" + strconv.FormatInt(n, 10)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
 	c := &core{opts: o, clientID: id, logger: o.logger, rpc: rpc, ctx: ctx, cancel: cancel, hbKick: make(chan struct{}, 1),
 		failed: map[string]time.Time{}}
 	c.routes = newRouteTable(c)
@@ -223,6 +227,20 @@ func sleep(ctx context.Context, d time.Duration) bool {
 	case <-t.C:
 		return true
 	case <-ctx.Done():
+		return false
+	}
+}
+
+// sleep is sleep that also ends when the core shuts down.
+func (c *core) sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	case <-c.ctx.Done():
 		return false
 	}
 }

@@ -1,6 +1,7 @@
 package client
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -329,8 +330,9 @@ func (p *sender) send(ctx context.Context, o *outgoing) (*SendResult, error) {
 	if p.c.isClosed() {
 		return nil, ErrShutdown
 	}
-	ctx, cancel := p.c.opCtx(ctx)
-	defer cancel()
+	// No context derived from the core's: its shutdown ends requests in
+	// flight (the transport's Context), and the loop and its pauses check
+	// it themselves.
 	if _, ok := ctx.Deadline(); !ok {
 		var c2 context.CancelFunc
 		ctx, c2 = context.WithTimeout(ctx, time.Duration(p.c.opts.retries+1)*p.c.opts.timeout)
@@ -346,11 +348,11 @@ func (p *sender) send(ctx context.Context, o *outgoing) (*SendResult, error) {
 	avoid := ""
 	attempts := 0
 	for {
-		if ctx.Err() != nil {
+		if err := cmp.Or(p.c.ctx.Err(), ctx.Err()); err != nil {
 			if lastErr == nil {
-				lastErr = ctx.Err()
+				lastErr = err
 			}
-			return fail(fmt.Errorf("client: send to %s: %w (last error: %w)", o.topic, ctx.Err(), lastErr))
+			return fail(fmt.Errorf("client: send to %s: %w (last error: %w)", o.topic, err, lastErr))
 		}
 		r, err := p.c.routes.publishRoute(ctx, o.topic, p.c.opts.autoCreate)
 		if err != nil {
@@ -367,7 +369,7 @@ func (p *sender) send(ctx context.Context, o *outgoing) (*SendResult, error) {
 			// No leader advertised (election or registration under way):
 			// poll the route until one appears or the budget ends.
 			lastErr = fmt.Errorf("%w: no leader advertised for the broker groups of %s", ErrNoRoute, o.topic)
-			if !sleep(ctx, 100*time.Millisecond) {
+			if !p.c.sleep(ctx, 100*time.Millisecond) {
 				continue
 			}
 			p.c.routes.refresh(ctx, o.topic)
@@ -421,7 +423,7 @@ func (p *sender) send(ctx context.Context, o *outgoing) (*SendResult, error) {
 		if _, ok := lastErr.(*BrokerError); ok {
 			pause = time.Duration(attempts) * retryPause
 		}
-		if !sleep(ctx, pause) {
+		if !p.c.sleep(ctx, pause) {
 			continue
 		}
 		p.c.routes.refresh(ctx, o.topic)

@@ -39,6 +39,11 @@ type ClientConfig struct {
 	// TLS, when set, wraps every connection in TLS. Without a ServerName
 	// the dialled host is verified (unless InsecureSkipVerify).
 	TLS *tls.Config
+	// Context, when set, is the client's lifetime: once it ends, requests
+	// in flight fail at once and new ones are refused (errors matching
+	// ErrClosed), as after Close, which still closes the connections.
+	// Callers then need no derived context per request to stop them.
+	Context context.Context
 }
 
 // DefaultClientConfig returns defaults close to the official client's.
@@ -104,7 +109,11 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 	if logger == nil {
 		logger = hclog.NewNullLogger()
 	}
-	ctx, cancel := context.WithCancel(context.Background())
+	parent := cfg.Context
+	if parent == nil {
+		parent = context.Background()
+	}
+	ctx, cancel := context.WithCancel(parent)
 	c := &Client{cfg: cfg, cancel: cancel, conns: make(map[string]*dialEntry)}
 	c.ep = endpoint{
 		logger:       logger,

@@ -264,3 +264,39 @@ func TestClient_InvokeTimeout(t *testing.T) {
 	_, err = cl.InvokeTimeout(cctx, addr, NewRequest(codeSlow, nil, nil), 20*time.Second)
 	require.ErrorIs(t, err, context.Canceled)
 }
+
+// When the client's Context ends, a request in flight fails at once and
+// new ones are refused, though the connection is still open.
+func TestClient_ContextEndsRequests(t *testing.T) {
+	const codeSlow RequestCode = 9003
+	started := make(chan struct{}, 1)
+	_, addr := startServer(t, nil, map[RequestCode]HandlerFunc{
+		codeSlow: func(ctx context.Context, _ *Conn, _ *Command) *Command {
+			started <- struct{}{}
+			<-ctx.Done()
+			return nil
+		},
+	})
+	base, cancel := context.WithCancel(context.Background())
+	cfg := DefaultClientConfig()
+	cfg.Logger = testLogger(t)
+	cfg.Context = base
+	cl, err := NewClient(cfg)
+	require.NoError(t, err)
+	defer cl.Close()
+	errc := make(chan error, 1)
+	go func() {
+		_, err := cl.InvokeTimeout(context.Background(), addr, NewRequest(codeSlow, nil, nil), time.Minute)
+		errc <- err
+	}()
+	<-started
+	cancel()
+	select {
+	case err := <-errc:
+		require.ErrorIs(t, err, ErrClosed)
+	case <-time.After(10 * time.Second):
+		t.Fatal("the request outlived the client's context")
+	}
+	_, err = cl.InvokeTimeout(context.Background(), addr, NewRequest(codeSlow, nil, nil), time.Minute)
+	require.ErrorIs(t, err, ErrClosed)
+}

@@ -239,6 +239,8 @@ func (c *Command) storage() map[string]string {
 	if m == nil {
 		m = c.spare
 	}
-	clear(m)
+	if len(m) > 0 { // clearing an empty map still walks its groups
+		clear(m)
+	}
 	return m
 }

@@ -152,6 +152,9 @@ func (c *Conn) request(ctx context.Context, req *Command, timeout time.Duration)
 	if ctx.Err() != nil {
 		return nil, ctxErr(ctx, req.Code, 0, c) // do not send what nobody will wait for
 	}
+	if c.ep.baseCtx.Err() != nil {
+		return nil, c.endedErr(req.Code)
+	}
 	cl := &call{ch: make(chan result, 1)}
 	op, err := c.register(cl)
 	if err != nil {
@@ -178,6 +181,10 @@ func (c *Conn) request(ctx context.Context, req *Command, timeout time.Duration)
 	case <-expired:
 		if c.unregister(op) {
 			return nil, fmt.Errorf("%w: %s opaque %d to %s: %w", ErrTimeout, RequestCode(req.Code), op, c.nc.RemoteAddr(), context.DeadlineExceeded)
+		}
+	case <-c.ep.baseCtx.Done():
+		if c.unregister(op) {
+			return nil, c.endedErr(req.Code)
 		}
 	}
 	r := <-cl.ch // completed concurrently
@@ -268,6 +275,12 @@ func (c *Conn) sendErr(err error) error {
 }
 
 // ctxErr takes values, not req: the caller may reuse req once we return.
+// endedErr: the endpoint (client or server) this connection belongs to
+// is closing.
+func (c *Conn) endedErr(code int16) error {
+	return fmt.Errorf("%w: %s to %s: %w", ErrClosed, RequestCode(code), c.nc.RemoteAddr(), c.ep.baseCtx.Err())
+}
+
 func ctxErr(ctx context.Context, code int16, opaque int32, c *Conn) error {
 	err := ctx.Err()
 	if errors.Is(err, context.DeadlineExceeded) {
