@@ -63,6 +63,11 @@ func languageByte(s string) byte {
 // A Command decoded by the server is lent to the handler: it, its Body and
 // its ExtFields map are recycled once the handler returns, so a handler
 // copies what it keeps (strings taken from ExtFields may be kept).
+//
+// A decoded send request (SEND_MESSAGE, _V2, SEND_BATCH_MESSAGE) and a
+// command given SetSortedPairs keep their ext fields as pairs: ExtFields is
+// nil until Fields builds it. Read a decoded request's fields with Ext,
+// Fields or a typed header's decode, not ExtFields.
 // Commands returned by Client and Conn.Request belong to the caller.
 type Command struct {
 	Code      int16

@@ -44,14 +44,19 @@
 //     Server.Shutdown and Client.Close return only when their readers,
 //     handlers and callbacks are done.
 //   - Pending requests fail fast with ErrConnClosed when their connection
-//     dies; ErrTimeout when their context's deadline passes.
+//     dies; ErrTimeout when their context's deadline (or InvokeTimeout's
+//     timeout) passes; ErrClosed when the client's Context ends.
 //
 // # Memory
 //
 // Server-side request frames are read into pooled buffers and decoded into
 // pooled Commands whose ExtFields maps are reused; ext keys and recently
 // seen values are interned per connection, and the remaining new strings of
-// a header share one allocation. Handlers therefore must not keep the
+// a header share one allocation. A send request's ext fields stay pairs,
+// read straight into the typed header (SendMessageRequestHeader.
+// DecodeCommand); the map is built only if something asks (Fields: ACL,
+// forwarding). A send's request and response headers are likewise encoded
+// from sorted pairs (EncodeTo) without a map. Handlers must not keep the
 // request (see HandlerFunc). Commands handed to callers (responses from
 // Invoke, Conn.Request) are theirs.
 package transport

@@ -7,8 +7,11 @@
 // (queue offset × 20), like RocketMQ's. Files are fixed-size and mapped
 // read-only; an all-zero unit (size 0: no message is empty) marks the end.
 // Appended units are buffered and written with one pwrite per file by
-// Flush (the FSM calls it once per applied batch); readers see buffered
-// units at once. Stores into a shared mapping are avoided on purpose: one
+// Flush or FlushIfOver (the FSM writes a queue once 4 KiB of units wait,
+// and every checkpoint's Sync writes the rest); readers see buffered units
+// at once. The files may thus lag the queue by a few buffered units: a
+// crash loses nothing, since replay from the checkpoint (which Sync made
+// durable first) rebuilds them. Stores into a shared mapping are avoided on purpose: one
 // can fault and wait on the filesystem journal while holding a Go runtime
 // P, and two such waits stall a GOMAXPROCS=2 broker entirely.
 //
