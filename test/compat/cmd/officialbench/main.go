@@ -41,25 +41,26 @@ import (
 // report has the fields of raftmq bench's benchReport (cmd/raftmq/bench.go)
 // plus the client's name.
 type report struct {
-	Mode              string         `json:"mode"`
-	Client            string         `json:"client"`
-	Topic             string         `json:"topic"`
-	Size              int            `json:"size"`
-	Senders           int            `json:"senders,omitempty"`
-	Batch             int            `json:"batch,omitempty"`
-	Messages          uint64         `json:"messages"`
-	Errors            uint64         `json:"errors"`
-	ErrorsBy          map[string]int `json:"errorsBy,omitempty"`
-	Seconds           float64        `json:"seconds"`
-	MsgsPerS          float64        `json:"msgsPerSec"`
-	MBPerS            float64        `json:"mbPerSec"`
-	P50us             int64          `json:"p50us"`
-	P95us             int64          `json:"p95us"`
-	P99us             int64          `json:"p99us"`
-	MaxUs             int64          `json:"maxUs"`
-	MeanUs            int64          `json:"meanUs"`
-	ClientCPUUs       int64          `json:"clientCpuUs"`
-	ClientCPUUsPerMsg float64        `json:"clientCpuUsPerMsg"`
+	Mode              string               `json:"mode"`
+	Client            string               `json:"client"`
+	Topic             string               `json:"topic"`
+	Size              int                  `json:"size"`
+	Senders           int                  `json:"senders,omitempty"`
+	Batch             int                  `json:"batch,omitempty"`
+	Messages          uint64               `json:"messages"`
+	Errors            uint64               `json:"errors"`
+	ErrorsBy          map[string]int       `json:"errorsBy,omitempty"`
+	ErrorSamples      map[string]errSample `json:"errorSamples,omitempty"`
+	Seconds           float64              `json:"seconds"`
+	MsgsPerS          float64              `json:"msgsPerSec"`
+	MBPerS            float64              `json:"mbPerSec"`
+	P50us             int64                `json:"p50us"`
+	P95us             int64                `json:"p95us"`
+	P99us             int64                `json:"p99us"`
+	MaxUs             int64                `json:"maxUs"`
+	MeanUs            int64                `json:"meanUs"`
+	ClientCPUUs       int64                `json:"clientCpuUs"`
+	ClientCPUUsPerMsg float64              `json:"clientCpuUsPerMsg"`
 }
 
 // histogram is raftmq bench's: 1 µs buckets up to 200 ms, then 1 ms
@@ -106,9 +107,19 @@ func (h *histogram) quantileUs(q float64) int64 {
 }
 
 type errCounter struct {
-	mu sync.Mutex
-	by map[string]int
-	n  atomic.Uint64
+	mu     sync.Mutex
+	by     map[string]int
+	sample map[string]errSample
+	start  time.Time
+	n      atomic.Uint64
+}
+
+// errSample tells one kind of error apart: its first full text and when
+// (seconds into the run) it was first and last seen.
+type errSample struct {
+	Text  string  `json:"text"`
+	First float64 `json:"firstS"`
+	Last  float64 `json:"lastS"`
 }
 
 func (e *errCounter) add(err error) {
@@ -125,6 +136,16 @@ func (e *errCounter) add(err error) {
 		e.by = map[string]int{}
 	}
 	e.by[k]++
+	if e.sample == nil {
+		e.sample = map[string]errSample{}
+	}
+	at := time.Since(e.start).Seconds()
+	sm, ok := e.sample[k]
+	if !ok {
+		sm = errSample{Text: err.Error(), First: at}
+	}
+	sm.Last = at
+	e.sample[k] = sm
 	e.mu.Unlock()
 }
 
@@ -217,17 +238,24 @@ func main() {
 	rctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
 	var (
-		lat            = new(histogram)
-		errs           errCounter
-		sent, seq      atomic.Uint64
-		budget         atomic.Int64
-		wg             sync.WaitGroup
-		cpu0           = processCPU()
-		start          = time.Now()
-		ackedInTime    = func() bool { return rctx.Err() == nil }
+		lat         = new(histogram)
+		errs        errCounter
+		sent, seq   atomic.Uint64
+		budget      atomic.Int64
+		wg          sync.WaitGroup
+		cpu0        = processCPU()
+		start       = time.Now()
+		ackedInTime = func() bool { return rctx.Err() == nil }
+		// An error counts if it came before the run's end, or after a
+		// whole per-send timeout. Sends cut short by the end are not
+		// errors: the official client then fails them with its own
+		// deadline before the context's timer has fired (as "dial tcp
+		// ...: i/o timeout" when it re-dials past the deadline).
+		countable      = func(t0 time.Time) bool { return time.Now().Before(deadline) || time.Since(t0) >= *timeout }
 		takeFromBudget = func() bool { return *count <= 0 || budget.Add(-1) >= 0 }
 	)
 	budget.Store(int64(*count))
+	errs.start = start
 	if *async {
 		sem := make(chan struct{}, *inflight)
 	loop:
@@ -246,7 +274,7 @@ func main() {
 					err = fmt.Errorf("status %v", r.Status)
 				}
 				if err != nil {
-					if ackedInTime() {
+					if countable(t0) {
 						errs.add(err)
 					}
 					return
@@ -274,7 +302,7 @@ func main() {
 						err = fmt.Errorf("status %v", r.Status)
 					}
 					if err != nil {
-						if ackedInTime() {
+						if countable(t0) {
 							errs.add(err)
 						}
 						continue
@@ -291,7 +319,7 @@ func main() {
 
 	n := sent.Load()
 	rep := report{Mode: "produce", Client: "rocketmq-client-go", Topic: *topic, Size: *size, Senders: *inflight, Batch: 1,
-		Messages: n, Errors: errs.n.Load(), ErrorsBy: errs.by, Seconds: elapsed.Seconds(),
+		Messages: n, Errors: errs.n.Load(), ErrorsBy: errs.by, ErrorSamples: errs.sample, Seconds: elapsed.Seconds(),
 		P50us: lat.quantileUs(0.50), P95us: lat.quantileUs(0.95), P99us: lat.quantileUs(0.99), MaxUs: lat.max.Microseconds(),
 		ClientCPUUs: cpu.Microseconds()}
 	if rep.Seconds > 0 {
