@@ -220,19 +220,13 @@ func (c *core) healthyFirst(addrs []string) []string {
 }
 
 // sleep waits d or until ctx ends (false).
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
-}
+func sleep(ctx context.Context, d time.Duration) bool { return sleepOr(ctx, nil, d) }
 
 // sleep is sleep that also ends when the core shuts down.
-func (c *core) sleep(ctx context.Context, d time.Duration) bool {
+func (c *core) sleep(ctx context.Context, d time.Duration) bool { return sleepOr(ctx, c.ctx.Done(), d) }
+
+// sleepOr waits d unless ctx or stop (nil: never) ends first.
+func sleepOr(ctx context.Context, stop <-chan struct{}, d time.Duration) bool {
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
@@ -240,7 +234,7 @@ func (c *core) sleep(ctx context.Context, d time.Duration) bool {
 		return true
 	case <-ctx.Done():
 		return false
-	case <-c.ctx.Done():
+	case <-stop:
 		return false
 	}
 }
