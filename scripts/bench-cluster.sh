@@ -21,12 +21,14 @@
 #   h  the official rocketmq-client-go producer, 256 in flight (SendSync from
 #      SENDERS goroutines; test/compat/cmd/officialbench), ASYNC_FLUSH
 #   i  publish -> consume latency at E2E_RATE msgs/s, ASYNC_FLUSH
+#   j  the official producer's batch path: BATCH_SENDERS goroutines of
+#      SendSync with BATCH messages each (SEND_BATCH_MESSAGE), ASYNC_FLUSH
 #
 # Knobs (defaults in brackets):
-#   PROFILES ["a b c d e f g h i"]   which profiles to run
+#   PROFILES ["a b c d e f g h i j"] which profiles to run
 #   FLUSH []            ASYNC_FLUSH or SYNC_FLUSH: only that mode's profiles
 #   RUNS [3]            repetitions of every profile in one cluster start
-#                       (interleaved a c f g h i, a c f ...); the table shows medians
+#                       (interleaved a c f g h i j, a c f ...); the table shows medians
 #   DURATION [20s]      length of each produce phase
 #   COUNT []            messages per phase of a-d instead of DURATION
 #                       (COUNT=$N: the volume of NATS's async publish)
@@ -40,7 +42,7 @@
 #                       [../shared/peers/nats/run.sh] bench, default sync and
 #                       SYNC=always, RUNS runs each) after the raftmq clusters are
 #                       stopped, and put its figures and the ratios in the table
-#   OFFICIAL [1]        0: skip profile h (it builds test/compat/cmd/officialbench)
+#   OFFICIAL [1]        0: skip profiles h and j (they build test/compat/cmd/officialbench)
 #   OFFICIAL_ARGS []    extra officialbench flags, e.g. "-async" (SendAsync under a
 #                       semaphore instead of SendSync goroutines) or "-retries 0"
 #   RESULTS [.data/bench/cluster-<time>.jsonl]   JSON lines, one per phase and run
@@ -73,7 +75,7 @@ ROOT=$(pwd)
 BIN=${RAFTMQ_BIN:-bin/raftmq}
 [ -x "$BIN" ] || go build -o bin/raftmq ./cmd/raftmq
 BIN=$(cd "$(dirname "$BIN")" && pwd)/$(basename "$BIN")
-PROFILES=${PROFILES:-a b c d e f g h i}
+PROFILES=${PROFILES:-a b c d e f g h i j}
 FLUSH=${FLUSH:-}
 RUNS=${RUNS:-3}
 DURATION=${DURATION:-20s}
@@ -112,13 +114,14 @@ desc_of() {
     e|f) echo "1 in flight, $f" ;;
     g) echo "consume, pull batches of $PULL_BATCH" ;;
     h) echo "official client, $SENDERS in flight, $f" ;;
+    j) echo "official client, $BATCH_SENDERS senders × $BATCH per batch, $f" ;;
     i) echo "publish → consume latency at $E2E_RATE msgs/s, $f" ;;
   esac
 }
 selected() { # profile: is it to be run?
   [[ " $PROFILES " == *" $1 "* ]] || return 1
   [[ -z $FLUSH || $(flush_of "$1") == "$FLUSH" ]] || return 1
-  [[ $1 != h || $OFFICIAL == 1 ]] || return 1
+  [[ ($1 != h && $1 != j) || $OFFICIAL == 1 ]] || return 1
   [[ $1 != i || -n $E2E_RATE ]] || return 1
 }
 
@@ -142,9 +145,9 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-echo "== building scripts/perfchart$(selected h && echo " and test/compat/cmd/officialbench")"
+echo "== building scripts/perfchart$( (selected h || selected j) && echo " and test/compat/cmd/officialbench")"
 go build -o "$WORK/perfchart" ./scripts/perfchart
-if selected h; then
+if selected h || selected j; then
   (cd test/compat && go build -o "$WORK/officialbench" ./cmd/officialbench)
 fi
 
@@ -205,7 +208,7 @@ LAST_JSON=""
 phase() {
   local p=$1 run=$2; shift 2
   local t0 t1 json msgs srv_us per client='"client":"raftmq",'
-  [[ $p == h ]] && client="" # officialbench's line names its client
+  [[ $p == h || $p == j ]] && client="" # officialbench's line names its client
   local prof=()
   if [[ -n ${PPROF:-} && $run == 1 ]]; then
     mkdir -p "$PPROF"
@@ -229,7 +232,7 @@ phase() {
   per=$(awk -v u="$srv_us" -v n="${msgs:-0}" 'BEGIN { if (n > 0) printf "%.2f", u / n; else print 0 }')
   # Resident memory of the brokers after the phase, and the messages this
   # cluster start has stored so far (produce phases): RSS must stay flat.
-  [[ $p == [abcdefhi] ]] && STORED=$((STORED + ${msgs:-0}))
+  [[ $p == [abcdefhij] ]] && STORED=$((STORED + ${msgs:-0}))
   local rss pid
   rss=$(for pid in "${PIDS[@]:1}"; do awk '/^VmRSS/ {print $2}' "/proc/$pid/status" 2>/dev/null || echo 0; done | paste -sd, -)
   printf '{"system":"raftmq",%s"profile":"%s","desc":"%s","flush":"%s","run":%d,"serverProcs":%d,"serverCpuUs":%d,"serverCpuUsPerMsg":%s,"storedInStart":%d,"brokerRssKiB":[%s],%s\n' \
@@ -261,7 +264,7 @@ printf '{"system":"meta","date":"%s","commit":"%s","cores":%d,"size":%d,"duratio
 NS=127.0.0.1:$NS_PORT
 for mode in ASYNC_FLUSH SYNC_FLUSH; do
   todo=""
-  for p in a b c d e f g h i; do
+  for p in a b c d e f g h i j; do
     [[ $(flush_of "$p") == "$mode" ]] && selected "$p" && todo+="$p "
   done
   [[ -n $todo ]] || continue
@@ -283,6 +286,7 @@ for mode in ASYNC_FLUSH SYNC_FLUSH; do
            fi
            phase g "$run" "$BIN" bench consume -n "$NS" -t "$topic" --size "$SIZE" --pull-batch "$PULL_BATCH" --count "${CONSUME:-$produced}" --json ;;
         h) phase h "$run" "$WORK/officialbench" -n "$NS" -t "Bench_h$run" -size "$SIZE" -inflight "$SENDERS" -duration "$DURATION" ${OFFICIAL_ARGS:-} -json ;;
+        j) phase j "$run" "$WORK/officialbench" -n "$NS" -t "Bench_j$run" -size "$SIZE" -inflight "$BATCH_SENDERS" -batch "$BATCH" -duration "$DURATION" -json ;;
         i) phase i "$run" "$BIN" bench e2e -n "$NS" -t "Bench_i$run" --size "$SIZE" --rate "$E2E_RATE" --duration "$E2E_DURATION" --json ;;
       esac
     done

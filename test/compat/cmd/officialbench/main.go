@@ -188,6 +188,7 @@ func main() {
 	queues := flag.Int("queues", 8, "queues of the topic when it is created")
 	size := flag.Int("size", 1024, "message body size in bytes")
 	inflight := flag.Int("inflight", 256, "sends in flight")
+	batch := flag.Int("batch", 1, "messages per SendSync (above 1: the official client's batch path, SEND_BATCH_MESSAGE)")
 	async := flag.Bool("async", false, "one loop of SendAsync under a semaphore instead of -inflight goroutines of SendSync")
 	count := flag.Int("count", 0, "messages in total (0: run for -duration)")
 	duration := flag.Duration("duration", 10*time.Second, "how long to send when -count is 0")
@@ -198,8 +199,11 @@ func main() {
 	if *namesrv == "" {
 		fatal(errors.New("no NameServer: use -n ip:port or set NAMESRV_ADDR"))
 	}
-	if *size < 16 || *inflight < 1 || (*count <= 0 && *duration <= 0) {
-		fatal(errors.New("need -size >= 16, -inflight >= 1 and -count or -duration"))
+	if *size < 16 || *inflight < 1 || (*count <= 0 && *duration <= 0) || *batch < 1 || *batch > 1024 {
+		fatal(errors.New("need -size >= 16, -inflight >= 1, -batch in [1, 1024] and -count or -duration"))
+	}
+	if *async && *batch > 1 {
+		fatal(errors.New("-batch works with SendSync only (not -async)"))
 	}
 	rlog.SetLogLevel("error")
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
@@ -252,14 +256,14 @@ func main() {
 		// deadline before the context's timer has fired (as "dial tcp
 		// ...: i/o timeout" when it re-dials past the deadline).
 		countable      = func(t0 time.Time) bool { return time.Now().Before(deadline) || time.Since(t0) >= *timeout }
-		takeFromBudget = func() bool { return *count <= 0 || budget.Add(-1) >= 0 }
+		takeFromBudget = func(n int) bool { return *count <= 0 || budget.Add(-int64(n)) >= 0 }
 	)
 	budget.Store(int64(*count))
 	errs.start = start
 	if *async {
 		sem := make(chan struct{}, *inflight)
 	loop:
-		for ackedInTime() && takeFromBudget() {
+		for ackedInTime() && takeFromBudget(1) {
 			select {
 			case sem <- struct{}{}:
 			case <-rctx.Done():
@@ -294,10 +298,13 @@ func main() {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				for ackedInTime() && takeFromBudget() {
-					m := primitive.NewMessage(*topic, body(*size, seq.Add(1)))
+				msgs := make([]*primitive.Message, *batch)
+				for ackedInTime() && takeFromBudget(len(msgs)) {
+					for i := range msgs {
+						msgs[i] = primitive.NewMessage(*topic, body(*size, seq.Add(1)))
+					}
 					t0 := time.Now()
-					r, err := p.SendSync(rctx, m)
+					r, err := p.SendSync(rctx, msgs...)
 					if err == nil && r.Status != primitive.SendOK {
 						err = fmt.Errorf("status %v", r.Status)
 					}
@@ -308,7 +315,7 @@ func main() {
 						continue
 					}
 					lat.add(time.Since(t0))
-					sent.Add(1)
+					sent.Add(uint64(len(msgs)))
 				}
 			}()
 		}
@@ -318,7 +325,7 @@ func main() {
 	cpu := processCPU() - cpu0
 
 	n := sent.Load()
-	rep := report{Mode: "produce", Client: "rocketmq-client-go", Topic: *topic, Size: *size, Senders: *inflight, Batch: 1,
+	rep := report{Mode: "produce", Client: "rocketmq-client-go", Topic: *topic, Size: *size, Senders: *inflight, Batch: *batch,
 		Messages: n, Errors: errs.n.Load(), ErrorsBy: errs.by, ErrorSamples: errs.sample, Seconds: elapsed.Seconds(),
 		P50us: lat.quantileUs(0.50), P95us: lat.quantileUs(0.95), P99us: lat.quantileUs(0.99), MaxUs: lat.max.Microseconds(),
 		ClientCPUUs: cpu.Microseconds()}
