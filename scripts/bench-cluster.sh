@@ -56,7 +56,9 @@
 #   PPROF []            a directory: CPU profiles of the 3 brokers during each
 #                       phase's first run (PPROF_SECONDS [10], from 2 s in), as
 #                       DIR/<profile>-n<i>.pprof, and the raftmq load generator's
-#                       as DIR/<profile>-client.pprof; read with go tool pprof -top
+#                       as DIR/<profile>-client.pprof; read with go tool pprof -top.
+#                       PPROF_RUNS [1]: the runs profiled, e.g. "1 4" (later
+#                       runs' files are DIR/<profile>.<run>-n<i>.pprof)
 #   PHASE_TIMEOUT [300] seconds for any one client invocation
 #   IDLE [3]            seconds of no load after each start, to record the servers'
 #                       idle CPU (0 skips): the floor under the low-rate profiles
@@ -203,6 +205,9 @@ server_cpu_ticks() { # utime+stime of the NameServer and the 3 brokers, in clock
 
 FAILED=0
 LAST_JSON=""
+# prof_suffix RUN: run 1's profiles keep their old names (a-n0.pprof), later
+# runs' carry the run (a.3-n0.pprof).
+prof_suffix() { [[ $1 == 1 ]] || echo ".$1"; }
 # phase PROFILE RUN CLIENT-COMMAND...: one measured client invocation, its
 # JSON line extended with the profile and the servers' CPU, into $RESULTS.
 phase() {
@@ -210,11 +215,11 @@ phase() {
   local t0 t1 json msgs srv_us per client='"client":"raftmq",'
   [[ $p == h || $p == j ]] && client="" # officialbench's line names its client
   local prof=()
-  if [[ -n ${PPROF:-} && $run == 1 ]]; then
+  if [[ -n ${PPROF:-} && " ${PPROF_RUNS:-1} " == *" $run "* ]]; then
     mkdir -p "$PPROF"
     local i
     for i in 0 1 2; do
-      (sleep 2; curl -sf -o "$PPROF/$p-n$i.pprof" "http://127.0.0.1:$((METRICS + i))/debug/pprof/profile?seconds=${PPROF_SECONDS:-10}") &
+      (sleep 2; curl -sf -o "$PPROF/$p$(prof_suffix "$run")-n$i.pprof" "http://127.0.0.1:$((METRICS + i))/debug/pprof/profile?seconds=${PPROF_SECONDS:-10}") &
       prof+=($!)
     done
   fi
@@ -249,7 +254,7 @@ phase() {
 
 produce() { # profile run senders batch
   local prof=()
-  [[ -n ${PPROF:-} && $2 == 1 ]] && prof=(--cpuprofile "$PPROF/$1-client.pprof")
+  [[ -n ${PPROF:-} && " ${PPROF_RUNS:-1} " == *" $2 "* ]] && prof=(--cpuprofile "$PPROF/$1$(prof_suffix "$2")-client.pprof")
   local span=(--duration "$DURATION")
   [[ -n ${COUNT:-} && $1 == [abcd] ]] && span=(--count "$COUNT")
   phase "$1" "$2" "$BIN" bench produce -n "$NS" -t "Bench_$1$2" --size "$SIZE" --senders "$3" --batch "$4" "${span[@]}" --json "${prof[@]}"
