@@ -32,6 +32,10 @@ const (
 	maxInternLen = 48  // longer strings (properties, JSON) are rarely repeated
 )
 
+// maxLookupLen is the longest string either table can hold (every
+// wellKnown string is shorter than maxInternLen; TestWellKnownFitLookups).
+const maxLookupLen = maxInternLen
+
 func (d *headerDecoder) reset() {
 	d.novel = d.novel[:0]
 	d.pairs = d.pairs[:0]
@@ -46,11 +50,13 @@ func (d *headerDecoder) ref(b []byte) strRef {
 	if len(b) == 1 { // V2 keys, small numbers: no map lookup
 		return strRef{s: oneByte[b[0]]}
 	}
-	if s, ok := wellKnown[string(b)]; ok {
-		return strRef{s: s}
-	}
-	if s, ok := d.intern[string(b)]; ok {
-		return strRef{s: s}
+	if len(b) <= maxLookupLen { // longer ones (properties) are in no table
+		if s, ok := wellKnown[string(b)]; ok {
+			return strRef{s: s}
+		}
+		if s, ok := d.intern[string(b)]; ok {
+			return strRef{s: s}
+		}
 	}
 	off := int32(len(d.novel))
 	d.novel = append(d.novel, b...)

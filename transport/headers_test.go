@@ -344,3 +344,11 @@ func TestSendRequestHeader_EncodeTo(t *testing.T) {
 		}
 	}
 }
+
+// ref looks strings up only up to maxLookupLen: every well-known string
+// must fit, or it would never be found.
+func TestWellKnownFitLookups(t *testing.T) {
+	for s := range wellKnown {
+		require.LessOrEqual(t, len(s), maxLookupLen, s)
+	}
+}
