@@ -23,7 +23,7 @@ func (s *Server) authorize(c *transport.Conn, req *transport.Command) *transport
 	if !nsAdminCodes[transport.RequestCode(req.Code)] {
 		return nil
 	}
-	r := acl.Request{Code: req.Code, Ext: req.ExtFields, Body: req.Body, Admin: true}
+	r := acl.Request{Code: req.Code, Ext: req.Fields(), Body: req.Body, Admin: true}
 	if ap, err := netip.ParseAddrPort(c.RemoteAddr().String()); err == nil {
 		r.Remote = ap.Addr().Unmap()
 	}

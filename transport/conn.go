@@ -274,13 +274,13 @@ func (c *Conn) sendErr(err error) error {
 	return fmt.Errorf("%w: write: %v", ErrConnClosed, err)
 }
 
-// ctxErr takes values, not req: the caller may reuse req once we return.
 // endedErr: the endpoint (client or server) this connection belongs to
 // is closing.
 func (c *Conn) endedErr(code int16) error {
 	return fmt.Errorf("%w: %s to %s: %w", ErrClosed, RequestCode(code), c.nc.RemoteAddr(), c.ep.baseCtx.Err())
 }
 
+// ctxErr takes values, not req: the caller may reuse req once we return.
 func ctxErr(ctx context.Context, code int16, opaque int32, c *Conn) error {
 	err := ctx.Err()
 	if errors.Is(err, context.DeadlineExceeded) {
