@@ -36,44 +36,29 @@ type SendMessageRequestHeader struct {
 }
 
 // Encode uses the long names (SEND_MESSAGE).
-func (h *SendMessageRequestHeader) Encode() map[string]string {
-	m := map[string]string{
-		"producerGroup":         h.ProducerGroup,
-		"topic":                 h.Topic,
-		"defaultTopic":          h.DefaultTopic,
-		"defaultTopicQueueNums": i32s(h.DefaultTopicQueueNums),
-		"queueId":               i32s(h.QueueID),
-		"sysFlag":               i32s(h.SysFlag),
-		"bornTimestamp":         i64s(h.BornTimestamp),
-		"flag":                  i32s(h.Flag),
-		"properties":            h.Properties,
-		"reconsumeTimes":        i32s(h.ReconsumeTimes),
-		"unitMode":              bools(h.UnitMode),
-		"maxReconsumeTimes":     i32s(h.MaxReconsumeTimes),
-		"batch":                 bools(h.Batch),
-	}
-	putOpt(m, "bname", h.BrokerName)
-	return m
-}
+func (h *SendMessageRequestHeader) Encode() map[string]string { return h.encodeMap(0) }
 
 // EncodeV2 uses the single letters (SEND_MESSAGE_V2, SEND_BATCH_MESSAGE).
-func (h *SendMessageRequestHeader) EncodeV2() map[string]string {
-	m := map[string]string{
-		"a": h.ProducerGroup,
-		"b": h.Topic,
-		"c": h.DefaultTopic,
-		"d": i32s(h.DefaultTopicQueueNums),
-		"e": i32s(h.QueueID),
-		"f": i32s(h.SysFlag),
-		"g": i64s(h.BornTimestamp),
-		"h": i32s(h.Flag),
-		"i": h.Properties,
-		"j": i32s(h.ReconsumeTimes),
-		"k": bools(h.UnitMode),
-		"l": i32s(h.MaxReconsumeTimes),
-		"m": bools(h.Batch),
+func (h *SendMessageRequestHeader) EncodeV2() map[string]string { return h.encodeMap(1) }
+
+// values lists the fields as strings, by sendFieldNames index.
+func (h *SendMessageRequestHeader) values() [len(sendFieldNames)]string {
+	return [len(sendFieldNames)]string{h.ProducerGroup, h.Topic, h.DefaultTopic, i32s(h.DefaultTopicQueueNums),
+		i32s(h.QueueID), i32s(h.SysFlag), i64s(h.BornTimestamp), i32s(h.Flag), h.Properties, i32s(h.ReconsumeTimes),
+		bools(h.UnitMode), i32s(h.MaxReconsumeTimes), bools(h.Batch), h.BrokerName}
+}
+
+// sendOptional is the one optional field: bname / n, left out when empty.
+const sendOptional = 13
+
+func (h *SendMessageRequestHeader) encodeMap(form int) map[string]string {
+	vals := h.values()
+	m := make(map[string]string, len(vals))
+	for i, v := range vals {
+		if i != sendOptional || v != "" {
+			m[sendFieldNames[i][form]] = v
+		}
 	}
-	putOpt(m, "n", h.BrokerName)
 	return m
 }
 
@@ -81,19 +66,16 @@ func (h *SendMessageRequestHeader) EncodeV2() map[string]string {
 // EncodeV2 would, without building the map: sorted pairs that the frame
 // encodes as they are.
 func (h *SendMessageRequestHeader) EncodeTo(req *Command, v2 bool) {
-	vals := [len(sendFieldNames)]string{h.ProducerGroup, h.Topic, h.DefaultTopic, i32s(h.DefaultTopicQueueNums),
-		i32s(h.QueueID), i32s(h.SysFlag), i64s(h.BornTimestamp), i32s(h.Flag), h.Properties, i32s(h.ReconsumeTimes),
-		bools(h.UnitMode), i32s(h.MaxReconsumeTimes), bools(h.Batch), h.BrokerName}
+	vals := h.values()
 	form, order := 0, &sendLongOrder
 	if v2 {
 		form, order = 1, &sendV2Order
 	}
 	p := make([]ExtPair, 0, len(vals))
 	for _, i := range order {
-		if i == 13 && vals[i] == "" {
-			continue // bname is optional
+		if i != sendOptional || vals[i] != "" {
+			p = append(p, ExtPair{sendFieldNames[i][form], vals[i]})
 		}
-		p = append(p, ExtPair{sendFieldNames[i][form], vals[i]})
 	}
 	req.SetSortedPairs(p)
 }
@@ -241,21 +223,16 @@ type SendMessageResponseHeader struct {
 	TraceOn       bool   // TRACE_ON
 }
 
+// Encode is EncodeTo's fields as a map.
 func (h *SendMessageResponseHeader) Encode() map[string]string {
-	m := map[string]string{
-		"msgId":       h.MsgID,
-		"queueId":     i32s(h.QueueID),
-		"queueOffset": i64s(h.QueueOffset),
-		"TRACE_ON":    bools(h.TraceOn),
-	}
-	putOpt(m, "transactionId", h.TransactionID)
-	putOpt(m, "MSG_REGION", h.MsgRegion)
-	return m
+	var c Command
+	h.EncodeTo(&c)
+	return c.Fields()
 }
 
-// EncodeTo sets the header as c's ext fields, as Encode's map would be,
-// without building the map: one send's response is encoded straight from
-// these pairs.
+// EncodeTo sets the header as c's ext fields without building a map: one
+// send's response is encoded straight from these pairs. TRACE_ON, msgId,
+// queueId and queueOffset always; MSG_REGION and transactionId when set.
 func (h *SendMessageResponseHeader) EncodeTo(c *Command) {
 	p := make([]ExtPair, 0, 6)
 	if h.MsgRegion != "" { // the keys in byte order: upper case first

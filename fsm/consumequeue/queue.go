@@ -245,11 +245,7 @@ func (q *Queue) Append(units ...Unit) (int64, error) {
 
 // Flush writes the appended units to the queue files. On error the units
 // stay buffered (and readable) and a later Flush retries.
-func (q *Queue) Flush() error {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	return q.flushLocked()
-}
+func (q *Queue) Flush() error { return q.FlushIfOver(0) }
 
 // FlushIfOver writes the appended units if at least n bytes of them wait.
 // Units left buffered are served from memory; Sync, Close and the next
