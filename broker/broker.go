@@ -314,6 +314,11 @@ func (b *Broker) Shutdown(ctx context.Context) error {
 	if b.nsClient != nil {
 		b.unregisterAll(ctx)
 	}
+	if b.g != nil {
+		// Sends taken on a reader wait for their entry: past the deadline,
+		// stopping raft fails them, so the servers' drains end.
+		defer context.AfterFunc(ctx, b.g.StopRaft)()
+	}
 	if b.server != nil {
 		errs = append(errs, b.server.Shutdown(ctx))
 	}

@@ -368,3 +368,53 @@ func TestBroker_DelayLevels(t *testing.T) {
 	r = g.call(l.Addr(), transport.NewRequest(transport.ReqSendBatchMessage, h.EncodeV2(), body))
 	require.Equal(t, int16(transport.RespMessageIllegal), r.Code)
 }
+
+// Sends taken on the connection's reader keep one connection's order, and
+// what the reader cannot serve without waiting (a full send budget) goes
+// to a worker and gets the same answers as before.
+func TestBroker_FastSendOrderAndBudgetFallback(t *testing.T) {
+	g := startGroup(t, 1, func(c *Config) { c.SendQueueWait = 200 * time.Millisecond })
+	l := g.leader()
+	require.Equal(t, int16(transport.RespSuccess), g.call(l.Addr(), sendReq("F", 0, []byte("create"), nil)).Code)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	const n = 400
+	type res struct {
+		i   int
+		off int64
+		err error
+	}
+	got := make(chan res, n)
+	for i := range n {
+		req := sendReq("F", 0, []byte(fmt.Sprintf("m%03d", i)), nil)
+		require.NoError(t, g.client.InvokeAsync(ctx, l.Addr(), req, func(r *transport.Command, err error) {
+			if err == nil && r.Code != 0 {
+				err = fmt.Errorf("code %d: %s", r.Code, r.Remark)
+			}
+			var sh transport.SendMessageResponseHeader
+			if err == nil {
+				err = sh.Decode(r.ExtFields)
+			}
+			got <- res{i, sh.QueueOffset, err}
+		}))
+	}
+	for range n {
+		r := <-got
+		require.NoError(t, r.err)
+		require.Equal(t, int64(r.i+1), r.off, "message %d: stored in the order sent on the connection", r.i)
+	}
+
+	// A full budget: the reader passes the send on; the worker waits
+	// sendQueueWait and refuses it as RocketMQ does.
+	require.True(t, l.pending.acquire(ctx, l.pending.limit, 0))
+	r := g.call(l.Addr(), sendReq("F", 0, []byte("busy"), nil))
+	require.Equal(t, int16(transport.RespSystemBusy), r.Code, r.Remark)
+	require.Contains(t, r.Remark, "[TIMEOUT_CLEAN_QUEUE]")
+	l.pending.release(l.pending.limit)
+	r = g.call(l.Addr(), sendReq("F", 0, []byte("after"), nil))
+	require.Equal(t, int16(transport.RespSuccess), r.Code, r.Remark)
+	var sh transport.SendMessageResponseHeader
+	require.NoError(t, sh.Decode(r.ExtFields))
+	require.Equal(t, int64(n+1), sh.QueueOffset)
+}

@@ -58,6 +58,17 @@ func (b *byteBudget) acquire(ctx context.Context, n int64, wait time.Duration) b
 	}
 }
 
+// tryAcquire reserves n bytes if they fit now (or nothing is reserved).
+func (b *byteBudget) tryAcquire(n int64) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.used == 0 || b.used+n <= b.limit {
+		b.used += n
+		return true
+	}
+	return false
+}
+
 // release returns n bytes and wakes the waiters, if any (most releases
 // have none: no channel to replace then).
 func (b *byteBudget) release(n int64) {

@@ -57,6 +57,9 @@ func (b *Broker) registerHandlers(s *transport.Server) {
 	for code, f := range h {
 		s.Handle(code, f)
 	}
+	for _, code := range []transport.RequestCode{transport.ReqSendMessage, transport.ReqSendMessageV2, transport.ReqSendBatchMessage} {
+		s.HandleFast(code, b.fastSend)
+	}
 	b.handlers = h
 }
 

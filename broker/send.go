@@ -5,27 +5,41 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"runtime/debug"
 	"strings"
 	"time"
 
 	"github.com/raftmq/raftmq/fsm"
+	"github.com/raftmq/raftmq/group"
 	"github.com/raftmq/raftmq/message"
 	"github.com/raftmq/raftmq/transport"
 )
 
-// handleSend serves SEND_MESSAGE, SEND_MESSAGE_V2 and SEND_BATCH_MESSAGE.
-// The reply is sent only after the entry holding the message(s) is
+// sendPrep is a send validated and turned into the records to store.
+type sendPrep struct {
+	start   time.Time
+	h       transport.SendMessageRequestHeader
+	batch   bool
+	txn     bool
+	props   []byte // a single send's properties
+	records [][]byte
+	size    int
+	uniq0   string // the first message's UNIQ_KEY (the single send's transactionId)
+}
+
+// handleSend serves SEND_MESSAGE, SEND_MESSAGE_V2 and SEND_BATCH_MESSAGE
+// on a worker: what fastSend passes on (a follower's forwarding, a fresh
+// leader's wait, topic auto-creation, a full send budget) and the reply
+// path. The reply is sent only after the entry holding the message(s) is
 // committed by a majority (and fdatasynced under SYNC_FLUSH) and applied.
 func (b *Broker) handleSend(ctx context.Context, c *transport.Conn, req *transport.Command) *transport.Command {
-	start := time.Now()
-	code := transport.RequestCode(req.Code)
-	var h transport.SendMessageRequestHeader
-	if err := h.DecodeCommand(req); err != nil {
+	p := &sendPrep{start: time.Now()}
+	if err := p.h.DecodeCommand(req); err != nil {
 		return respond(transport.RespMessageIllegal, "bad send request header: %v", err)
 	}
-	b.noteRequester(c, req, &h)
+	b.noteRequester(c, req, &p.h)
 	if !b.live.writeable() {
-		return respond(transport.RespNoPermission, "the broker[%s] sending message is forbidden (brokerPermission %d)", b.clientAddr, b.live.perm.Load())
+		return b.sendForbidden()
 	}
 	if !b.waitLeaderReady(ctx) {
 		if b.g.RaftLeader() || b.isLeader() {
@@ -33,41 +47,115 @@ func (b *Broker) handleSend(ctx context.Context, c *transport.Conn, req *transpo
 		}
 		return b.forward(ctx, c, req)
 	}
+	if resp := b.checkSend(req, p); resp != nil {
+		return resp
+	}
+	tc, resp := b.topicForSend(ctx, &p.h)
+	if resp != nil {
+		return resp
+	}
+	if resp := b.buildSend(c, req, tc, p); resp != nil {
+		return resp
+	}
+	wait := b.cfg.SendQueueWait
+	if !b.pending.acquire(ctx, int64(p.size), wait) {
+		return respond(transport.RespSystemBusy, "[TIMEOUT_CLEAN_QUEUE]broker busy: %d bytes of messages already wait for commit (sendMaxPendingBytes), waited %v; retry later",
+			b.pending.limit, wait)
+	}
+	defer b.pending.release(int64(p.size))
+	pr, err := b.g.Propose(ctx, p.size, p.add)
+	return b.sendResult(p, pr, err)
+}
+
+// fastSend serves a send on the connection's reader when nothing in it
+// has to wait: this member leads and serves, the topic exists and the
+// send budget has room. It proposes the records without waiting, and the
+// group's proposer answers once the entry is committed, with the same
+// checks, order and answers as handleSend. Anything else it passes on to
+// handleSend on a worker.
+func (b *Broker) fastSend(c *transport.Conn, req *transport.Command, d transport.Deferred) bool {
+	if !b.isLeader() {
+		return false // forwarded, or a fresh leader's wait: on a worker
+	}
+	p := &sendPrep{start: time.Now()}
+	if err := p.h.DecodeCommand(req); err != nil {
+		d.Reply(respond(transport.RespMessageIllegal, "bad send request header: %v", err))
+		return true
+	}
+	tc, ok := b.g.Topic(p.h.Topic)
+	if !ok {
+		return false // auto-creation proposes and waits
+	}
+	b.noteRequester(c, req, &p.h)
+	if !b.live.writeable() {
+		d.Reply(b.sendForbidden())
+		return true
+	}
+	if resp := b.checkSend(req, p); resp != nil {
+		d.Reply(resp)
+		return true
+	}
+	if resp := b.buildSend(c, req, tc, p); resp != nil {
+		d.Reply(resp)
+		return true
+	}
+	if !b.pending.tryAcquire(int64(p.size)) {
+		return false // the worker waits for room, up to sendQueueWait
+	}
+	err := b.g.ProposeAsync(p.size, p.add, func(pr group.Proposal, err error) {
+		b.pending.release(int64(p.size))
+		d.Reply(b.safeSendResult(p, pr, err))
+	})
+	if err != nil {
+		b.pending.release(int64(p.size))
+		d.Reply(b.sendResult(p, group.Proposal{}, err))
+	}
+	return true
+}
+
+func (b *Broker) sendForbidden() *transport.Command {
+	return respond(transport.RespNoPermission, "the broker[%s] sending message is forbidden (brokerPermission %d)", b.clientAddr, b.live.perm.Load())
+}
+
+// checkSend validates a send before its topic is looked up.
+func (b *Broker) checkSend(req *transport.Command, p *sendPrep) *transport.Command {
+	h := &p.h
 	if err := message.ValidateSendTopic(h.Topic); err != nil {
 		return respond(transport.RespMessageIllegal, "%v", err)
 	}
 	if len(req.Body) > b.cfg.MaxMessageSize {
 		return respond(transport.RespMessageIllegal, "the message body size over max value, MAX: %d (got %d bytes)", b.cfg.MaxMessageSize, len(req.Body))
 	}
-	if len(req.Body) == 0 && !emptyBodyAllowed(&h) {
+	if len(req.Body) == 0 && !emptyBodyAllowed(h) {
 		return respond(transport.RespMessageIllegal, "the message body is empty")
 	}
-	batch := code == transport.ReqSendBatchMessage
-	var props []byte // a single send's properties, converted once
-	if !batch {
-		props = []byte(h.Properties)
+	p.batch = transport.RequestCode(req.Code) == transport.ReqSendBatchMessage
+	if !p.batch {
+		p.props = []byte(h.Properties) // converted once
 	}
-	txn := !batch && isTransactional(h.SysFlag, props)
-	if txn && b.g.OpenTxns() >= int(b.live.txnMaxOpen.Load()) {
+	p.txn = !p.batch && isTransactional(h.SysFlag, p.props)
+	if p.txn && b.g.OpenTxns() >= int(b.live.txnMaxOpen.Load()) {
 		return respond(transport.RespSystemBusy, "[TRANSACTION]too many open transactions in this broker group (%d, transactionMaxOpen): commit or roll back first, or retry later", b.g.OpenTxns())
 	}
-	if batch && message.IsRetryTopic(h.Topic) {
+	if p.batch && message.IsRetryTopic(h.Topic) {
 		return respond(transport.RespMessageIllegal, "batch request does not support retry group %s", h.Topic)
 	}
 	if err := b.g.DiskRefusal(); err != nil {
 		return b.statusFromErr("send", err)
 	}
-	tc, resp := b.topicForSend(ctx, &h)
-	if resp != nil {
-		return resp
-	}
+	return nil
+}
+
+// buildSend checks the send against its topic and builds its records.
+func (b *Broker) buildSend(c *transport.Conn, req *transport.Command, tc fsm.TopicConfig, p *sendPrep) *transport.Command {
+	h := &p.h
 	if tc.Perm&transport.PermWrite == 0 {
 		return respond(transport.RespNoPermission, "the topic[%s] sending message is forbidden", h.Topic)
 	}
 	if h.QueueID < 0 || h.QueueID >= tc.WriteQueueNums {
 		return respond(transport.RespSystemError, "queueId[%d] is illegal, topic:[%s] topicConfig.writeQueueNums:[%d]", h.QueueID, h.Topic, tc.WriteQueueNums)
 	}
-
+	batch, txn, props := p.batch, p.txn, p.props
 	born := b.bornHost(c, req)
 	now := time.Now()
 	var records [][]byte
@@ -178,27 +266,42 @@ func (b *Broker) handleSend(ctx context.Context, c *transport.Conn, req *transpo
 		}
 	}
 
-	wait := b.cfg.SendQueueWait
-	if !b.pending.acquire(ctx, int64(size), wait) {
-		return respond(transport.RespSystemBusy, "[TIMEOUT_CLEAN_QUEUE]broker busy: %d bytes of messages already wait for commit (sendMaxPendingBytes), waited %v; retry later",
-			b.pending.limit, wait)
-	}
-	defer b.pending.release(int64(size))
-	pr, err := b.g.Propose(ctx, size, func(eb *fsm.EntryBuilder) error {
-		eb.AddRecords(records...)
-		return nil
-	})
+	p.records, p.size, p.uniq0 = records, size, uniq0
+	return nil
+}
+
+// add appends the send's records to the entry being built.
+func (p *sendPrep) add(eb *fsm.EntryBuilder) error {
+	eb.AddRecords(p.records...)
+	return nil
+}
+
+// safeSendResult is sendResult for the proposer's goroutine: a panic
+// becomes an error response, so the request is answered (and released)
+// whatever happens.
+func (b *Broker) safeSendResult(p *sendPrep, pr group.Proposal, err error) (resp *transport.Command) {
+	defer func() {
+		if v := recover(); v != nil {
+			b.logger.Error("building a send's response panicked", "panic", v, "stack", string(debug.Stack()))
+			resp = respond(transport.RespSystemError, "internal error answering the send (it may be stored: check before resending)")
+		}
+	}()
+	return b.sendResult(p, pr, err)
+}
+
+// sendResult is the response to a proposed send.
+func (b *Broker) sendResult(p *sendPrep, pr group.Proposal, err error) *transport.Command {
 	if err != nil {
 		b.metrics.sendErrors.Inc()
 		return b.statusFromErr("send", err)
 	}
 	ar, ok := pr.Result.(*fsm.AppendResult)
-	if !ok || len(ar.PhysOffsets) != len(records) {
+	if !ok || len(ar.PhysOffsets) != len(p.records) {
 		return b.statusFromErr("send", fmt.Errorf("unexpected apply result %T", pr.Result))
 	}
 	ids := make([]string, len(ar.PhysOffsets))
-	for i, p := range ar.PhysOffsets {
-		ids[i] = message.EncodeOffsetMsgID(b.storeHost, p)
+	for i, off := range ar.PhysOffsets {
+		ids[i] = message.EncodeOffsetMsgID(b.storeHost, off)
 	}
 	rh := transport.SendMessageResponseHeader{
 		MsgID:       strings.Join(ids, ","),
@@ -207,15 +310,15 @@ func (b *Broker) handleSend(ctx context.Context, c *transport.Conn, req *transpo
 		MsgRegion:   "DefaultRegion",
 		TraceOn:     true,
 	}
-	if !batch {
-		rh.TransactionID = uniq0
+	if !p.batch {
+		rh.TransactionID = p.uniq0
 	}
-	if txn {
+	if p.txn {
 		// The producer's queue, and the half message's offset in the half
 		// queue (its END_TRANSACTION's tranStateTableOffset).
-		rh.QueueID = h.QueueID
+		rh.QueueID = p.h.QueueID
 	}
-	b.metrics.sent(len(records), size, h.Topic, time.Since(start))
+	b.metrics.sent(len(p.records), p.size, p.h.Topic, time.Since(p.start))
 	out := transport.NewResponse(transport.RespSuccess, "")
 	rh.EncodeTo(out)
 	return out

@@ -269,7 +269,7 @@ func (g *Group) Start() error {
 	if g.raft, err = raft.NewRaft(rc, g.fsm, g.log, g.stable, snaps, cfg.Transport); err != nil {
 		return fmt.Errorf("group: start raft: %w", err)
 	}
-	g.prop = newProposer(g.raft, cfg.MaxEntryBytes, cfg.MaxInflightEntries)
+	g.prop = newProposer(g.raft, cfg.MaxEntryBytes, cfg.MaxInflightEntries, g.logger.Named("proposer"))
 	g.prop.onEntry = cfg.OnEntry
 	if cfg.Log.Flush == raftlog.SyncFlush {
 		// Acknowledge only what is on the leader's disk too.
@@ -279,6 +279,7 @@ func (g *Group) Start() error {
 			return g.log.WaitSynced(ctx, idx)
 		}
 	}
+	g.prop.start()
 	g.refreshMembers()
 	g.goFunc(g.leadershipLoop)
 	g.goFunc(g.observeLeaders)
@@ -378,6 +379,28 @@ var ErrShutdown = errShutdown
 func (g *Group) Propose(ctx context.Context, size int, add func(*fsm.EntryBuilder) error) (Proposal, error) {
 	r, err := g.prop.propose(ctx, size, add)
 	return Proposal{Result: r.res, Index: r.index}, err
+}
+
+// ProposeAsync is Propose without waiting: done gets the outcome, once,
+// on the group's proposer goroutine, in raft order. done must not block
+// (every later result waits for it). It returns ErrShutdown, without
+// calling done, when the group is shutting down.
+func (g *Group) ProposeAsync(size int, add func(*fsm.EntryBuilder) error, done func(Proposal, error)) error {
+	return g.prop.proposeAsync(size, add, func(r proposalResult) {
+		done(Proposal{Result: r.res, Index: r.index}, r.err)
+	})
+}
+
+// StopRaft shuts raft down so that every proposal in flight fails at
+// once (a server whose shutdown deadline passed must not wait for a
+// commit that may never come). Shutdown must still be called.
+func (g *Group) StopRaft() {
+	if g.prop != nil {
+		g.prop.shutdown()
+	}
+	if g.raft != nil {
+		_ = g.raft.Shutdown().Error()
+	}
 }
 
 // IsLeader reports whether this member leads and has applied everything

@@ -491,3 +491,95 @@ func TestGroup_LeaderFsyncFailure(t *testing.T) {
 	require.Equal(t, ref, got)
 	require.GreaterOrEqual(t, len(ref), acked+20, "every acknowledged message is in the queue")
 }
+
+func TestGroup_ProposeAsyncResolvesInOrderOnce(t *testing.T) {
+	c := startCluster(t, 3)
+	l := c.leader()
+	const n = 300
+	type outcome struct {
+		i     int
+		index uint64
+		off   int64
+		err   error
+	}
+	got := make(chan outcome, 2*n)
+	for i := range n {
+		rec := record(t, "T", 0, fmt.Sprintf("m%03d", i))
+		add := appendCmd(rec)
+		if i%50 == 7 {
+			add = func(*fsm.EntryBuilder) error { return errors.New("refused while packing") }
+		}
+		require.NoError(t, l.ProposeAsync(256, add, func(p Proposal, err error) {
+			o := outcome{i: i, index: p.Index, err: err}
+			if ar, ok := p.Result.(*fsm.AppendResult); ok {
+				o.off = ar.QueueOffset
+			}
+			got <- o
+		}))
+	}
+	last := outcome{i: -1}
+	var lastIndex uint64
+	seen := 0
+	for seen < n {
+		select {
+		case o := <-got:
+			seen++
+			if o.i%50 == 7 {
+				require.EqualError(t, o.err, "refused while packing")
+				continue
+			}
+			require.NoError(t, o.err, "proposal %d", o.i)
+			// Results of proposals that made it into entries come in proposal
+			// order (a refusal while packing comes at once): queue offsets and raft
+			// indexes never go back.
+			require.Greater(t, o.i, last.i)
+			require.GreaterOrEqual(t, o.index, lastIndex)
+			if last.i >= 0 {
+				require.Equal(t, last.off+1, o.off, "proposal %d after %d", o.i, last.i)
+			}
+			last, lastIndex = o, o.index
+		case <-time.After(20 * time.Second):
+			t.Fatalf("%d of %d results", seen, n)
+		}
+	}
+	select {
+	case o := <-got:
+		t.Fatalf("a second result for proposal %d", o.i)
+	case <-time.After(100 * time.Millisecond):
+	}
+}
+
+func TestGroup_StopRaftFailsProposalsInFlight(t *testing.T) {
+	// A lease long enough that the leader does not step down before
+	// StopRaft: its proposals wait for a commit that cannot come.
+	c := startCluster(t, 3, func(cfg *Config) {
+		cfg.HeartbeatTimeout, cfg.ElectionTimeout, cfg.LeaderLeaseTimeout = time.Second, time.Second, time.Second
+	})
+	l := c.leader()
+	// Without a majority, nothing commits.
+	for _, g := range c.groups {
+		if g != l {
+			require.NoError(t, g.Shutdown())
+		}
+	}
+	errs := make(chan error, 10)
+	for range 10 {
+		require.NoError(t, l.ProposeAsync(256, appendCmd(record(t, "T", 0, "x")), func(_ Proposal, err error) { errs <- err }))
+	}
+	select {
+	case err := <-errs:
+		t.Fatalf("resolved without a majority: %v", err)
+	case <-time.After(300 * time.Millisecond):
+	}
+	l.StopRaft()
+	for range 10 {
+		select {
+		case err := <-errs:
+			// Raft fails what its leader loop held as leadership lost.
+			require.True(t, errors.Is(err, raft.ErrRaftShutdown) || errors.Is(err, raft.ErrLeadershipLost), "%v", err)
+		case <-time.After(10 * time.Second):
+			t.Fatal("StopRaft did not fail the proposals in flight")
+		}
+	}
+	require.ErrorIs(t, l.ProposeAsync(256, appendCmd(record(t, "T", 0, "x")), func(Proposal, error) {}), ErrShutdown)
+}

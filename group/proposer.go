@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime/debug"
 	"sync"
 
+	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
 	"github.com/raftmq/raftmq/fsm"
 )
@@ -17,19 +19,9 @@ type proposal struct {
 	size int
 	// first and n locate its commands in the entry (set by the applier).
 	first, n int
-	// ev carries its two events: the turn (this proposal's goroutine must
-	// become the applier for the pending queue; at most once, while it is
-	// pending) and its result (once). One channel of two slots: neither
-	// send ever blocks, and a send allocates one channel, not two.
-	ev chan proposalEvent
+	// done receives the result, exactly once.
+	done func(proposalResult)
 }
-
-type proposalEvent struct {
-	turn bool // else r is the result
-	r    proposalResult
-}
-
-func (pr *proposal) resolve(r proposalResult) { pr.ev <- proposalEvent{r: r} }
 
 type proposalResult struct {
 	res   any    // the command's result from the FSM
@@ -37,27 +29,38 @@ type proposalResult struct {
 	err   error
 }
 
+// entry is a proposed raft entry and the proposals packed into it.
+type entry struct {
+	fut  raft.ApplyFuture
+	kept []*proposal
+}
+
 // proposer is the group-commit batcher and the one path into raft.Apply.
-// It uses no goroutine of its own (flat combining): the first caller to
-// find no active applier becomes it, packs every pending proposal (bounded
-// by bytes) into one entry, hands raft the entry, passes the applier role
-// to the next waiting caller, and then waits for its entry's commit and
-// hands every member its result. Concurrent sends therefore share entries
-// and fsyncs, and a lone send pays no extra goroutine hand-offs.
+// Two goroutines of its own form a pipeline: the applier packs every
+// pending proposal (bounded by bytes) into one entry and hands it to raft,
+// and the resolver waits for each entry's commit, in raft order, and hands
+// every proposal its result. Proposals arriving while entries replicate
+// pile up and share the next entry and its fsync.
+//
+// Callers do not wait on a goroutine of their own: proposeAsync returns at
+// once and done runs on the resolver, so a connection's reader can submit
+// a send and go on reading (the send path hands no goroutine a message).
 type proposer struct {
 	r        *raft.Raft
 	maxBytes int
-	// slots bounds the entries in flight (proposed, not yet resolved). An
+	logger   hclog.Logger
+	// slots bounds the entries in flight (proposed, not yet resolved). The
 	// applier waits for a slot before taking the pending proposals, so
 	// under load proposals pile up meanwhile and entries grow, while a
 	// lone send finds a free slot and goes at once.
-	slots chan struct{}
-
-	// wg owns the goroutines that serve abandoned proposals' turns.
+	slots   chan struct{}
+	kick    chan struct{} // one slot: proposals are pending
+	entries chan entry    // applier to resolver, in raft order
+	stop    chan struct{} // closed by shutdown
 	wg      sync.WaitGroup
+
 	mu      sync.Mutex
 	pending []*proposal
-	active  bool
 	closed  bool
 
 	// onEntry observes each proposed entry (metrics).
@@ -67,8 +70,27 @@ type proposer struct {
 	durable func(index uint64) error
 }
 
-func newProposer(r *raft.Raft, maxBytes, inflight int) *proposer {
-	return &proposer{r: r, maxBytes: maxBytes, slots: make(chan struct{}, inflight)}
+func newProposer(r *raft.Raft, maxBytes, inflight int, logger hclog.Logger) *proposer {
+	return &proposer{r: r, maxBytes: maxBytes, logger: logger, slots: make(chan struct{}, inflight),
+		kick: make(chan struct{}, 1), entries: make(chan entry, inflight), stop: make(chan struct{})}
+}
+
+// start runs the applier and the resolver until shutdown (and raft's
+// shutdown, which resolves the entries in flight).
+func (p *proposer) start() {
+	p.wg.Add(2)
+	go func() {
+		defer p.wg.Done()
+		defer close(p.entries)
+		p.applyLoop()
+	}()
+	go func() {
+		defer p.wg.Done()
+		for e := range p.entries {
+			p.resolveEntry(e)
+			<-p.slots
+		}
+	}()
 }
 
 var errShutdown = errors.New("group: shutting down")
@@ -78,62 +100,85 @@ var errOutcomeUnknown = errors.New("group: outcome unknown")
 
 // propose submits one command and waits for its result.
 func (p *proposer) propose(ctx context.Context, size int, add func(*fsm.EntryBuilder) error) (proposalResult, error) {
-	pr := &proposal{add: add, size: size, ev: make(chan proposalEvent, 2)}
+	ch := make(chan proposalResult, 1) // the resolver never blocks on it
+	if err := p.proposeAsync(size, add, func(r proposalResult) { ch <- r }); err != nil {
+		return proposalResult{}, err
+	}
+	select {
+	case r := <-ch:
+		return r, r.err
+	case <-ctx.Done():
+		// The entry may still commit: the caller reports an unknown outcome.
+		return proposalResult{}, fmt.Errorf("%w: %w", errOutcomeUnknown, ctx.Err())
+	}
+}
+
+// proposeAsync submits one command; done gets its result, once, on the
+// proposer's goroutines (it must not block: it holds up every later
+// result). It fails at once, without calling done, after shutdown.
+func (p *proposer) proposeAsync(size int, add func(*fsm.EntryBuilder) error, done func(proposalResult)) error {
+	pr := &proposal{add: add, size: size, done: done}
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()
-		return proposalResult{}, errShutdown
+		return errShutdown
 	}
 	p.pending = append(p.pending, pr)
-	lead := !p.active
-	p.active = true
+	first := len(p.pending) == 1
 	p.mu.Unlock()
-	if lead {
-		p.apply()
+	if first {
+		select {
+		case p.kick <- struct{}{}:
+		default: // already kicked
+		}
 	}
+	return nil
+}
+
+func (p *proposer) applyLoop() {
 	for {
 		select {
-		case e := <-pr.ev:
-			if !e.turn {
-				return e.r, e.r.err
-			}
-			p.apply()
-		case <-ctx.Done():
-			// Keep the applier role flowing if it reaches us now; the entry
-			// may still commit, so the caller reports an unknown outcome.
-			p.wg.Add(1)
-			go func() {
-				defer p.wg.Done()
-				p.abandon(pr)
-			}()
-			return proposalResult{}, fmt.Errorf("%w: %w", errOutcomeUnknown, ctx.Err())
-		}
-	}
-}
-
-// abandon serves the applier role on behalf of a caller that stopped
-// waiting, until its proposal is resolved.
-func (p *proposer) abandon(pr *proposal) {
-	for e := range pr.ev {
-		if !e.turn {
+		case <-p.kick:
+		case <-p.stop:
+			p.failPending()
 			return
 		}
-		p.apply()
+		for {
+			select {
+			case p.slots <- struct{}{}:
+			case <-p.stop:
+				p.failPending()
+				return
+			}
+			e, ok := p.next()
+			if !ok {
+				<-p.slots
+				break
+			}
+			if e.fut == nil { // every add failed
+				<-p.slots
+				continue
+			}
+			p.entries <- e // never blocks: it holds no more than the slots
+		}
 	}
 }
 
-// apply runs one applier turn: take pending proposals, propose them as one
-// entry, pass the role on, then resolve the entry.
-func (p *proposer) apply() {
-	p.slots <- struct{}{}
-	defer func() { <-p.slots }()
+// next packs the pending proposals into an entry and proposes it; false
+// if none are pending.
+func (p *proposer) next() (entry, bool) {
 	p.mu.Lock()
 	n, size := 0, 0
 	for n < len(p.pending) && (n == 0 || size+p.pending[n].size <= p.maxBytes) {
 		size += p.pending[n].size
 		n++
 	}
+	if n == 0 {
+		p.mu.Unlock()
+		return entry{}, false
+	}
 	batch := append([]*proposal(nil), p.pending[:n]...)
+	clear(p.pending[:n])
 	p.pending = p.pending[n:]
 	if len(p.pending) == 0 {
 		p.pending = nil
@@ -149,50 +194,40 @@ func (p *proposer) apply() {
 		before, mark := b.Count(), b.Len()
 		if err := pr.add(&b); err != nil {
 			b.Truncate(mark, before) // drop what it added before failing
-			pr.resolve(proposalResult{err: err})
+			p.finish(pr, proposalResult{err: err})
 			continue
 		}
 		pr.first, pr.n = before, b.Count()-before
 		kept = append(kept, pr)
 	}
-	var fut raft.ApplyFuture
-	if len(kept) > 0 {
-		if p.onEntry != nil {
-			p.onEntry(len(kept), b.Len())
-		}
-		fut = p.r.Apply(b.Bytes(), 0)
+	if len(kept) == 0 {
+		return entry{}, true
 	}
+	if p.onEntry != nil {
+		p.onEntry(len(kept), b.Len())
+	}
+	return entry{fut: p.r.Apply(b.Bytes(), 0), kept: kept}, true
+}
 
-	// Pass the role on before waiting for the commit, so the next entry
-	// reaches raft while this one replicates.
-	p.mu.Lock()
-	if len(p.pending) > 0 {
-		p.pending[0].ev <- proposalEvent{turn: true}
-	} else {
-		p.active = false
-	}
-	p.mu.Unlock()
-
-	if fut == nil {
-		return
-	}
-	if err := fut.Error(); err != nil {
-		for _, pr := range kept {
-			pr.resolve(proposalResult{err: err})
+// resolveEntry waits for an entry's commit and hands out its results.
+func (p *proposer) resolveEntry(e entry) {
+	if err := e.fut.Error(); err != nil {
+		for _, pr := range e.kept {
+			p.finish(pr, proposalResult{err: err})
 		}
 		return
 	}
-	idx := fut.Index()
+	idx := e.fut.Index()
 	if p.durable != nil {
 		if err := p.durable(idx); err != nil {
-			for _, pr := range kept {
-				pr.resolve(proposalResult{err: fmt.Errorf("%w: committed but not confirmed on the leader's disk: %w", errOutcomeUnknown, err)})
+			for _, pr := range e.kept {
+				p.finish(pr, proposalResult{err: fmt.Errorf("%w: committed but not confirmed on the leader's disk: %w", errOutcomeUnknown, err)})
 			}
 			return
 		}
 	}
-	er, _ := fut.Response().(*fsm.EntryResult)
-	for _, pr := range kept {
+	er, _ := e.fut.Response().(*fsm.EntryResult)
+	for _, pr := range e.kept {
 		r := proposalResult{index: idx}
 		switch {
 		case er == nil || pr.first+pr.n > len(er.Results):
@@ -210,17 +245,43 @@ func (p *proposer) apply() {
 				r.res = append([]any(nil), res...)
 			}
 		}
-		pr.resolve(r)
+		p.finish(pr, r)
 	}
 }
 
-// shutdown refuses new proposals; raft's shutdown fails those in flight.
+// finish hands pr its result. A panicking callback is logged, not allowed
+// to stop the results of every later proposal.
+func (p *proposer) finish(pr *proposal, r proposalResult) {
+	defer func() {
+		if v := recover(); v != nil {
+			p.logger.Error("proposal callback panicked", "panic", v, "stack", string(debug.Stack()))
+		}
+	}()
+	pr.done(r)
+}
+
+// failPending fails what was never proposed (after shutdown).
+func (p *proposer) failPending() {
+	p.mu.Lock()
+	pending := p.pending
+	p.pending = nil
+	p.mu.Unlock()
+	for _, pr := range pending {
+		p.finish(pr, proposalResult{err: errShutdown})
+	}
+}
+
+// shutdown refuses new proposals and fails those not proposed yet; raft's
+// shutdown fails those in flight.
 func (p *proposer) shutdown() {
 	p.mu.Lock()
-	p.closed = true
+	if !p.closed {
+		p.closed = true
+		close(p.stop)
+	}
 	p.mu.Unlock()
 }
 
-// wait waits for abandoned proposals to resolve (after raft shut down,
-// they resolve at once).
+// wait waits for the applier and the resolver to exit (after raft shut
+// down, the entries in flight resolve at once).
 func (p *proposer) wait() { p.wg.Wait() }

@@ -83,7 +83,7 @@ type Client struct {
 	ep     endpoint
 	cancel context.CancelFunc
 
-	handlers handlerTable
+	handlers handlerTable[HandlerFunc]
 	nextID   atomic.Uint64
 	work     tracker // handlers and async callbacks
 

@@ -48,6 +48,9 @@ type endpoint struct {
 	// authorize, if set, runs before a request's handler; a non-nil
 	// response refuses the request.
 	authorize func(*Conn, *Command) *Command
+	// fast, if set, gives a code's FastHandlerFunc (server only: it needs
+	// workers).
+	fast func(RequestCode) FastHandlerFunc
 }
 
 // Conn is one TCP connection, server- or client-side. It correlates
@@ -472,6 +475,15 @@ func (c *Conn) dispatch(cmd *Command) {
 		c.replyInline(cmd, RespServiceNotAvailable, c.ep.rejectRemark)
 		return
 	}
+	if c.ep.fast != nil {
+		if h := c.ep.fast(RequestCode(cmd.Code)); h != nil {
+			if c.serveFast(h, cmd) {
+				return
+			}
+			c.ep.workers.run(func() { c.serveAuthorized(cmd) })
+			return
+		}
+	}
 	if c.ep.workers != nil {
 		c.ep.workers.run(func() { c.serve(cmd) })
 		return
@@ -491,19 +503,38 @@ func (c *Conn) reply(req, resp *Command) {
 	resp.Opaque = req.Opaque
 	resp.Flag = (resp.Flag | FlagResponse) &^ FlagOneway
 	resp.wire = req.wire
-	if err := c.w.write(resp); err != nil && !errors.Is(err, ErrConnClosed) {
+	c.writeReply(resp)
+}
+
+func (c *Conn) writeReply(resp *Command) {
+	if err := c.w.write(resp); err != nil {
+		c.logReplyErr(resp, err)
+	}
+}
+
+func (c *Conn) logReplyErr(resp *Command, err error) {
+	if !errors.Is(err, ErrConnClosed) {
 		c.ep.logger.Warn("cannot send response", "remote", c.nc.RemoteAddr(), "code", resp.Code, "error", err)
 	}
 }
 
 func (c *Conn) serve(req *Command) {
-	defer c.ep.work.done()
-	defer c.inflight.Add(-1)
-	h := c.ep.handler(RequestCode(req.Code))
 	var resp *Command
 	if c.ep.authorize != nil {
 		resp = c.ep.authorize(c, req)
 	}
+	c.answer(req, resp)
+}
+
+// serveAuthorized serves a request the authorizer passed already.
+func (c *Conn) serveAuthorized(req *Command) { c.answer(req, nil) }
+
+// answer runs req's handler, unless refused is the authorizer's refusal,
+// and sends the response.
+func (c *Conn) answer(req, refused *Command) {
+	defer c.release()
+	h := c.ep.handler(RequestCode(req.Code))
+	resp := refused
 	if resp != nil {
 		// Refused before any handler saw it.
 	} else if h == nil {

@@ -7,19 +7,19 @@ import (
 
 // handlerTable maps request codes to handlers. Readers (every request) take
 // no lock; Handle copies the map, as handlers are registered rarely.
-type handlerTable struct {
+type handlerTable[H any] struct {
 	mu sync.Mutex // serializes set
-	m  atomic.Pointer[map[RequestCode]HandlerFunc]
+	m  atomic.Pointer[map[RequestCode]H]
 }
 
-func (t *handlerTable) set(code RequestCode, h HandlerFunc) {
+func (t *handlerTable[H]) set(code RequestCode, h H) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	var old map[RequestCode]HandlerFunc
+	var old map[RequestCode]H
 	if p := t.m.Load(); p != nil {
 		old = *p
 	}
-	m := make(map[RequestCode]HandlerFunc, len(old)+1)
+	m := make(map[RequestCode]H, len(old)+1)
 	for k, v := range old {
 		m[k] = v
 	}
@@ -27,9 +27,10 @@ func (t *handlerTable) set(code RequestCode, h HandlerFunc) {
 	t.m.Store(&m)
 }
 
-func (t *handlerTable) get(code RequestCode) HandlerFunc {
+func (t *handlerTable[H]) get(code RequestCode) H {
 	if p := t.m.Load(); p != nil {
 		return (*p)[code]
 	}
-	return nil
+	var none H
+	return none
 }

@@ -131,7 +131,8 @@ type Server struct {
 	ep     endpoint
 	cancel context.CancelFunc // cancels every handler context
 
-	handlers handlerTable
+	handlers handlerTable[HandlerFunc]
+	fast     handlerTable[FastHandlerFunc]
 	hmu      sync.Mutex // serializes OnConnClose
 	onClose  atomic.Pointer[[]func(*Conn)]
 	nextID   atomic.Uint64
@@ -177,6 +178,7 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 		frameTimeout: cfg.FrameTimeout,
 		authorize:    cfg.Authorize,
 	}
+	s.ep.fast = s.fast.get
 	if cfg.MaxPendingFrameBytes > 0 {
 		s.ep.frameBudget = newByteBudget(cfg.MaxPendingFrameBytes)
 	}
@@ -188,6 +190,11 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 func (s *Server) Handle(code RequestCode, h HandlerFunc) { s.handlers.set(code, h) }
 
 func (s *Server) handler(code RequestCode) HandlerFunc { return s.handlers.get(code) }
+
+// HandleFast registers h as code's fast handler, tried on the reader
+// before the code's HandlerFunc (which serves what h passes on, and must
+// be registered too). It may be called while serving.
+func (s *Server) HandleFast(code RequestCode, h FastHandlerFunc) { s.fast.set(code, h) }
 
 // OnConnClose registers f to run after a connection closes (on that
 // connection's reader goroutine; keep it short).

@@ -45,30 +45,45 @@ func (w *connWriter) write(c *Command) error {
 	case writerChannel:
 		return w.writeChannel(c)
 	}
+	flush, err := w.enqueue(c)
+	if !flush {
+		return err
+	}
+	return w.flush()
+}
+
+// enqueue appends c's frame to the buffer. flush reports that nobody is
+// writing: the caller has become the flusher and must call flush.
+func (w *connWriter) enqueue(c *Command) (flush bool, err error) {
 	w.mu.Lock()
 	if w.err != nil {
 		err := w.err
 		w.mu.Unlock()
-		return err
+		return false, err
 	}
-	var err error
 	if w.buf, err = AppendFrame(w.buf, c, c.wire.or(w.st)); err != nil {
 		w.mu.Unlock()
-		return err
+		return false, err
 	}
 	if len(w.buf) > w.limit {
 		w.mu.Unlock()
-		return w.fail(frameErr(ErrFrameTooLarge, "%d bytes queued for writing exceed %d; peer not reading", len(w.buf), w.limit))
+		return false, w.fail(frameErr(ErrFrameTooLarge, "%d bytes queued for writing exceed %d; peer not reading", len(w.buf), w.limit))
 	}
 	if w.flushing {
 		w.mu.Unlock()
-		return nil
+		return false, nil
 	}
 	w.flushing = true
+	w.mu.Unlock()
+	return true, nil
+}
+
+// flush writes the buffer until it stays empty; only the flusher that
+// enqueue named calls it.
+func (w *connWriter) flush() error {
 	// Let other runnable goroutines append their frames first, so that
 	// under load one syscall carries many frames. With nothing else to
 	// run, Gosched returns at once.
-	w.mu.Unlock()
 	runtime.Gosched()
 	w.mu.Lock()
 	for len(w.buf) > 0 && w.err == nil {
@@ -76,7 +91,7 @@ func (w *connWriter) write(c *Command) error {
 		w.buf = w.spare[:0]
 		w.spare = nil
 		w.mu.Unlock()
-		err = w.writeRaw(out)
+		err := w.writeRaw(out)
 		w.mu.Lock()
 		if cap(out) <= maxSpare {
 			w.spare = out[:0]
@@ -89,7 +104,7 @@ func (w *connWriter) write(c *Command) error {
 		}
 	}
 	w.flushing = false
-	err = w.err
+	err := w.err
 	w.mu.Unlock()
 	return err
 }
