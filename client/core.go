@@ -155,6 +155,16 @@ func (c *core) invoke(ctx context.Context, addr string, req *transport.Command) 
 	return resp, err
 }
 
+// invokePairs is invoke for a caller that reads the response's ext fields
+// through a header's DecodeCommand (a send's): no map is built for them.
+func (c *core) invokePairs(ctx context.Context, addr string, req *transport.Command) (*transport.Command, error) {
+	resp, err := c.rpc.InvokePairs(ctx, addr, req, c.opts.timeout)
+	if err != nil && c.ctx.Err() != nil {
+		return nil, fmt.Errorf("%w: %w", ErrShutdown, err)
+	}
+	return resp, err
+}
+
 // invokeNS sends a request to the NameServers, trying each once, starting
 // with the one that answered last. mk builds a fresh request per attempt.
 func (c *core) invokeNS(ctx context.Context, mk func() *transport.Command) (*transport.Command, string, error) {

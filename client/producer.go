@@ -386,7 +386,7 @@ func (p *sender) send(ctx context.Context, o *outgoing) (*SendResult, error) {
 			p.c.markFailed(addr, err)
 			lastErr = fmt.Errorf("client: oneway send to %s (%s): %w", addr, mq, err)
 		} else {
-			resp, err := p.c.invoke(ctx, addr, req)
+			resp, err := p.c.invokePairs(ctx, addr, req)
 			if err == nil {
 				switch transport.ResponseCode(resp.Code) {
 				case transport.RespSuccess, transport.RespFlushDiskTimeout, transport.RespFlushSlaveTimeout, transport.RespSlaveNotAvailable:
@@ -432,7 +432,7 @@ func (p *sender) send(ctx context.Context, o *outgoing) (*SendResult, error) {
 
 func sendResult(o *outgoing, mq MessageQueue, resp *transport.Command) (*SendResult, error) {
 	var h transport.SendMessageResponseHeader
-	if err := h.Decode(resp.ExtFields); err != nil {
+	if err := h.DecodeCommand(resp); err != nil {
 		return nil, fmt.Errorf("client: send response: %w", err)
 	}
 	st := SendOK

@@ -170,6 +170,18 @@ func (c *Client) InvokeTimeout(ctx context.Context, addr string, req *Command, t
 	return conn.request(ctx, req, timeout)
 }
 
+// InvokePairs is InvokeTimeout for a caller that reads the response's ext
+// fields through Ext, Fields or a header's DecodeCommand: they may stay the
+// frame's pairs, and no map is built (a producer's send responses).
+func (c *Client) InvokePairs(ctx context.Context, addr string, req *Command, timeout time.Duration) (*Command, error) {
+	conn := c.live(addr)
+	if conn == nil || timeout <= 0 {
+		return c.InvokeTimeout(ctx, addr, req, timeout) // dials; builds the map
+	}
+	c.cfg.Credentials.Sign(req)
+	return conn.requestPairs(ctx, req, timeout, true)
+}
+
 // live returns the established, open connection to addr, or nil.
 func (c *Client) live(addr string) *Conn {
 	c.mu.Lock()

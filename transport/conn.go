@@ -79,11 +79,14 @@ type valueBox struct{ v any }
 // call is a request awaiting its response. Whoever removes it from
 // Conn.pending completes it, so it completes exactly once.
 type call struct {
-	ch   chan result                // sync waiter (buffered 1)
-	cb   func(*Command, error)      // async callback
-	stop func() bool                // stops the async timeout
-	work *tracker                   // counts the async callback
-	log  func(msg string, a ...any) // for callback panics
+	// pairs: the waiter reads the response's ext fields from its pairs
+	// (InvokePairs); for any other the map is built before it gets it.
+	pairs bool
+	ch    chan result                // sync waiter (buffered 1)
+	cb    func(*Command, error)      // async callback
+	stop  func() bool                // stops the async timeout
+	work  *tracker                   // counts the async callback
+	log   func(msg string, a ...any) // for callback panics
 }
 
 type result struct {
@@ -152,13 +155,19 @@ func (c *Conn) Request(ctx context.Context, req *Command) (*Command, error) {
 
 // request is Request, also bounded by timeout unless it is 0.
 func (c *Conn) request(ctx context.Context, req *Command, timeout time.Duration) (*Command, error) {
+	return c.requestPairs(ctx, req, timeout, false)
+}
+
+// requestPairs is request; with pairs the response's ext fields may stay
+// pairs (read them with Ext, Fields or a header's DecodeCommand).
+func (c *Conn) requestPairs(ctx context.Context, req *Command, timeout time.Duration, pairs bool) (*Command, error) {
 	if ctx.Err() != nil {
 		return nil, ctxErr(ctx, req.Code, 0, c) // do not send what nobody will wait for
 	}
 	if c.ep.baseCtx.Err() != nil {
 		return nil, c.endedErr(req.Code)
 	}
-	cl := &call{ch: make(chan result, 1)}
+	cl := &call{ch: make(chan result, 1), pairs: pairs}
 	op, err := c.register(cl)
 	if err != nil {
 		return nil, err
@@ -354,6 +363,7 @@ func (c *Conn) readLoop() {
 	br := bufio.NewReaderSize(c.nc, 16<<10)
 	fr := NewFrameReader(br, c.ep.maxFrame)
 	fr.pooled = c.ep.pooledReads
+	fr.dec.lazyResponses = !c.ep.pooledReads // a client's: see call.pairs
 	if c.ep.pooledReads {
 		fr.guard = &frameGuard{timeout: c.ep.frameTimeout, budget: c.ep.frameBudget, setDeadline: c.nc.SetReadDeadline, stop: c.done}
 	}
@@ -459,6 +469,9 @@ func (c *Conn) dispatch(cmd *Command) {
 		}
 		if cl.stop != nil {
 			cl.stop()
+		}
+		if !cl.pairs {
+			cmd.Fields() // most waiters read ExtFields
 		}
 		cl.finish(cmd, nil) // the waiter owns cmd now
 		return

@@ -16,6 +16,9 @@ type headerDecoder struct {
 	lang   strRef
 	remark strRef
 	esc    []byte // unescape scratch
+	// lazyResponses: responses keep their ext fields as pairs (a client
+	// connection: the waiter builds the map unless it reads them typed).
+	lazyResponses bool
 }
 
 // strRef is a resolved string or a span of novel.
@@ -86,7 +89,10 @@ func (d *headerDecoder) finish(c *Command) {
 	}
 	c.Language = get(d.lang)
 	c.Remark = get(d.remark)
-	if lazyExt(c) {
+	if lazyExt(c) || d.lazyResponses && c.IsResponse() {
+		if cap(c.pairs) < len(d.pairs) {
+			c.pairs = make([]ExtPair, 0, len(d.pairs)) // one allocation
+		}
 		for _, p := range d.pairs {
 			c.pairs = append(c.pairs, ExtPair{K: get(p.k), V: get(p.v)})
 		}

@@ -247,7 +247,16 @@ func (h *SendMessageResponseHeader) EncodeTo(c *Command) {
 }
 
 func (h *SendMessageResponseHeader) Decode(m map[string]string) error {
-	r := newExtReader("SendMessageResponseHeader", m)
+	return h.read(newExtReader("SendMessageResponseHeader", m))
+}
+
+// DecodeCommand is Decode from c, reading its pairs if the decoder left
+// them so (Client.InvokePairs): no map per send on the producer's side.
+func (h *SendMessageResponseHeader) DecodeCommand(c *Command) error {
+	return h.read(commandReader("SendMessageResponseHeader", c))
+}
+
+func (h *SendMessageResponseHeader) read(r *extReader) error {
 	*h = SendMessageResponseHeader{
 		MsgID:         r.str("msgId", true),
 		QueueID:       r.int32("queueId", true),
@@ -256,7 +265,7 @@ func (h *SendMessageResponseHeader) Decode(m map[string]string) error {
 		MsgRegion:     r.str("MSG_REGION", false),
 	}
 	// The client's rule: anything but "" or "false" turns tracing on.
-	if v := m["TRACE_ON"]; v != "" && v != "false" {
+	if v := r.str("TRACE_ON", false); v != "" && v != "false" {
 		h.TraceOn = true
 	}
 	return r.err

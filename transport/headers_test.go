@@ -5,6 +5,7 @@ import (
 	"errors"
 	"reflect"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -351,4 +352,52 @@ func TestWellKnownFitLookups(t *testing.T) {
 	for s := range wellKnown {
 		require.LessOrEqual(t, len(s), maxLookupLen, s)
 	}
+}
+
+// A send response read from a lazily decoded frame's pairs decodes as from
+// the map: the same header, the same errors, the last of a repeated key.
+func TestSendResponseHeader_DecodeCommand(t *testing.T) {
+	decodeBoth := func(t *testing.T, pairs []ExtPair, st SerializeType) (SendMessageResponseHeader, error, SendMessageResponseHeader, error) {
+		t.Helper()
+		out := NewResponse(RespSuccess, "")
+		out.Opaque, out.Flag = 9, FlagResponse
+		// A frame may repeat a key: the pairs go out as given.
+		out.pairs, out.lazy = pairs, true
+		frame, err := AppendFrame(nil, out, st)
+		require.NoError(t, err)
+		fr := NewFrameReader(strings.NewReader(string(frame)), 0)
+		fr.dec.lazyResponses = true
+		var lazy Command
+		require.NoError(t, fr.ReadFrame(&lazy))
+		if len(pairs) > 0 {
+			require.True(t, lazy.lazy, "a client's response keeps its pairs")
+		}
+		var viaPairs, viaMap SendMessageResponseHeader
+		errPairs := viaPairs.DecodeCommand(&lazy)
+		errMap := viaMap.Decode(lazy.Fields())
+		return viaPairs, errPairs, viaMap, errMap
+	}
+	cases := [][]ExtPair{
+		{{"msgId", "AB"}, {"queueId", "3"}, {"queueOffset", "1099511627776"}, {"TRACE_ON", "true"}, {"MSG_REGION", "DefaultRegion"}, {"transactionId", "U1"}},
+		{{"msgId", "a,b"}, {"queueId", "0"}, {"queueOffset", "0"}, {"TRACE_ON", "false"}},
+		{{"msgId", "x"}, {"queueId", "1"}, {"queueOffset", "5"}, {"queueOffset", "6"}}, // repeated: the last wins
+		{{"msgId", "x"}, {"queueOffset", "5"}},                                      // queueId missing
+		{{"msgId", "x"}, {"queueId", "q"}, {"queueOffset", "5"}},                    // not a number
+		{{"msgId", "x"}, {"queueId", "99999999999"}, {"queueOffset", "5"}},          // beyond int32
+		{},
+	}
+	for i, pairs := range cases {
+		for _, st := range []SerializeType{SerializeJSON, SerializeRocketMQ} {
+			hp, ep, hm, em := decodeBoth(t, pairs, st)
+			require.Equal(t, hm, hp, "case %d", i)
+			if em == nil {
+				require.NoError(t, ep, "case %d", i)
+			} else {
+				require.EqualError(t, ep, em.Error(), "case %d", i)
+			}
+		}
+	}
+	hp, ep, _, _ := decodeBoth(t, cases[2], SerializeRocketMQ)
+	require.NoError(t, ep)
+	require.Equal(t, int64(6), hp.QueueOffset)
 }

@@ -12,12 +12,25 @@ type extReader struct {
 	// useVals: read vals (a send header's values, named in form), not m.
 	useVals bool
 	vals    sendValues
+	// pairs, if set, are read instead of m (a lazily decoded frame's).
+	pairs    []ExtPair
+	usePairs bool
 	form    int
 	err     error
 }
 
 func newExtReader(header string, m map[string]string) *extReader {
 	return &extReader{header: header, m: m}
+}
+
+// commandReader reads c's ext fields where they are: its pairs if the
+// decoder left them so (a short header: a scan beats building a map),
+// else its map.
+func commandReader(header string, c *Command) *extReader {
+	if c.lazy {
+		return &extReader{header: header, pairs: c.pairs, usePairs: true}
+	}
+	return &extReader{header: header, m: c.ExtFields}
 }
 
 func (r *extReader) fail(field, value string, cause error) {
@@ -33,6 +46,13 @@ func (r *extReader) get(field string, required bool) (string, bool) {
 	if r.useVals {
 		if i := sendFieldIndex(field, r.form); i >= 0 && r.vals.has&(1<<i) != 0 {
 			v, ok = r.vals.v[i], true
+		}
+	} else if r.usePairs {
+		for i := len(r.pairs) - 1; i >= 0; i-- { // the last wins, as in the map
+			if r.pairs[i].K == field {
+				v, ok = r.pairs[i].V, true
+				break
+			}
 		}
 	} else {
 		v, ok = r.m[field]
