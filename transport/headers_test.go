@@ -381,9 +381,9 @@ func TestSendResponseHeader_DecodeCommand(t *testing.T) {
 		{{"msgId", "AB"}, {"queueId", "3"}, {"queueOffset", "1099511627776"}, {"TRACE_ON", "true"}, {"MSG_REGION", "DefaultRegion"}, {"transactionId", "U1"}},
 		{{"msgId", "a,b"}, {"queueId", "0"}, {"queueOffset", "0"}, {"TRACE_ON", "false"}},
 		{{"msgId", "x"}, {"queueId", "1"}, {"queueOffset", "5"}, {"queueOffset", "6"}}, // repeated: the last wins
-		{{"msgId", "x"}, {"queueOffset", "5"}},                                      // queueId missing
-		{{"msgId", "x"}, {"queueId", "q"}, {"queueOffset", "5"}},                    // not a number
-		{{"msgId", "x"}, {"queueId", "99999999999"}, {"queueOffset", "5"}},          // beyond int32
+		{{"msgId", "x"}, {"queueOffset", "5"}},                             // queueId missing
+		{{"msgId", "x"}, {"queueId", "q"}, {"queueOffset", "5"}},           // not a number
+		{{"msgId", "x"}, {"queueId", "99999999999"}, {"queueOffset", "5"}}, // beyond int32
 		{},
 	}
 	for i, pairs := range cases {

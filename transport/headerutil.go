@@ -15,8 +15,8 @@ type extReader struct {
 	// pairs, if set, are read instead of m (a lazily decoded frame's).
 	pairs    []ExtPair
 	usePairs bool
-	form    int
-	err     error
+	form     int
+	err      error
 }
 
 func newExtReader(header string, m map[string]string) *extReader {
