@@ -31,8 +31,12 @@
 // (a heartbeat round), so the offset includes every commit any leader
 // acknowledged and a consumer taking over a queue never rewinds past it.
 //
-// Following one message: send.go (handleSend) builds the stored record and
-// calls group.Propose; the group's proposer packs it into a raft entry,
-// raftlog stores it, fsm applies it to a ConsumeQueue; pull.go
-// (handlePull) reads the queue and the record back.
+// Following one message: send.go (fastSend, on the connection's reader)
+// builds the stored record and calls group.ProposeAsync; the group's
+// proposer packs it into a raft entry, raftlog stores it, fsm applies it
+// to a ConsumeQueue, and the proposer's resolver answers the send. A send
+// that would have to wait (a follower forwarding it, a fresh leader, a
+// topic to create, a full send budget) goes to handleSend on a worker
+// instead, with the same checks. pull.go (handlePull) reads the queue and
+// the record back.
 package broker
