@@ -148,7 +148,12 @@ type Group struct {
 	notifyCh  chan bool
 	stop      chan struct{}
 	stopOnce  sync.Once
-	wg        sync.WaitGroup
+	// raftOnce shuts raft down once: a second raft.Shutdown returns at
+	// once, without waiting for the first, and storage must not close
+	// under a raft still stopping.
+	raftOnce sync.Once
+	raftErr  error
+	wg       sync.WaitGroup
 
 	// leaderChanges counts the leaders this member saw elected.
 	leaderChanges atomic.Uint64
@@ -330,15 +335,27 @@ func (g *Group) Shutdown() error {
 	if g.prop != nil {
 		g.prop.shutdown()
 	}
-	if g.raft != nil {
-		errs = append(errs, g.raft.Shutdown().Error())
-	}
+	errs = append(errs, g.stopRaft())
 	if g.prop != nil {
 		g.prop.wait()
 	}
 	g.wg.Wait()
 	errs = append(errs, g.closeStorage())
 	return errors.Join(errs...)
+}
+
+// stopRaft shuts raft down and waits until it has stopped, whoever asks
+// first; then tells the proposer that raft will answer nothing more.
+func (g *Group) stopRaft() error {
+	g.raftOnce.Do(func() {
+		if g.raft != nil {
+			g.raftErr = g.raft.Shutdown().Error()
+		}
+		if g.prop != nil {
+			g.prop.raftStopped()
+		}
+	})
+	return g.raftErr
 }
 
 func (g *Group) closeStorage() error {
@@ -382,9 +399,11 @@ func (g *Group) Propose(ctx context.Context, size int, add func(*fsm.EntryBuilde
 }
 
 // ProposeAsync is Propose without waiting: done gets the outcome, once,
-// on the group's proposer goroutine, in raft order. done must not block
-// (every later result waits for it). It returns ErrShutdown, without
-// calling done, when the group is shutting down.
+// on one of the group's proposer goroutines. Results of proposals that
+// reach raft come in raft order; a refusal while packing, or a failure at
+// shutdown, may come ahead of them. done must not block (later results
+// wait for it). It returns ErrShutdown, without calling done, when the
+// group is shutting down.
 func (g *Group) ProposeAsync(size int, add func(*fsm.EntryBuilder) error, done func(Proposal, error)) error {
 	return g.prop.proposeAsync(size, add, func(r proposalResult) {
 		done(Proposal{Result: r.res, Index: r.index}, r.err)
@@ -398,9 +417,7 @@ func (g *Group) StopRaft() {
 	if g.prop != nil {
 		g.prop.shutdown()
 	}
-	if g.raft != nil {
-		_ = g.raft.Shutdown().Error()
-	}
+	_ = g.stopRaft()
 }
 
 // IsLeader reports whether this member leads and has applied everything

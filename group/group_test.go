@@ -583,3 +583,37 @@ func TestGroup_StopRaftFailsProposalsInFlight(t *testing.T) {
 	}
 	require.ErrorIs(t, l.ProposeAsync(256, appendCmd(record(t, "T", 0, "x")), func(Proposal, error) {}), ErrShutdown)
 }
+
+// stuckFuture is a raft future raft never answers (stranded by its
+// shutdown) until the test releases it.
+type stuckFuture struct{ release chan struct{} }
+
+func (f stuckFuture) Error() error { <-f.release; return errors.New("answered late") }
+func (stuckFuture) Index() uint64  { return 0 }
+func (stuckFuture) Response() any  { return nil }
+
+func TestProposer_UnansweredFutureFailsOnceRaftStopped(t *testing.T) {
+	p := newProposer(nil, 1<<20, 4, hclog.NewNullLogger())
+	f := stuckFuture{release: make(chan struct{})}
+	defer close(f.release) // ends the waiting goroutine for goleak
+	got := make(chan error, 1)
+	pr := &proposal{done: func(r proposalResult) { got <- r.err }}
+	resolved := make(chan struct{})
+	go func() {
+		defer close(resolved)
+		p.resolveEntry(entry{fut: f, kept: []*proposal{pr}})
+	}()
+	select {
+	case err := <-got:
+		t.Fatalf("resolved while raft runs: %v", err)
+	case <-time.After(150 * time.Millisecond):
+	}
+	p.raftStopped()
+	select {
+	case err := <-got:
+		require.ErrorIs(t, err, ErrOutcomeUnknown)
+	case <-time.After(5 * time.Second):
+		t.Fatal("the resolver still waits for a future raft will never answer")
+	}
+	<-resolved
+}

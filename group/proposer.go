@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"runtime/debug"
 	"sync"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
@@ -57,7 +58,12 @@ type proposer struct {
 	kick    chan struct{} // one slot: proposals are pending
 	entries chan entry    // applier to resolver, in raft order
 	stop    chan struct{} // closed by shutdown
-	wg      sync.WaitGroup
+	// down is closed once raft has shut down: a future it has not
+	// answered by then it never will (an entry still in its apply
+	// channel, or committed but not yet handed to the FSM).
+	down     chan struct{}
+	downOnce sync.Once
+	wg       sync.WaitGroup
 
 	mu      sync.Mutex
 	pending []*proposal
@@ -72,7 +78,7 @@ type proposer struct {
 
 func newProposer(r *raft.Raft, maxBytes, inflight int, logger hclog.Logger) *proposer {
 	return &proposer{r: r, maxBytes: maxBytes, logger: logger, slots: make(chan struct{}, inflight),
-		kick: make(chan struct{}, 1), entries: make(chan entry, inflight), stop: make(chan struct{})}
+		kick: make(chan struct{}, 1), entries: make(chan entry, inflight), stop: make(chan struct{}), down: make(chan struct{})}
 }
 
 // start runs the applier and the resolver until shutdown (and raft's
@@ -115,7 +121,9 @@ func (p *proposer) propose(ctx context.Context, size int, add func(*fsm.EntryBui
 
 // proposeAsync submits one command; done gets its result, once, on the
 // proposer's goroutines (it must not block: it holds up every later
-// result). It fails at once, without calling done, after shutdown.
+// result). Results of what reached raft come in raft order; a refusal
+// while packing or a failure at shutdown comes from the applier, possibly
+// ahead of them. It fails at once, without calling done, after shutdown.
 func (p *proposer) proposeAsync(size int, add func(*fsm.EntryBuilder) error, done func(proposalResult)) error {
 	pr := &proposal{add: add, size: size, done: done}
 	p.mu.Lock()
@@ -209,9 +217,36 @@ func (p *proposer) next() (entry, bool) {
 	return entry{fut: p.r.Apply(b.Bytes(), 0), kept: kept}, true
 }
 
+// errNoAnswer: raft shut down without answering an entry's future.
+var errNoAnswer = fmt.Errorf("%w: raft shut down before answering", errOutcomeUnknown)
+
+// await is fut.Error(), unless raft shuts down without answering it. The
+// waiting goroutine of a future raft never answers stays blocked: raft
+// offers no way to end it, and it ends with the process (at most
+// MaxInflightEntries of them, only after a shutdown). A resolver that
+// hung instead would hold every later answer and the server's drain.
+func (p *proposer) await(fut raft.ApplyFuture) error {
+	ch := make(chan error, 1)
+	go func() { ch <- fut.Error() }()
+	select {
+	case err := <-ch:
+		return err
+	case <-p.down:
+		select {
+		case err := <-ch:
+			return err
+		case <-time.After(100 * time.Millisecond): // answers raft sent as it stopped
+			return errNoAnswer
+		}
+	}
+}
+
+// raftStopped: raft has shut down (Group.stopRaft).
+func (p *proposer) raftStopped() { p.downOnce.Do(func() { close(p.down) }) }
+
 // resolveEntry waits for an entry's commit and hands out its results.
 func (p *proposer) resolveEntry(e entry) {
-	if err := e.fut.Error(); err != nil {
+	if err := p.await(e.fut); err != nil {
 		for _, pr := range e.kept {
 			p.finish(pr, proposalResult{err: err})
 		}

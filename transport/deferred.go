@@ -12,7 +12,9 @@ import (
 // from any goroutine; it returns false, without touching d, to hand the
 // request to the code's HandlerFunc on a worker instead (the case that
 // would block). The authorizer has already passed the request. req is
-// recycled when it returns: keep nothing of it.
+// recycled when it returns: keep nothing of it. It must not panic once it
+// has taken the request: a panic is recovered as if it had not (answered
+// SYSTEM_ERROR and released), so a taken request would be released twice.
 //
 // A send served so is handed to raft's proposer by the reader itself and
 // answered by whoever resolves its entry: no goroutine is woken for it.
@@ -96,9 +98,8 @@ func (c *Conn) serveFast(h FastHandlerFunc, req *Command) bool {
 func (c *Conn) runFast(h FastHandlerFunc, req *Command, d Deferred) (taken bool) {
 	defer func() {
 		if p := recover(); p != nil {
-			// A handler that panicked before taking the request has not
-			// answered it; one that did may have: the connection then sees
-			// a second response for the opaque, which clients drop.
+			// Taken for not taken: see FastHandlerFunc (a flag per request
+			// to tell them apart would cost an allocation per send).
 			c.ep.logger.Error("fast handler panicked", "code", RequestCode(req.Code), "remote", c.nc.RemoteAddr(),
 				"panic", p, "stack", string(debug.Stack()))
 			d.Reply(NewResponse(RespSystemError, fmt.Sprintf("internal error serving %s", RequestCode(req.Code))))
