@@ -148,17 +148,17 @@ func (c *core) callCtx(ctx context.Context, extra time.Duration) (context.Contex
 
 // invoke sends one request to a broker with the per-call timeout.
 func (c *core) invoke(ctx context.Context, addr string, req *transport.Command) (*transport.Command, error) {
-	resp, err := c.rpc.InvokeTimeout(ctx, addr, req, c.opts.timeout)
-	if err != nil && c.ctx.Err() != nil {
-		return nil, fmt.Errorf("%w: %w", ErrShutdown, err)
-	}
-	return resp, err
+	return c.shutdownErr(c.rpc.InvokeTimeout(ctx, addr, req, c.opts.timeout))
 }
 
 // invokePairs is invoke for a caller that reads the response's ext fields
 // through a header's DecodeCommand (a send's): no map is built for them.
 func (c *core) invokePairs(ctx context.Context, addr string, req *transport.Command) (*transport.Command, error) {
-	resp, err := c.rpc.InvokePairs(ctx, addr, req, c.opts.timeout)
+	return c.shutdownErr(c.rpc.InvokePairs(ctx, addr, req, c.opts.timeout))
+}
+
+// shutdownErr marks an error that came with the client shutting down.
+func (c *core) shutdownErr(resp *transport.Command, err error) (*transport.Command, error) {
 	if err != nil && c.ctx.Err() != nil {
 		return nil, fmt.Errorf("%w: %w", ErrShutdown, err)
 	}

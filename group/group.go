@@ -394,8 +394,7 @@ var ErrShutdown = errShutdown
 // the result is that command's; with several, a []any of theirs. A
 // command the FSM rejected returns its error (fsm.ErrRejected).
 func (g *Group) Propose(ctx context.Context, size int, add func(*fsm.EntryBuilder) error) (Proposal, error) {
-	r, err := g.prop.propose(ctx, size, add)
-	return Proposal{Result: r.res, Index: r.index}, err
+	return g.prop.propose(ctx, size, add)
 }
 
 // ProposeAsync is Propose without waiting: done gets the outcome, once,
@@ -405,9 +404,7 @@ func (g *Group) Propose(ctx context.Context, size int, add func(*fsm.EntryBuilde
 // wait for it). It returns ErrShutdown, without calling done, when the
 // group is shutting down.
 func (g *Group) ProposeAsync(size int, add func(*fsm.EntryBuilder) error, done func(Proposal, error)) error {
-	return g.prop.proposeAsync(size, add, func(r proposalResult) {
-		done(Proposal{Result: r.res, Index: r.index}, r.err)
-	})
+	return g.prop.proposeAsync(size, add, done)
 }
 
 // StopRaft shuts raft down so that every proposal in flight fails at

@@ -597,7 +597,7 @@ func TestProposer_UnansweredFutureFailsOnceRaftStopped(t *testing.T) {
 	f := stuckFuture{release: make(chan struct{})}
 	defer close(f.release) // ends the waiting goroutine for goleak
 	got := make(chan error, 1)
-	pr := &proposal{done: func(r proposalResult) { got <- r.err }}
+	pr := &proposal{done: func(_ Proposal, err error) { got <- err }}
 	resolved := make(chan struct{})
 	go func() {
 		defer close(resolved)

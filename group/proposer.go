@@ -21,7 +21,7 @@ type proposal struct {
 	// first and n locate its commands in the entry (set by the applier).
 	first, n int
 	// done receives the result, exactly once.
-	done func(proposalResult)
+	done func(Proposal, error)
 }
 
 type proposalResult struct {
@@ -105,17 +105,21 @@ var errShutdown = errors.New("group: shutting down")
 var errOutcomeUnknown = errors.New("group: outcome unknown")
 
 // propose submits one command and waits for its result.
-func (p *proposer) propose(ctx context.Context, size int, add func(*fsm.EntryBuilder) error) (proposalResult, error) {
-	ch := make(chan proposalResult, 1) // the resolver never blocks on it
-	if err := p.proposeAsync(size, add, func(r proposalResult) { ch <- r }); err != nil {
-		return proposalResult{}, err
+func (p *proposer) propose(ctx context.Context, size int, add func(*fsm.EntryBuilder) error) (Proposal, error) {
+	type outcome struct {
+		p   Proposal
+		err error
+	}
+	ch := make(chan outcome, 1) // the resolver never blocks on it
+	if err := p.proposeAsync(size, add, func(pr Proposal, err error) { ch <- outcome{pr, err} }); err != nil {
+		return Proposal{}, err
 	}
 	select {
-	case r := <-ch:
-		return r, r.err
+	case o := <-ch:
+		return o.p, o.err
 	case <-ctx.Done():
 		// The entry may still commit: the caller reports an unknown outcome.
-		return proposalResult{}, fmt.Errorf("%w: %w", errOutcomeUnknown, ctx.Err())
+		return Proposal{}, fmt.Errorf("%w: %w", errOutcomeUnknown, ctx.Err())
 	}
 }
 
@@ -124,7 +128,7 @@ func (p *proposer) propose(ctx context.Context, size int, add func(*fsm.EntryBui
 // result). Results of what reached raft come in raft order; a refusal
 // while packing or a failure at shutdown comes from the applier, possibly
 // ahead of them. It fails at once, without calling done, after shutdown.
-func (p *proposer) proposeAsync(size int, add func(*fsm.EntryBuilder) error, done func(proposalResult)) error {
+func (p *proposer) proposeAsync(size int, add func(*fsm.EntryBuilder) error, done func(Proposal, error)) error {
 	pr := &proposal{add: add, size: size, done: done}
 	p.mu.Lock()
 	if p.closed {
@@ -292,7 +296,7 @@ func (p *proposer) finish(pr *proposal, r proposalResult) {
 			p.logger.Error("proposal callback panicked", "panic", v, "stack", string(debug.Stack()))
 		}
 	}()
-	pr.done(r)
+	pr.done(Proposal{Result: r.res, Index: r.index}, r.err)
 }
 
 // failPending fails what was never proposed (after shutdown).

@@ -156,9 +156,22 @@ func (c *Client) Invoke(ctx context.Context, addr string, req *Command) (*Comman
 // context per request when the connection is up (a timer in the same
 // wait: a derived context per send was a tenth of a producer's CPU).
 func (c *Client) InvokeTimeout(ctx context.Context, addr string, req *Command, timeout time.Duration) (*Command, error) {
+	return c.invokeTimeout(ctx, addr, req, timeout, false)
+}
+
+// InvokePairs is InvokeTimeout for a caller that reads the response's ext
+// fields through Ext, Fields or a header's DecodeCommand: they may stay the
+// frame's pairs, and no map is built (a producer's send responses).
+func (c *Client) InvokePairs(ctx context.Context, addr string, req *Command, timeout time.Duration) (*Command, error) {
+	return c.invokeTimeout(ctx, addr, req, timeout, true)
+}
+
+func (c *Client) invokeTimeout(ctx context.Context, addr string, req *Command, timeout time.Duration, pairs bool) (*Command, error) {
 	conn := c.live(addr)
 	if conn == nil || timeout <= 0 {
-		// A dial counts against the timeout, as with a derived context.
+		// A dial counts against the timeout, as with a derived context
+		// (and the response gets its map: the first request of a
+		// connection is rare enough).
 		if timeout > 0 {
 			var cancel context.CancelFunc
 			ctx, cancel = context.WithTimeout(ctx, timeout)
@@ -167,19 +180,7 @@ func (c *Client) InvokeTimeout(ctx context.Context, addr string, req *Command, t
 		return c.Invoke(ctx, addr, req)
 	}
 	c.cfg.Credentials.Sign(req)
-	return conn.request(ctx, req, timeout)
-}
-
-// InvokePairs is InvokeTimeout for a caller that reads the response's ext
-// fields through Ext, Fields or a header's DecodeCommand: they may stay the
-// frame's pairs, and no map is built (a producer's send responses).
-func (c *Client) InvokePairs(ctx context.Context, addr string, req *Command, timeout time.Duration) (*Command, error) {
-	conn := c.live(addr)
-	if conn == nil || timeout <= 0 {
-		return c.InvokeTimeout(ctx, addr, req, timeout) // dials; builds the map
-	}
-	c.cfg.Credentials.Sign(req)
-	return conn.requestPairs(ctx, req, timeout, true)
+	return conn.requestPairs(ctx, req, timeout, pairs)
 }
 
 // live returns the established, open connection to addr, or nil.
