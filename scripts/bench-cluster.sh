@@ -31,7 +31,8 @@
 #                       (interleaved a c f g h i j, a c f ...); the table shows medians
 #   DURATION [20s]      length of each produce phase
 #   COUNT []            messages per phase of a-d instead of DURATION
-#                       (COUNT=$N: the volume of NATS's async publish)
+#                       (with NATS=1, a and b default to N, the volume of NATS's
+#                       async publish; COUNT=0: DURATION for all)
 #   SIZE [1024]         message body bytes
 #   SENDERS [256]       in flight for a, b, h;  BATCH_SENDERS [16], BATCH [32] for c, d
 #   PULL_BATCH [256]    g's pull batch;  CONSUME []: g's message count (default: all of a's)
@@ -60,6 +61,12 @@
 #                       PPROF_RUNS [1]: the runs profiled, e.g. "1 4" (later
 #                       runs' files are DIR/<profile>.<run>-n<i>.pprof)
 #   PHASE_TIMEOUT [300] seconds for any one client invocation
+#   PROBE_MIB [256]     before each cluster start (raftmq's and the NATS peer's),
+#                       write that many MiB of new page cache with dd, delete it,
+#                       and record the system CPU it cost (0 skips). On this VM a
+#                       first-touched page costs up to ~30x a recycled one, so the
+#                       probe says what a phase's writes paid; it also leaves every
+#                       start the same pool of just-freed pages
 #   IDLE [3]            seconds of no load after each start, to record the servers'
 #                       idle CPU (0 skips): the floor under the low-rate profiles
 #
@@ -153,7 +160,20 @@ if selected h || selected j; then
   (cd test/compat && go build -o "$WORK/officialbench" ./cmd/officialbench)
 fi
 
+page_probe() { # label: the system CPU of writing PROBE_MIB MiB of new page cache
+  local mib=${PROBE_MIB:-256} f sys us
+  [[ $mib -gt 0 ]] || return 0
+  f=$(mktemp /tmp/raftmq-probe.XXXXXX)
+  sys=$( (dd if=/dev/zero of="$f" bs=1M count="$mib" status=none; times) | tail -1 | awk '{print $2}')
+  rm -f "$f"
+  # times prints e.g. 0m1.234s
+  us=$(awk -v t="$sys" -v mib="$mib" 'BEGIN{ split(t, a, "m"); s = a[1]*60 + substr(a[2], 1, length(a[2])-1); printf "%.2f", s*1e6/(mib*1024) }')
+  printf '{"system":"probe","before":"%s","probeMiB":%d,"probeUsPerKiB":%s}\n' "$1" "$mib" "$us" >> "$RESULTS"
+  echo "   page probe before $1: $us us of system CPU per KiB of new page cache ($mib MiB)"
+}
+
 start_cluster() { # flushDiskType
+  page_probe "raftmq $1"
   DIR=$(mktemp -d /tmp/raftmq-bench.XXXXXX)
   STORED=0
   "$BIN" namesrv --host 127.0.0.1 -p "$NS_PORT" > "$DIR/ns.log" 2>&1 &
@@ -256,12 +276,21 @@ produce() { # profile run senders batch
   local prof=()
   [[ -n ${PPROF:-} && " ${PPROF_RUNS:-1} " == *" $2 "* ]] && prof=(--cpuprofile "$PPROF/$1$(prof_suffix "$2")-client.pprof")
   local span=(--duration "$DURATION")
-  [[ -n ${COUNT:-} && $1 == [abcd] ]] && span=(--count "$COUNT")
+  [[ -n $AB_COUNT && $1 == [ab] ]] && span=(--count "$AB_COUNT")
+  [[ -n ${COUNT:-} && $1 == [cd] ]] && span=(--count "$COUNT")
   phase "$1" "$2" "$BIN" bench produce -n "$NS" -t "Bench_$1$2" --size "$SIZE" --senders "$3" --batch "$4" "${span[@]}" --json "${prof[@]}"
 }
 
+# With NATS=1, a and b send what NATS's async publish sends (N): the bytes a
+# phase writes decide what its page cache costs on this VM (PROBE_MIB), so
+# the ratios compare equal volumes. COUNT overrides; COUNT=0 keeps DURATION.
+AB_COUNT=${COUNT:-}
+[[ -z $AB_COUNT && $NATS == 1 ]] && AB_COUNT=$N
+[[ $AB_COUNT == 0 ]] && AB_COUNT=""
+[[ ${COUNT:-} == 0 ]] && COUNT=""
 SPAN=$DURATION
-[[ -n ${COUNT:-} ]] && SPAN="$COUNT messages (a-d), $DURATION"
+if [[ -n ${COUNT:-} ]]; then SPAN="$COUNT messages (a-d), $DURATION"
+elif [[ -n $AB_COUNT ]]; then SPAN="$AB_COUNT messages (a, b: NATS's volume), $DURATION"; fi
 printf '{"system":"meta","date":"%s","commit":"%s","cores":%d,"size":%d,"duration":"%s","runs":%d,"profiles":"%s","senders":%d,"batchSenders":%d,"batch":%d,"nats":%d}\n' \
   "$(date -u +%Y-%m-%dT%H:%MZ)" "$(git rev-parse --short HEAD 2>/dev/null || echo unknown)" "$(nproc)" "$SIZE" "$SPAN" "$RUNS" \
   "$PROFILES" "$SENDERS" "$BATCH_SENDERS" "$BATCH" "$NATS" >> "$RESULTS"
@@ -313,6 +342,7 @@ if [[ $NATS == 1 ]]; then
     [[ $sync == default ]] && selected i && rates=$E2E_RATE
     log=$STEM.nats-$sync.log raw=$STEM.nats-$sync.results
     rm -f "$raw"
+    page_probe "NATS SYNC=$sync"
     echo "== NATS JetStream peer, SYNC=$sync: $RUNS run(s), async publish of $N ($SENDERS in flight), $NSYNC one in flight (log: $log)"
     if SYNC=$sync RUNS=$RUNS N=$N NSYNC=$NSYNC SIZE=$SIZE INFLIGHT=$SENDERS FETCH=$PULL_BATCH E2E_RATES=$rates OUT=$raw \
         timeout 1800 "$NATS_PEER" bench > "$log" 2>&1; then

@@ -70,6 +70,12 @@ type record struct {
 	ServerCPUUsPerMsg *float64 `json:"serverCpuUsPerMsg,omitempty"`
 	ClientCPUUsPerMsg *float64 `json:"clientCpuUsPerMsg,omitempty"`
 
+	// probe records only: what new page cache cost the kernel just before
+	// a start (see PROBE_MIB in scripts/bench-cluster.sh)
+	Before        string  `json:"before,omitempty"`
+	ProbeMiB      int     `json:"probeMiB,omitempty"`
+	ProbeUsPerKiB float64 `json:"probeUsPerKiB,omitempty"`
+
 	// idle records only: the servers' CPU with no load, after a start
 	ServerCPUUsPerSec float64 `json:"serverCpuUsPerSec,omitempty"`
 
@@ -178,6 +184,7 @@ type row struct {
 type table struct {
 	meta    record
 	idle    []record
+	probes  []record
 	rows    []row
 	hasNATS bool
 }
@@ -210,6 +217,10 @@ func buildTable(recs []record) table {
 		}
 		if r.System == "idle" {
 			t.idle = append(t.idle, r)
+			continue
+		}
+		if r.System == "probe" {
+			t.probes = append(t.probes, r)
 			continue
 		}
 		if r.Profile == "" || (r.System != "raftmq" && r.System != "nats") {
@@ -405,6 +416,17 @@ func (t table) markdown() string {
 			fmt.Fprintf(&b, " %.2f cores under %s%s", r.ServerCPUUsPerSec/1e6, r.Flush, sep)
 		}
 		b.WriteString(" that floor weighs on the per-message CPU of the low-rate profiles.")
+	}
+	if len(t.probes) > 0 {
+		b.WriteString(" Writing new page cache (dd, just before each start) cost")
+		for i, r := range t.probes {
+			sep := ","
+			if i == len(t.probes)-1 {
+				sep = ":"
+			}
+			fmt.Fprintf(&b, " %.2f µs of system CPU per KiB before %s%s", r.ProbeUsPerKiB, r.Before, sep)
+		}
+		b.WriteString(" on a VM that backs memory lazily a first-touched page costs far more than a recycled one, and every stored byte needs one on each member.")
 	}
 	if t.hasNATS {
 		b.WriteString(" NATS: ASYNC_FLUSH rows use JetStream's default (fsync every 2 min), SYNC_FLUSH rows `sync_interval: always`; " +
