@@ -637,8 +637,10 @@ func (f *FSM) applyAppend(c Command, dataOff int64, touched map[*consumequeue.Qu
 		} else if string(v.Topic) != r.Topic || v.QueueID != r.QueueID {
 			return fmt.Errorf("%w: one append command spans queues", ErrBadEntry)
 		}
+		var props applyProps
+		props.lookup(v)
 		var tagHash int64
-		if tags, ok := v.Property(message.PropertyTags); ok && len(tags) > 0 {
+		if tags := props.vals[propTags]; len(tags) > 0 {
 			tagHash = message.TagsHashCode(string(tags))
 		}
 		if _, err := q.Append(consumequeue.Unit{PhysOffset: phys, Size: v.Size, TagHash: tagHash}); err != nil {
@@ -648,7 +650,7 @@ func (f *FSM) applyAppend(c Command, dataOff int64, touched map[*consumequeue.Qu
 		if r.Topic == message.TransHalfTopic {
 			f.openTxn(v, phys, r.QueueOffset+int64(len(r.PhysOffsets)-1))
 		}
-		if err := f.indexKeys(r.Topic, v, phys); err != nil {
+		if err := f.indexKeys(r.Topic, v, &props, phys); err != nil {
 			// The IndexFile only speeds up queries by key; a write it
 			// cannot make (a full disk) must not stop the replica.
 			f.IndexErrors.Add(1)
@@ -670,15 +672,33 @@ func (f *FSM) applyAppend(c Command, dataOff int64, touched map[*consumequeue.Qu
 	return r, nil
 }
 
-func (f *FSM) indexKeys(topic string, v *message.RecordView, phys int64) error {
-	return forEachIndexKey(topic, v, func(h uint32) error { return f.index.PutHash(h, phys, v.StoreTimestamp) })
+func (f *FSM) indexKeys(topic string, v *message.RecordView, p *applyProps, phys int64) error {
+	return forEachIndexKey(topic, p, func(h uint32) error { return f.index.PutHash(h, phys, v.StoreTimestamp) })
+}
+
+// applyProps holds the properties applying a record reads, found in one
+// pass over them (each lookup used to be a pass of its own).
+type applyProps struct {
+	vals [3][]byte
+}
+
+const (
+	propTags = iota
+	propKeys
+	propUniqKey
+)
+
+var applyPropNames = [...]string{propTags: message.PropertyTags, propKeys: message.PropertyKeys, propUniqKey: message.PropertyUniqKey}
+
+func (p *applyProps) lookup(v *message.RecordView) {
+	message.LookupProperties(v.Properties, applyPropNames[:], p.vals[:])
 }
 
 // forEachIndexKey calls fn with the IndexFile hash of every key a message
 // is found by: each of its KEYS (split as strings.Fields does), then its
 // UNIQ_KEY. It allocates nothing.
-func forEachIndexKey(topic string, v *message.RecordView, fn func(h uint32) error) error {
-	if keys, ok := v.Property(message.PropertyKeys); ok {
+func forEachIndexKey(topic string, p *applyProps, fn func(h uint32) error) error {
+	if keys := p.vals[propKeys]; len(keys) > 0 {
 		for len(keys) > 0 {
 			var k []byte
 			k, keys = nextField(keys)
@@ -689,7 +709,7 @@ func forEachIndexKey(topic string, v *message.RecordView, fn func(h uint32) erro
 			}
 		}
 	}
-	if uk, ok := v.Property(message.PropertyUniqKey); ok && len(uk) > 0 {
+	if uk := p.vals[propUniqKey]; len(uk) > 0 {
 		return fn(indexfile.KeyHashOf(topic, uk))
 	}
 	return nil

@@ -285,5 +285,7 @@ func appendQueue(c Command) (queueKey, int64, error) {
 }
 
 func indexHistoryKeys(h *indexfile.History, topic string, v *message.RecordView, phys int64) error {
-	return forEachIndexKey(topic, v, func(hash uint32) error { return h.PutHash(hash, phys, v.StoreTimestamp) })
+	var props applyProps
+	props.lookup(v)
+	return forEachIndexKey(topic, &props, func(hash uint32) error { return h.PutHash(hash, phys, v.StoreTimestamp) })
 }

@@ -116,10 +116,22 @@ func FuzzProperties(f *testing.F) {
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, data []byte) {
 		m := DecodeProperties(data)
+		keys := []string{"TAGS", "missing"}
 		for k, v := range m {
 			got, ok := LookupProperty(data, k)
 			if !ok || string(got) != v {
 				t.Fatalf("LookupProperty(%q) = %q, %v; map has %q", k, got, ok, v)
+			}
+			if len(keys) < 64 {
+				keys = append(keys, k)
+			}
+		}
+		vals := make([][]byte, len(keys))
+		found := LookupProperties(data, keys, vals)
+		for i, k := range keys {
+			v, ok := LookupProperty(data, k)
+			if ok != (found&(1<<i) != 0) || !bytes.Equal(v, vals[i]) {
+				t.Fatalf("LookupProperties[%q] = %q, %v; LookupProperty says %q, %v", k, vals[i], found&(1<<i) != 0, v, ok)
 			}
 		}
 		delete(m, "") // the only decodable pair the encoder refuses

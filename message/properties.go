@@ -120,6 +120,28 @@ func LookupProperty(props []byte, key string) ([]byte, bool) {
 	return val, found
 }
 
+// LookupProperties is LookupProperty for several keys in one pass over
+// props: vals[i] is what LookupProperty(props, keys[i]) returns, and bit i
+// of found its ok. It allocates nothing; at most 64 keys.
+func LookupProperties(props []byte, keys []string, vals [][]byte) (found uint64) {
+	if len(keys) > 64 || len(vals) < len(keys) {
+		panic("message: LookupProperties: more than 64 keys, or fewer vals than keys")
+	}
+	for i := range keys {
+		vals[i] = nil
+	}
+	forEachProperty(props, func(k, v []byte) bool {
+		for i, key := range keys {
+			if string(k) == key {
+				vals[i] = v
+				found |= 1 << i
+			}
+		}
+		return true
+	})
+	return found
+}
+
 // forEachProperty calls fn for each well-formed pair until fn returns false.
 func forEachProperty(b []byte, fn func(k, v []byte) bool) {
 	for len(b) > 0 {

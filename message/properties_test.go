@@ -47,6 +47,17 @@ func TestProperties_Decode(t *testing.T) {
 			}
 			_, ok := LookupProperty([]byte(tc.in), "missing")
 			require.False(t, ok)
+			keys := []string{"missing"}
+			for k := range tc.want {
+				keys = append(keys, k)
+			}
+			vals := make([][]byte, len(keys))
+			found := LookupProperties([]byte(tc.in), keys, vals)
+			for i, k := range keys {
+				v, ok := LookupProperty([]byte(tc.in), k)
+				require.Equal(t, ok, found&(1<<i) != 0, k)
+				require.Equal(t, v, vals[i], k)
+			}
 		})
 	}
 }

@@ -26,6 +26,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	mbits "math/bits"
 	"os"
 	"path/filepath"
 	"sort"
@@ -106,7 +107,7 @@ type file struct {
 
 	// Active file only.
 	slots      []uint32 // in memory; nil once sealed
-	dirtyPages map[int]bool
+	dirtyPages pageSet
 	pending    []byte // entries written after `written`
 	written    uint32 // entries on disk (pwritten)
 }
@@ -228,7 +229,7 @@ func (s *Store) openFile(name string, active bool) (*file, error) {
 	x.written = x.hdr.count
 	if active {
 		x.slots = make([]uint32, s.cfg.SlotCount)
-		x.dirtyPages = map[int]bool{}
+		x.dirtyPages = x.newPageSet()
 		if x.hdr.clean != 0 {
 			for i := range x.slots {
 				x.slots[i] = binary.BigEndian.Uint32(m[x.slotOff(i):])
@@ -249,7 +250,7 @@ func (x *file) rebuildSlots() {
 		x.slots[x.slotIndex(h)] = n
 	}
 	for p := 0; p <= int(x.slotOff(x.cfg.SlotCount-1))/pageSize; p++ {
-		x.dirtyPages[p] = true
+		x.dirtyPages.add(p)
 	}
 }
 
@@ -285,11 +286,11 @@ func (x *file) persist(clean bool) error {
 	}
 	page := make([]byte, pageSize)
 	slotsEnd := x.slotOff(x.cfg.SlotCount)
-	for p := range x.dirtyPages {
+	err := x.dirtyPages.each(func(p int) error {
 		start := max(int64(p)*pageSize, headerSize)
 		end := min(int64(p+1)*pageSize, slotsEnd)
 		if start >= end {
-			continue
+			return nil
 		}
 		b := page[:end-start]
 		for i := start; i < end; i += slotSize {
@@ -298,6 +299,10 @@ func (x *file) persist(clean bool) error {
 		if _, err := x.f.WriteAt(b, start); err != nil {
 			return fmt.Errorf("indexfile: write %s: %w", x.path, err)
 		}
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	clear(x.dirtyPages)
 	h := x.hdr
@@ -381,7 +386,7 @@ func (x *file) add(h uint32, phys, storeTS int64) error {
 	binary.BigEndian.PutUint32(e[16:], prev)
 	x.pending = append(x.pending, e[:]...)
 	x.slots[si] = x.hdr.count
-	x.dirtyPages[int(x.slotOff(si)/pageSize)] = true
+	x.dirtyPages.add(int(x.slotOff(si) / pageSize))
 	x.hdr.endTS = max(storeTS, x.hdr.endTS)
 	x.hdr.endPhys = phys
 	if len(x.pending) >= flushAt {
@@ -503,7 +508,7 @@ func (s *Store) Rewind(st State) error {
 	x := s.files[n-1]
 	if x.slots == nil { // a sealed file becomes active again
 		x.slots = make([]uint32, s.cfg.SlotCount)
-		x.dirtyPages = map[int]bool{}
+		x.dirtyPages = x.newPageSet()
 		x.hdr.clean = 0
 		x.rebuildSlots()
 	}
@@ -558,4 +563,30 @@ func fallocate(f *os.File, n int64) error {
 		return nil
 	}
 	return err
+}
+
+// pageSet is a set of page numbers of a file's slot table (the pages
+// persist must rewrite): a bit per page, walked in file order.
+type pageSet []uint64
+
+// newPageSet returns an empty set with room for every page of the slots.
+func (x *file) newPageSet() pageSet {
+	pages := int((x.slotOff(x.cfg.SlotCount) + pageSize - 1) / pageSize)
+	return make(pageSet, (pages+63)/64)
+}
+
+func (s pageSet) add(p int) { s[p>>6] |= 1 << (p & 63) }
+
+// each calls fn for every page in the set, in ascending order.
+func (s pageSet) each(fn func(p int) error) error {
+	for w, bits := range s {
+		for bits != 0 {
+			b := mbits.TrailingZeros64(bits)
+			if err := fn(w<<6 + b); err != nil {
+				return err
+			}
+			bits &= bits - 1
+		}
+	}
+	return nil
 }

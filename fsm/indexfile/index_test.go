@@ -48,3 +48,23 @@ func TestKeyHashOf(t *testing.T) {
 		require.Equal(t, KeyHash(Key(tc[0], tc[1])), KeyHashOf(tc[0], []byte(tc[1])), tc)
 	}
 }
+
+func TestPageSet_AddEachInOrder(t *testing.T) {
+	x := &file{cfg: Config{SlotCount: 5_000_000}}
+	s := x.newPageSet()
+	last := int((x.slotOff(x.cfg.SlotCount) - 1) / pageSize)
+	for _, p := range []int{last, 64, 0, 63, 64, 1} {
+		s.add(p)
+	}
+	var got []int
+	require.NoError(t, s.each(func(p int) error { got = append(got, p); return nil }))
+	require.Equal(t, []int{0, 1, 63, 64, last}, got)
+
+	stop := fmt.Errorf("stop")
+	got = nil
+	require.ErrorIs(t, s.each(func(p int) error { got = append(got, p); return stop }), stop)
+	require.Equal(t, []int{0}, got)
+
+	clear(s)
+	require.NoError(t, s.each(func(int) error { t.Fatal("cleared set has pages"); return nil }))
+}
