@@ -407,26 +407,20 @@ func (t table) markdown() string {
 		"raftmq sums its 3 brokers and the NameServer, NATS its 3 nats-server processes (the peer reports it for the async publish only). " +
 		"Client CPU is the load generator's own (getrusage), reported apart.")
 	if len(t.idle) > 0 {
-		b.WriteString(" With no load (sampled after each start) the raftmq servers used")
+		items := make([]string, len(t.idle))
 		for i, r := range t.idle {
-			sep := ","
-			if i == len(t.idle)-1 {
-				sep = ";"
-			}
-			fmt.Fprintf(&b, " %.2f cores under %s%s", r.ServerCPUUsPerSec/1e6, r.Flush, sep)
+			items[i] = fmt.Sprintf("%.2f cores under %s", r.ServerCPUUsPerSec/1e6, r.Flush)
 		}
-		b.WriteString(" that floor weighs on the per-message CPU of the low-rate profiles.")
+		fmt.Fprintf(&b, " With no load (sampled after each start) the raftmq servers used %s; "+
+			"that floor weighs on the per-message CPU of the low-rate profiles.", strings.Join(items, ", "))
 	}
 	if len(t.probes) > 0 {
-		b.WriteString(" Writing new page cache (dd, just before each start) cost")
+		items := make([]string, len(t.probes))
 		for i, r := range t.probes {
-			sep := ","
-			if i == len(t.probes)-1 {
-				sep = ":"
-			}
-			fmt.Fprintf(&b, " %.2f µs of system CPU per KiB before %s%s", r.ProbeUsPerKiB, r.Before, sep)
+			items[i] = fmt.Sprintf("%.2f µs of system CPU per KiB before %s", r.ProbeUsPerKiB, r.Before)
 		}
-		b.WriteString(" on a VM that backs memory lazily a first-touched page costs far more than a recycled one, and every stored byte needs one on each member.")
+		fmt.Fprintf(&b, " Writing new page cache (dd, just before each start) cost %s: on a VM that backs memory lazily "+
+			"a first-touched page costs far more than a recycled one, and every stored byte needs one on each member.", strings.Join(items, ", "))
 	}
 	if t.hasNATS {
 		b.WriteString(" NATS: ASYNC_FLUSH rows use JetStream's default (fsync every 2 min), SYNC_FLUSH rows `sync_interval: always`; " +
