@@ -16,15 +16,16 @@ func TestDefaultConfig(t *testing.T) {
 	require.Equal(t, "127.0.0.1:40911", c.Members[0].Addr)
 }
 
-// TestPreallocateFollowsFlushMode: "auto" (the default) zero-fills
-// segments only under SYNC_FLUSH; an explicit mode is kept.
+// TestPreallocateFollowsFlushMode: "auto" (the default) is fallocate
+// under either flush mode; an explicit mode is kept.
 func TestPreallocateFollowsFlushMode(t *testing.T) {
 	for _, tc := range []struct {
 		flush, prealloc string
 		want            raftlog.PreallocMode
 	}{
-		{"SYNC_FLUSH", "auto", raftlog.PreallocZero},
+		{"SYNC_FLUSH", "auto", raftlog.PreallocFallocate},
 		{"ASYNC_FLUSH", "auto", raftlog.PreallocFallocate},
+		{"SYNC_FLUSH", "zero", raftlog.PreallocZero},
 		{"ASYNC_FLUSH", "zero", raftlog.PreallocZero},
 		{"SYNC_FLUSH", "none", raftlog.PreallocNone},
 	} {

@@ -120,11 +120,12 @@ type Broker struct {
 	MetricsMaxGroups int `mapstructure:"metricsMaxGroups"`
 
 	// CommitLogPreallocate is how new CommitLog segments get their space:
-	// "zero" (written with zeros in the background before use: cheapest
-	// fdatasync, at the cost of writing every byte twice), "fallocate",
-	// "none", or "auto" (zero under SYNC_FLUSH, where each send waits for
-	// an fdatasync; fallocate under ASYNC_FLUSH, where the zeros cost CPU
-	// and disk bandwidth and buy nothing).
+	// "zero" (written with zeros in the background before use, like
+	// RocketMQ's warmMapedFileEnable: each fdatasync then flushes data
+	// only, at the cost of writing every byte twice), "fallocate", "none",
+	// or "auto" (fallocate: in a 3-node group the background zeros cost
+	// more CPU than the cheaper fdatasyncs save, under either flush mode;
+	// see docs/performance.md).
 	CommitLogPreallocate string `mapstructure:"commitLogPreallocate"`
 	// RaftParallelFlush (SYNC_FLUSH): the leader flushes its CommitLog in
 	// parallel with replication instead of before it; a send is still
