@@ -698,14 +698,12 @@ func (p *applyProps) lookup(v *message.RecordView) {
 // is found by: each of its KEYS (split as strings.Fields does), then its
 // UNIQ_KEY. It allocates nothing.
 func forEachIndexKey(topic string, p *applyProps, fn func(h uint32) error) error {
-	if keys := p.vals[propKeys]; len(keys) > 0 {
-		for len(keys) > 0 {
-			var k []byte
-			k, keys = nextField(keys)
-			if len(k) > 0 {
-				if err := fn(indexfile.KeyHashOf(topic, k)); err != nil {
-					return err
-				}
+	for keys := p.vals[propKeys]; len(keys) > 0; {
+		var k []byte
+		k, keys = nextField(keys)
+		if len(k) > 0 {
+			if err := fn(indexfile.KeyHashOf(topic, k)); err != nil {
+				return err
 			}
 		}
 	}
