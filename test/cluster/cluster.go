@@ -707,6 +707,8 @@ func (g *Group) WaitCaughtUp(t testing.TB, timeout time.Duration) {
 	t.Helper()
 	Eventually(t, timeout, func() error {
 		var ref *transport.GroupStatus
+		var behind []string
+		var all []string // every member's view, so a failure shows the leader's too
 		for _, n := range g.Nodes {
 			if !n.Running() {
 				continue
@@ -715,8 +717,11 @@ func (g *Group) WaitCaughtUp(t testing.TB, timeout time.Duration) {
 			if err != nil {
 				return err
 			}
+			view := fmt.Sprintf("%s (%s) applied %d, committed %d of %d", n.ID, st.State, st.RaftAppliedIndex, st.CommitIndex, st.LastIndex)
+			all = append(all, view)
 			if st.RaftAppliedIndex < st.CommitIndex || st.CommitIndex < st.LastIndex {
-				return fmt.Errorf("%s applied %d, committed %d of %d", n.ID, st.RaftAppliedIndex, st.CommitIndex, st.LastIndex)
+				behind = append(behind, view)
+				continue
 			}
 			// The FSM's index (last applied command) must match everywhere:
 			// raft's own runs ahead of the FSM while a batch is applied.
@@ -725,6 +730,9 @@ func (g *Group) WaitCaughtUp(t testing.TB, timeout time.Duration) {
 			} else if st.LastIndex != ref.LastIndex || st.AppliedIndex != ref.AppliedIndex {
 				return fmt.Errorf("%s at %d/%d, %s at %d/%d", ref.NodeID, ref.LastIndex, ref.AppliedIndex, n.ID, st.LastIndex, st.AppliedIndex)
 			}
+		}
+		if len(behind) > 0 {
+			return fmt.Errorf("%s; all members: %s", strings.Join(behind, "; "), strings.Join(all, "; "))
 		}
 		return nil
 	})
