@@ -66,7 +66,7 @@ func (h *History) PutHash(hash uint32, phys, storeTS int64) error {
 }
 
 func (h *History) seal(x *file) error {
-	if err := x.persist(true); err != nil {
+	if err := x.persist(); err != nil {
 		return err
 	}
 	x.slots, x.dirtyPages, x.pending = nil, nil, nil

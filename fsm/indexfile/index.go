@@ -287,16 +287,26 @@ func (x *file) persistEntries() error {
 	if err := x.flushEntries(); err != nil {
 		return err
 	}
+	return x.writeHeader(false)
+}
+
+// writeHeader writes the header, marked clean (the slot pages on disk are
+// current) or not.
+func (x *file) writeHeader(clean bool) error {
 	h := x.hdr
 	h.clean = 0
+	if clean {
+		h.clean = 1
+	}
 	if _, err := x.f.WriteAt(h.encode(), 0); err != nil {
 		return fmt.Errorf("indexfile: write %s: %w", x.path, err)
 	}
 	return nil
 }
 
-// persist writes entries, dirty slot pages and the header, and fsyncs.
-func (x *file) persist(clean bool) error {
+// persist writes entries, dirty slot pages and a header marked clean, and
+// fsyncs (at seal and close; a checkpoint uses persistEntries).
+func (x *file) persist() error {
 	if x.slots == nil {
 		return nil
 	}
@@ -324,12 +334,8 @@ func (x *file) persist(clean bool) error {
 		return err
 	}
 	clear(x.dirtyPages)
-	h := x.hdr
-	if clean {
-		h.clean = 1
-	}
-	if _, err := x.f.WriteAt(h.encode(), 0); err != nil {
-		return fmt.Errorf("indexfile: write %s: %w", x.path, err)
+	if err := x.writeHeader(true); err != nil {
+		return err
 	}
 	if err := x.f.Sync(); err != nil {
 		return fmt.Errorf("indexfile: sync %s: %w", x.path, err)
@@ -429,7 +435,7 @@ func (s *Store) newFileLocked(ts int64) (*file, error) {
 	if n := len(s.files); n > 0 {
 		// Seal the current file: complete on disk, read through its mapping.
 		prev := s.files[n-1]
-		if err := prev.persist(true); err != nil {
+		if err := prev.persist(); err != nil {
 			return nil, err
 		}
 		prev.slots, prev.dirtyPages, prev.pending = nil, nil, nil
@@ -496,7 +502,9 @@ func (s *Store) State() State {
 	return State{}
 }
 
-// Sync makes the active file's entries, slots and header durable.
+// Sync makes the active file's entries and a header marked not clean
+// durable (a checkpoint); its slot pages are rebuilt from the entries if
+// it is opened before a clean persist.
 func (s *Store) Sync() error {
 	s.mu.Lock()
 	n := len(s.files)
@@ -579,7 +587,7 @@ func (s *Store) Close() error {
 	defer s.mu.Unlock()
 	var errs []error
 	if n := len(s.files); n > 0 {
-		errs = append(errs, s.files[n-1].persist(true))
+		errs = append(errs, s.files[n-1].persist())
 	}
 	for _, x := range s.files {
 		errs = append(errs, x.close())
