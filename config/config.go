@@ -90,9 +90,12 @@ type Broker struct {
 	RaftHeartbeatTimeout   time.Duration `mapstructure:"raftHeartbeatTimeout"`
 	RaftElectionTimeout    time.Duration `mapstructure:"raftElectionTimeout"`
 	RaftLeaderLeaseTimeout time.Duration `mapstructure:"raftLeaderLeaseTimeout"`
-	RaftCommitTimeout      time.Duration `mapstructure:"raftCommitTimeout"`
-	RaftSnapshotThreshold  uint64        `mapstructure:"raftSnapshotThreshold"`
-	RaftSnapshotInterval   time.Duration `mapstructure:"raftSnapshotInterval"`
+	// RaftCommitTimeout: how often an idle leader sends each follower its
+	// commit index. Under load every append carries it; idle, 5 ms cost a
+	// group 0.15 cores of empty AppendEntries (hashicorp/raft's default is 50 ms).
+	RaftCommitTimeout     time.Duration `mapstructure:"raftCommitTimeout"`
+	RaftSnapshotThreshold uint64        `mapstructure:"raftSnapshotThreshold"`
+	RaftSnapshotInterval  time.Duration `mapstructure:"raftSnapshotInterval"`
 	// RegisterInterval is how often the broker re-registers with every
 	// NameServer (RocketMQ: 30 s; shorter here so routes heal faster).
 	RegisterInterval time.Duration `mapstructure:"registerInterval"`
@@ -293,7 +296,7 @@ func DefaultBroker() Broker {
 		RaftHeartbeatTimeout:        250 * time.Millisecond,
 		RaftElectionTimeout:         250 * time.Millisecond,
 		RaftLeaderLeaseTimeout:      250 * time.Millisecond,
-		RaftCommitTimeout:           5 * time.Millisecond,
+		RaftCommitTimeout:           50 * time.Millisecond,
 		RaftSnapshotThreshold:       2048,
 		RaftSnapshotInterval:        10 * time.Second,
 		RegisterInterval:            3 * time.Second,

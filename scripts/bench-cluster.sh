@@ -52,6 +52,8 @@
 #                       redraw with: go run ./scripts/perfchart -in FILE -png X.png
 #   DOC [0]             1: rewrite the generated section of docs/performance.md
 #   RAFTMQ_BIN [bin/raftmq]; INFLIGHT [4] (sendMaxInflightEntries); PREALLOC [auto];
+#   BROKER_CONF []      extra broker.conf lines for every member, e.g.
+#                       $'raftCommitTimeout=5ms\nraftHeartbeatTimeout=500ms'
 #   NS_PORT [29876], BASE [20911], RAFT [50911], METRICS [19100] (ports; NATS:
 #                       PORT_SHIFT as in its run.sh); KEEP=1 keeps the data dirs
 #   PPROF []            a directory: CPU profiles of the 3 brokers during each
@@ -193,6 +195,7 @@ commitLogPreallocate=${PREALLOC:-auto}
 sendMaxInflightEntries=${INFLIGHT:-4}
 mappedFileSizeCommitLog=268435456
 metricsAddr=127.0.0.1:$((METRICS + i))
+${BROKER_CONF:-}
 CONF
     "$BIN" broker --config "$DIR/n$i.conf" > "$DIR/n$i.log" 2>&1 &
     PIDS+=($!)

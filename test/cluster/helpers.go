@@ -68,6 +68,10 @@ func MeasureFailover(t testing.TB, g *Group, trials int, send func(ctx context.C
 	type ack struct{ start, end time.Time }
 	var mu sync.Mutex
 	var acks []ack
+	// gate pauses the sender while the restarted member catches up:
+	// WaitCaughtUp needs every member idle at one instant, which a
+	// sender that never stops makes a matter of luck.
+	var gate sync.Mutex
 	stop := make(chan struct{})
 	done := make(chan struct{})
 	go func() {
@@ -78,10 +82,12 @@ func MeasureFailover(t testing.TB, g *Group, trials int, send func(ctx context.C
 				return
 			default:
 			}
+			gate.Lock()
 			start := time.Now()
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			err := send(ctx, i)
 			cancel()
+			gate.Unlock()
 			if err == nil {
 				mu.Lock()
 				acks = append(acks, ack{start, time.Now()})
@@ -115,7 +121,11 @@ func MeasureFailover(t testing.TB, g *Group, trials int, send func(ctx context.C
 		next := g.WaitLeader(t, 10*time.Second)
 		t.Logf("trial %2d: killed %s, %s leads; first ack after %v", i+1, old.ID, next.ID, gap.Round(time.Millisecond))
 		old.Restart(t)
-		g.WaitCaughtUp(t, 60*time.Second)
+		func() { // unlocked also when WaitCaughtUp fails the test
+			gate.Lock()
+			defer gate.Unlock()
+			g.WaitCaughtUp(t, 60*time.Second)
+		}()
 		mu.Lock()
 		acks = acks[:0]
 		mu.Unlock()
