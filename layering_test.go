@@ -15,7 +15,7 @@ import (
 func TestLayering(t *testing.T) {
 	const mod = "github.com/raftmq/raftmq/"
 	leaves := []string{"message", "transport", "raftlog", "fsm/consumequeue", "fsm/indexfile", "filter", "config", "tlsconfig",
-		"internal/durable"}
+		"internal/durable", "raftnet"}
 	allowed := map[string][]string{
 		"fsm":     {"raftlog", "message", "fsm/consumequeue", "fsm/indexfile"},
 		"group":   {"raftlog", "fsm", "message", "fsm/consumequeue", "fsm/indexfile"},
@@ -23,9 +23,9 @@ func TestLayering(t *testing.T) {
 		"client":  {"transport", "message", "filter"},
 		"namesrv": {"transport", "message", "config", "acl"},
 		"console": {"client", "transport", "message", "filter"},
-		"broker":  {"group", "fsm", "raftlog", "message", "transport", "fsm/consumequeue", "fsm/indexfile", "filter", "config", "tlsconfig", "acl"},
+		"broker":  {"group", "fsm", "raftlog", "message", "transport", "fsm/consumequeue", "fsm/indexfile", "filter", "config", "tlsconfig", "acl", "raftnet"},
 		"cmd/raftmq": {"broker", "namesrv", "console", "client", "group", "fsm", "raftlog", "message", "transport", "fsm/consumequeue",
-			"fsm/indexfile", "filter", "config", "tlsconfig", "acl"},
+			"fsm/indexfile", "filter", "config", "tlsconfig", "acl", "raftnet"},
 	}
 	for _, l := range leaves {
 		allowed[l] = nil

@@ -18,6 +18,7 @@ import (
 	"github.com/raftmq/raftmq/fsm"
 	"github.com/raftmq/raftmq/group"
 	"github.com/raftmq/raftmq/message"
+	"github.com/raftmq/raftmq/raftnet"
 	"github.com/raftmq/raftmq/transport"
 )
 
@@ -32,7 +33,7 @@ type Broker struct {
 
 	// g is the replicated group: raft, CommitLog, FSM, proposer.
 	g     *group.Group
-	trans *raft.NetworkTransport
+	trans raftnet.Inner // raftnet.Transport, or NetworkTransport alone
 	mux   *mux
 
 	server     *transport.Server // clients
@@ -134,18 +135,31 @@ func (b *Broker) Start() (err error) {
 	}
 	memberCli := b.cfg.MemberClientTLS
 	b.memberTLS = memberCli
-	b.mux = newMux(ln, b.cfg.MemberServerTLS, b.logger.Named("raft-port"))
+	b.mux = newMux(ln, b.cfg.MemberServerTLS, b.cfg.BinaryAppend, b.logger.Named("raft-port"))
 	adv, err := net.ResolveTCPAddr("tcp", b.self.Addr)
 	if err != nil {
 		return fmt.Errorf("broker: %w", err)
 	}
-	b.trans = raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
+	netTrans := raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
 		Stream:                &raftLayer{muxListener: b.mux.raft, advertise: adv, tls: memberCli},
 		ServerAddressProvider: b,
 		MaxPool:               3,
 		Timeout:               2 * time.Second,
 		Logger:                b.logger.Named("raft-net").With(),
 	})
+	b.trans = netTrans
+	if b.cfg.BinaryAppend {
+		rc := raftnet.DefaultConfig()
+		rc.Inner, rc.Listener, rc.AddressProvider = netTrans, b.mux.append, b
+		rc.Dial = func(ctx context.Context, addr string) (net.Conn, error) {
+			return dialMux(ctx, addr, muxAppend, memberCli)
+		}
+		rc.Logger = b.logger.Named("raft-append")
+		if b.trans, err = raftnet.New(rc); err != nil {
+			netTrans.Close()
+			return fmt.Errorf("broker: %w", err)
+		}
+	}
 
 	gc, err := b.groupConfig()
 	if err != nil {

@@ -59,6 +59,7 @@ type Config struct {
 	SnapshotThreshold  uint64
 	SnapshotInterval   time.Duration
 	ParallelFlush      bool
+	BinaryAppend       bool // raftnet's AppendEntries; else NetworkTransport alone
 	// PreferredLeader (DLedger's preferredLeaderId): leadership is handed
 	// to this member whenever it is up to date ("" = none).
 	PreferredLeader string
@@ -196,7 +197,7 @@ func FromFile(f config.Broker) (Config, error) {
 		Dir: f.StorePathRootDir, Log: lc, ConsumeQueueFileEntries: f.MappedFileSizeConsumeQueue / 20,
 		HeartbeatTimeout: f.RaftHeartbeatTimeout, ElectionTimeout: f.RaftElectionTimeout, LeaderLeaseTimeout: f.RaftLeaderLeaseTimeout,
 		CommitTimeout: f.RaftCommitTimeout, SnapshotThreshold: f.RaftSnapshotThreshold, SnapshotInterval: f.RaftSnapshotInterval,
-		ParallelFlush: f.RaftParallelFlush, PreferredLeader: f.PreferredLeaderID,
+		ParallelFlush: f.RaftParallelFlush, BinaryAppend: f.RaftBinaryAppend, PreferredLeader: f.PreferredLeaderID,
 		MaxMessageSize: f.MaxMessageSize, DelayLevels: delays, TimerMaxDelay: time.Duration(f.TimerMaxDelaySec) * time.Second,
 		TransactionTimeout: time.Duration(f.TransactionTimeOut) * time.Millisecond, TransactionCheckInterval: time.Duration(f.TransactionCheckInterval) * time.Millisecond,
 		TransactionCheckMax: f.TransactionCheckMax, TransactionMaxOpen: f.TransactionMaxOpen, DefaultTopicQueueNums: f.DefaultTopicQueueNums,

@@ -14,7 +14,8 @@
 //     forwarding: a member that does not lead forwards writes to the leader
 //     over the peer channel and waits through an election.
 //   - validate.go (names and counts), acl.go (plain ACL), mux.go (the raft
-//     port: raft RPCs and the peer channel on one port, member TLS),
+//     port: raft RPCs, raftnet's AppendEntries and the peer channel on one
+//     port, member TLS),
 //     register.go (NameServer registration), disk.go (followers' disks).
 //   - metrics.go: the Prometheus registry and /metrics; metrics_rocketmq.go
 //     rocketmq-exporter's metrics computed from the group's state at scrape

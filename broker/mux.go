@@ -21,6 +21,10 @@ import (
 const (
 	muxRaft byte = 'R'
 	muxPeer byte = 'P'
+	// muxAppend: raft's AppendEntries in raftnet's binary encoding (a
+	// release without it closes such a connection; raftnet then falls
+	// back to muxRaft for that peer).
+	muxAppend byte = 'A'
 )
 
 var errMuxClosed = errors.New("broker: listener closed")
@@ -34,6 +38,7 @@ type mux struct {
 	ln     net.Listener
 	raft   *muxListener
 	peer   *muxListener
+	append *muxListener
 	done   chan struct{}
 	once   sync.Once
 	wg     sync.WaitGroup
@@ -48,10 +53,16 @@ type mux struct {
 	conns map[*muxConn]bool
 }
 
-func newMux(ln net.Listener, tlsCfg *tls.Config, logger hclog.Logger) *mux {
+// newMux serves ln. withAppend: route muxAppend connections (raftnet);
+// without it they are closed, as a release without raftnet does, so that
+// the dialer falls back to msgpack at once.
+func newMux(ln net.Listener, tlsCfg *tls.Config, withAppend bool, logger hclog.Logger) *mux {
 	m := &mux{ln: ln, done: make(chan struct{}), dialT: 2 * time.Second, conns: map[*muxConn]bool{}, logger: logger, tls: tlsCfg}
 	m.raft = &muxListener{m: m, ch: make(chan net.Conn, 16), closed: make(chan struct{})}
 	m.peer = &muxListener{m: m, ch: make(chan net.Conn, 16), closed: make(chan struct{})}
+	if withAppend {
+		m.append = &muxListener{m: m, ch: make(chan net.Conn, 16), closed: make(chan struct{})}
+	}
 	m.wg.Add(1)
 	go func() {
 		defer m.wg.Done()
@@ -148,6 +159,12 @@ func (m *mux) route(c net.Conn) {
 		l = m.raft
 	case muxPeer:
 		l = m.peer
+	case muxAppend:
+		if m.append == nil {
+			c.Close()
+			return
+		}
+		l = m.append
 	default:
 		c.Close()
 		return
@@ -181,7 +198,10 @@ func (m *mux) close() error {
 	m.conns = map[*muxConn]bool{}
 	m.mu.Unlock()
 	// Connections handed over but never accepted.
-	for _, l := range []*muxListener{m.raft, m.peer} {
+	for _, l := range []*muxListener{m.raft, m.peer, m.append} {
+		if l == nil {
+			continue
+		}
 		for {
 			select {
 			case c := <-l.ch:

@@ -33,7 +33,7 @@ func TestMux_SurvivesAcceptErrorsAndPrunesConns(t *testing.T) {
 	require.NoError(t, err)
 	fl := &flakyListener{Listener: ln}
 	fl.fails.Store(5)
-	m := newMux(fl, nil, hclog.NewNullLogger())
+	m := newMux(fl, nil, true, hclog.NewNullLogger())
 	defer m.close()
 
 	for i := 0; i < 20; i++ {

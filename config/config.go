@@ -134,6 +134,11 @@ type Broker struct {
 	// parallel with replication instead of before it; a send is still
 	// acknowledged only once the leader and a majority have it on disk.
 	RaftParallelFlush bool `mapstructure:"raftParallelFlush"`
+	// RaftBinaryAppend: AppendEntries between members in raftmq's binary
+	// encoding (package raftnet) instead of hashicorp/raft's msgpack;
+	// every other raft RPC stays msgpack. A member without it is spoken
+	// to in msgpack, so a group can be upgraded one member at a time.
+	RaftBinaryAppend bool `mapstructure:"raftBinaryAppend"`
 	// RaftLogLevel is hashicorp/raft's own log level (chatty at info).
 	RaftLogLevel string `mapstructure:"raftLogLevel"`
 	// RaftBindAddr is where this node listens for raft and peer traffic
@@ -309,6 +314,7 @@ func DefaultBroker() Broker {
 		RaftLogLevel:                "warn",
 		CommitLogPreallocate:        "auto",
 		RaftParallelFlush:           true,
+		RaftBinaryAppend:            true,
 		MaxTopicQueueNums:           1024,
 		MaxConnections:              10000,
 		MaxConnectionsPerIP:         2000,

@@ -504,6 +504,13 @@ func (n *Node) Restart(t testing.TB) {
 	}
 }
 
+// Set overrides a broker config key from the node's next (re)start on
+// (raftmq broker --set key=value), e.g. to run one member as an older
+// release would.
+func (n *Node) Set(key, value string) {
+	n.args = append(n.args, "--set", key+"="+value)
+}
+
 // RestartJoin restarts a member with --join (it never bootstraps: a
 // wiped member rejoins the group it was in); later restarts keep it.
 func (n *Node) RestartJoin(t testing.TB) {

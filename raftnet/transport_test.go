@@ -1,0 +1,318 @@
+package raftnet
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/raft"
+	"github.com/stretchr/testify/require"
+)
+
+// node is a Transport on loopback: the inner NetworkTransport and the
+// binary listener have ports of their own, and dialing the inner address
+// reaches the binary one through addrs.
+type node struct {
+	t     *Transport
+	inner *raft.NetworkTransport
+	ln    net.Listener
+}
+
+type addrBook struct {
+	mu sync.Mutex
+	m  map[string]string // inner address -> binary listener address
+}
+
+func (b *addrBook) dial(ctx context.Context, addr string) (net.Conn, error) {
+	b.mu.Lock()
+	to, ok := b.m[addr]
+	b.mu.Unlock()
+	if !ok {
+		to = addr
+	}
+	var d net.Dialer
+	return d.DialContext(ctx, "tcp", to)
+}
+
+func newNode(t *testing.T, book *addrBook) *node {
+	t.Helper()
+	inner, err := raft.NewTCPTransport("127.0.0.1:0", nil, 3, 2*time.Second, io.Discard)
+	require.NoError(t, err)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	book.mu.Lock()
+	book.m[string(inner.LocalAddr())] = ln.Addr().String()
+	book.mu.Unlock()
+	cfg := DefaultConfig()
+	cfg.Inner, cfg.Listener, cfg.Dial = inner, ln, book.dial
+	cfg.Logger = hclog.NewNullLogger()
+	tr, err := New(cfg)
+	require.NoError(t, err)
+	t.Cleanup(func() { tr.Close() })
+	return &node{t: tr, inner: inner, ln: ln}
+}
+
+// serveRPCs answers every AppendEntries like a follower would: success,
+// LastLog = the last entry's index; a request with term 99 gets an error.
+func serveRPCs(t *testing.T, n *node, seen *atomic.Int64) {
+	done := make(chan struct{})
+	t.Cleanup(func() { close(done) })
+	go func() {
+		for {
+			select {
+			case rpc := <-n.t.Consumer():
+				req := rpc.Command.(*raft.AppendEntriesRequest)
+				seen.Add(1)
+				if req.Term == 99 {
+					rpc.Respond(nil, errors.New("term 99 refused"))
+					continue
+				}
+				resp := &raft.AppendEntriesResponse{Term: req.Term, Success: true}
+				if k := len(req.Entries); k > 0 {
+					resp.LastLog = req.Entries[k-1].Index
+				}
+				rpc.Respond(resp, nil)
+			case <-done:
+				return
+			}
+		}
+	}()
+}
+
+func TestTransport_AppendEntriesPipelineAndHeartbeat(t *testing.T) {
+	book := &addrBook{m: map[string]string{}}
+	a, b := newNode(t, book), newNode(t, book)
+	var seen atomic.Int64
+	serveRPCs(t, b, &seen)
+	var beats atomic.Int64
+	b.t.SetHeartbeatHandler(func(rpc raft.RPC) {
+		beats.Add(1)
+		rpc.Respond(&raft.AppendEntriesResponse{Term: rpc.Command.(*raft.AppendEntriesRequest).Term, Success: true}, nil)
+	})
+	target := b.t.LocalAddr()
+
+	// Single RPC.
+	var resp raft.AppendEntriesResponse
+	req := sampleRequest()
+	require.NoError(t, a.t.AppendEntries("b", target, req, &resp))
+	require.True(t, resp.Success)
+	require.Equal(t, uint64(44), resp.LastLog)
+
+	// Heartbeat fast path: not through Consumer.
+	before := seen.Load()
+	require.NoError(t, a.t.AppendEntries("b", target, &raft.AppendEntriesRequest{Term: 7, RPCHeader: raft.RPCHeader{Addr: []byte("a")}}, &resp))
+	require.Equal(t, int64(1), beats.Load())
+	require.Equal(t, before, seen.Load())
+
+	// A remote error comes back as such, and the connection stays usable.
+	var remote *RemoteError
+	require.ErrorAs(t, a.t.AppendEntries("b", target, &raft.AppendEntriesRequest{Term: 99}, &resp), &remote)
+	require.NoError(t, a.t.AppendEntries("b", target, req, &resp))
+
+	// Pipeline: responses in request order.
+	p, err := a.t.AppendEntriesPipeline("b", target)
+	require.NoError(t, err)
+	const n = 300
+	got := make(chan uint64, n)
+	go func() {
+		for i := 0; i < n; i++ {
+			f := <-p.Consumer()
+			if f.Error() != nil {
+				got <- 0
+				continue
+			}
+			got <- f.Response().LastLog
+		}
+	}()
+	for i := 1; i <= n; i++ {
+		_, err := p.AppendEntries(&raft.AppendEntriesRequest{Term: 7, PrevLogEntry: uint64(i - 1),
+			Entries: []*raft.Log{{Index: uint64(i), Term: 7, Data: []byte(fmt.Sprint(i))}}}, new(raft.AppendEntriesResponse))
+		require.NoError(t, err)
+	}
+	for i := 1; i <= n; i++ {
+		select {
+		case last := <-got:
+			require.Equal(t, uint64(i), last)
+		case <-time.After(10 * time.Second):
+			t.Fatalf("response %d of %d did not come", i, n)
+		}
+	}
+	require.NoError(t, p.Close())
+	_, err = p.AppendEntries(req, new(raft.AppendEntriesResponse))
+	require.ErrorIs(t, err, raft.ErrPipelineShutdown)
+}
+
+// A peer whose port closes the connection at once (a release without the
+// protocol) gets AppendEntries through the inner transport.
+func TestTransport_FallsBackToInnerForLegacyPeer(t *testing.T) {
+	book := &addrBook{m: map[string]string{}}
+	a := newNode(t, book)
+	legacy, err := raft.NewTCPTransport("127.0.0.1:0", nil, 3, 2*time.Second, io.Discard)
+	require.NoError(t, err)
+	t.Cleanup(func() { legacy.Close() })
+	// Its "binary" address hangs up like the old mux does on an unknown byte.
+	hangup, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	t.Cleanup(func() { hangup.Close() })
+	go func() {
+		for {
+			c, err := hangup.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	book.mu.Lock()
+	book.m[string(legacy.LocalAddr())] = hangup.Addr().String()
+	book.mu.Unlock()
+	done := make(chan struct{})
+	defer close(done)
+	var viaInner atomic.Int64
+	go func() {
+		for {
+			select {
+			case rpc := <-legacy.Consumer():
+				viaInner.Add(1)
+				rpc.Respond(&raft.AppendEntriesResponse{Term: 5, Success: true, LastLog: 44}, nil)
+			case <-done:
+				return
+			}
+		}
+	}()
+	var resp raft.AppendEntriesResponse
+	require.NoError(t, a.t.AppendEntries("old", legacy.LocalAddr(), sampleRequest(), &resp))
+	require.True(t, resp.Success)
+	require.Equal(t, int64(1), viaInner.Load())
+	p, err := a.t.AppendEntriesPipeline("old", legacy.LocalAddr())
+	require.NoError(t, err)
+	_, err = p.AppendEntries(sampleRequest(), new(raft.AppendEntriesResponse))
+	require.NoError(t, err)
+	f := <-p.Consumer()
+	require.NoError(t, f.Error())
+	require.Equal(t, int64(2), viaInner.Load())
+	p.Close()
+}
+
+// Bytes that are not the protocol close the connection; the server goes on.
+func TestTransport_ServerRefusesGarbage(t *testing.T) {
+	book := &addrBook{m: map[string]string{}}
+	b := newNode(t, book)
+	var seen atomic.Int64
+	serveRPCs(t, b, &seen)
+	for _, junk := range [][]byte{
+		[]byte("GET / HTTP/1.1\r\n\r\n"),
+		append(hello[:], 0xFF, 0xFF, 0xFF, 0xFF, 1), // hello, then a 4 GiB claim
+		append(hello[:], 0, 0, 0, 3, 9, 9, 9),       // hello, then an unknown kind
+	} {
+		c, err := net.Dial("tcp", b.ln.Addr().String())
+		require.NoError(t, err)
+		_, err = c.Write(junk)
+		require.NoError(t, err)
+		c.(*net.TCPConn).CloseWrite()
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		rest, _ := io.ReadAll(c)
+		c.Close()
+		require.LessOrEqual(t, len(rest), len(hello), "only the hello comes back for %q", junk)
+	}
+	a := newNode(t, book)
+	var resp raft.AppendEntriesResponse
+	require.NoError(t, a.t.AppendEntries("b", b.t.LocalAddr(), sampleRequest(), &resp))
+	require.Equal(t, int64(1), seen.Load())
+}
+
+type countFSM struct {
+	mu   sync.Mutex
+	logs [][]byte
+}
+
+func (f *countFSM) Apply(l *raft.Log) any {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.logs = append(f.logs, append([]byte(nil), l.Data...))
+	return nil
+}
+func (f *countFSM) Snapshot() (raft.FSMSnapshot, error) { return nil, errors.New("no snapshots") }
+func (f *countFSM) Restore(io.ReadCloser) error         { return errors.New("no snapshots") }
+func (f *countFSM) applied() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.logs)
+}
+
+// Three hashicorp/raft nodes over the transport: an election (votes go
+// through the inner transport), replication (binary), a leader change,
+// and every FSM ends with the same entries.
+func TestTransport_RaftGroup(t *testing.T) {
+	book := &addrBook{m: map[string]string{}}
+	type member struct {
+		n   *node
+		r   *raft.Raft
+		fsm *countFSM
+	}
+	var ms []*member
+	var servers []raft.Server
+	for i := 0; i < 3; i++ {
+		n := newNode(t, book)
+		ms = append(ms, &member{n: n, fsm: &countFSM{}})
+		servers = append(servers, raft.Server{ID: raft.ServerID(fmt.Sprint("n", i)), Address: n.t.LocalAddr()})
+	}
+	for i, m := range ms {
+		c := raft.DefaultConfig()
+		c.LocalID = servers[i].ID
+		c.HeartbeatTimeout, c.ElectionTimeout, c.LeaderLeaseTimeout = 200*time.Millisecond, 200*time.Millisecond, 100*time.Millisecond
+		c.CommitTimeout = 10 * time.Millisecond
+		c.Logger = hclog.NewNullLogger()
+		logs, stable, snaps := raft.NewInmemStore(), raft.NewInmemStore(), raft.NewInmemSnapshotStore()
+		require.NoError(t, raft.BootstrapCluster(c, logs, stable, snaps, m.n.t, raft.Configuration{Servers: servers}))
+		r, err := raft.NewRaft(c, m.fsm, logs, stable, snaps, m.n.t)
+		require.NoError(t, err)
+		m.r = r
+		t.Cleanup(func() { r.Shutdown().Error() })
+	}
+	leader := func() *member {
+		deadline := time.Now().Add(10 * time.Second)
+		for time.Now().Before(deadline) {
+			for _, m := range ms {
+				if m.r != nil && m.r.State() == raft.Leader {
+					return m
+				}
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		t.Fatal("no leader within 10 s")
+		return nil
+	}
+	apply := func(l *member, from, to int) {
+		var fs []raft.ApplyFuture
+		for i := from; i < to; i++ {
+			fs = append(fs, l.r.Apply([]byte(fmt.Sprint("m", i)), 5*time.Second))
+		}
+		for _, f := range fs {
+			require.NoError(t, f.Error())
+		}
+	}
+	l := leader()
+	apply(l, 0, 500)
+	// Hand leadership over (TimeoutNow goes through the inner transport).
+	require.NoError(t, l.r.LeadershipTransfer().Error())
+	l2 := leader()
+	apply(l2, 500, 1000)
+	deadline := time.Now().Add(10 * time.Second)
+	for _, m := range ms {
+		for m.fsm.applied() < 1000 && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond)
+		}
+		require.Equal(t, 1000, m.fsm.applied())
+	}
+	for _, m := range ms[1:] {
+		require.Equal(t, ms[0].fsm.logs, m.fsm.logs)
+	}
+}
