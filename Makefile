@@ -47,7 +47,7 @@ test-timers: build
 
 # Benchmarks report ratios against baselines measured in the same run.
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem -count=1 -timeout 30m ./raftlog/... ./transport/... ./message/... ./fsm/... ./broker/
+	$(GO) test -run '^$$' -bench . -benchmem -count=1 -timeout 30m ./raftlog/... ./raftnet/... ./transport/... ./message/... ./fsm/... ./broker/
 
 # A 3-node group of real processes, one start per flush mode, every profile
 # (256 / 1 in flight, batched, consume, official client, e2e) in one table with
@@ -83,6 +83,8 @@ fuzz:
 	  './raftlog FuzzDecodeRecord' \
 	  './raftlog FuzzRecover' \
 	  './transport FuzzDecodeFrame' \
+	  './raftnet FuzzDecodeAppendRequest' \
+	  './raftnet FuzzDecodeAppendResponse' \
 	  './message FuzzDecodeRecord' \
 	  './message FuzzDecodeBatch' \
 	  './message FuzzProperties' \
