@@ -155,10 +155,11 @@ func (b *Broker) Start() (err error) {
 			return dialMux(ctx, addr, muxAppend, memberCli)
 		}
 		rc.Logger = b.logger.Named("raft-append")
-		if b.trans, err = raftnet.New(rc); err != nil {
-			netTrans.Close()
+		bt, err := raftnet.New(rc)
+		if err != nil { // b.trans stays the NetworkTransport, closed by closeStorage
 			return fmt.Errorf("broker: %w", err)
 		}
+		b.trans = bt
 	}
 
 	gc, err := b.groupConfig()

@@ -38,7 +38,7 @@
 // Invariants: every length is checked against the bytes left in its frame
 // before anything is sized by it, and a frame's buffer grows only as its
 // bytes arrive, so a peer that claims a large frame must send it. Responses
-// on a connection come back in request order; the server flushes its
-// writes only when no whole request is waiting in its read buffer, so
-// pipelined responses share write calls.
+// on a connection come back in request order, each flushed as soon as raft
+// answers. After a pipeline's first failed response the connection is
+// closed: a late response could otherwise be matched to the next request.
 package raftnet

@@ -466,14 +466,26 @@ func (p *pipeline) Close() error {
 	return nil
 }
 
+// decodeResponses reads the responses in request order. After the first
+// error (a timeout, a broken connection, a bad frame) the stream cannot be
+// trusted to match responses to requests: the connection is closed and
+// every later request fails with that error.
 func (p *pipeline) decodeResponses() {
+	var broken error
 	for {
 		select {
 		case f := <-p.inprogress:
-			p.c.c.SetReadDeadline(time.Now().Add(p.t.cfg.Timeout))
-			frame, err := readFrame(p.c.r)
+			err := broken
 			if err == nil {
-				err = decodeAppendResponse(frame, f.resp)
+				p.c.c.SetReadDeadline(time.Now().Add(p.t.cfg.Timeout))
+				var frame []byte
+				if frame, err = readFrame(p.c.r); err == nil {
+					err = decodeAppendResponse(frame, f.resp)
+				}
+				if err != nil {
+					broken = err
+					p.c.c.Close()
+				}
 			}
 			f.respond(err)
 			select {
@@ -573,16 +585,15 @@ func (t *Transport) serve(c net.Conn) error {
 			return ErrShutdown
 		}
 		ar, _ := resp.Response.(*raft.AppendEntriesResponse)
+		// Flushed at once: raft handles one request at a time, so holding
+		// this ack back for the next request's would delay the commit by
+		// a follower write (an fsync under SYNC_FLUSH).
+		c.SetWriteDeadline(time.Now().Add(t.cfg.Timeout))
 		if err := writeAppendResponse(w, ar, resp.Error); err != nil {
 			return err
 		}
-		// A whole request already waiting is answered before the flush, so
-		// pipelined responses share write calls.
-		if !completeFrameBuffered(r) {
-			c.SetWriteDeadline(time.Now().Add(t.cfg.Timeout))
-			if err := w.Flush(); err != nil {
-				return err
-			}
+		if err := w.Flush(); err != nil {
+			return err
 		}
 	}
 }

@@ -316,3 +316,51 @@ func TestTransport_RaftGroup(t *testing.T) {
 		require.Equal(t, ms[0].fsm.logs, m.fsm.logs)
 	}
 }
+
+// A pipeline whose peer sends a bad response fails that request and every
+// later one without reading on: the stream no longer matches requests.
+func TestTransport_PipelineStopsAtFirstBadResponse(t *testing.T) {
+	book := &addrBook{m: map[string]string{}}
+	a := newNode(t, book)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	t.Cleanup(func() { ln.Close() })
+	const peer = "127.0.0.1:1" // never dialed: the book maps it to ln
+	book.mu.Lock()
+	book.m[peer] = ln.Addr().String()
+	book.mu.Unlock()
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		var h [len(hello)]byte
+		io.ReadFull(c, h[:])
+		c.Write(hello[:])
+		// A bad frame (unknown status), then a valid success the client
+		// must not take for the second request's answer.
+		c.Write([]byte{0, 0, 0, 1, 7})
+		good := []byte{0, 0, 0, 30, statusOK, 0, 0, 0, 3, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 9, 0, 0, 0, 0, 0, 0, 0, 5, flagSuccess}
+		c.Write(good)
+		time.Sleep(2 * time.Second)
+	}()
+	p, err := a.t.AppendEntriesPipeline("x", peer)
+	require.NoError(t, err)
+	defer p.Close()
+	for i := 0; i < 2; i++ {
+		_, err := p.AppendEntries(&raft.AppendEntriesRequest{Term: 9}, new(raft.AppendEntriesResponse))
+		if err != nil { // the connection may already be closed for the second
+			break
+		}
+	}
+	f := <-p.Consumer()
+	require.ErrorIs(t, f.Error(), ErrFrame)
+	require.False(t, f.Response().Success)
+	select {
+	case f := <-p.Consumer():
+		require.Error(t, f.Error(), "the second request's answer is not the frame after the bad one")
+		require.False(t, f.Response().Success)
+	case <-time.After(5 * time.Second):
+	}
+}

@@ -54,14 +54,22 @@ func readFrame(r io.Reader) ([]byte, error) {
 	if _, err := io.ReadFull(r, h[:]); err != nil {
 		return nil, err
 	}
-	n := int(binary.BigEndian.Uint32(h[:]))
-	if n < 1 {
+	n64 := uint64(binary.BigEndian.Uint32(h[:]))
+	if n64 < 1 {
 		return nil, frameErr("empty frame")
 	}
+	if n64 > math.MaxInt {
+		return nil, frameErr("a %d-byte frame does not fit this platform", n64)
+	}
+	n := int(n64)
 	buf := make([]byte, 0, min(n, firstChunk))
 	for len(buf) < n {
 		if len(buf) == cap(buf) {
-			grown := make([]byte, len(buf), min(n, 2*cap(buf)))
+			c := n // doubling, without overflowing int
+			if cap(buf) <= n/2 {
+				c = 2 * cap(buf)
+			}
+			grown := make([]byte, len(buf), c)
 			copy(grown, buf)
 			buf = grown
 		}
@@ -75,19 +83,6 @@ func readFrame(r io.Reader) ([]byte, error) {
 		}
 	}
 	return buf, nil
-}
-
-// completeFrameBuffered reports whether r holds a whole frame already, so
-// that the caller can read it without blocking.
-func completeFrameBuffered(r *bufio.Reader) bool {
-	if r.Buffered() < 4 {
-		return false
-	}
-	h, err := r.Peek(4)
-	if err != nil {
-		return false
-	}
-	return uint64(r.Buffered()) >= 4+uint64(binary.BigEndian.Uint32(h))
 }
 
 // decoder reads fields from one frame; the first error sticks.
@@ -331,13 +326,20 @@ func decodeAppendResponse(frame []byte, r *raft.AppendEntriesResponse) error {
 	case st != statusOK:
 		return frameErr("unknown response status %d", st)
 	}
-	r.ProtocolVersion = raft.ProtocolVersion(int32(d.u32("protocol version")))
-	r.ID = d.bytes("id") // the frame is never reused: aliasing is safe
-	r.Addr = d.bytes("addr")
-	r.Term = d.u64("term")
-	r.LastLog = d.u64("last log")
+	// Into a local first: a frame that fails must leave r untouched (raft
+	// reads Success without looking at the error in places).
+	var out raft.AppendEntriesResponse
+	out.ProtocolVersion = raft.ProtocolVersion(int32(d.u32("protocol version")))
+	out.ID = d.bytes("id") // the frame is never reused: aliasing is safe
+	out.Addr = d.bytes("addr")
+	out.Term = d.u64("term")
+	out.LastLog = d.u64("last log")
 	flags := d.u8("flags")
-	r.Success = flags&flagSuccess != 0
-	r.NoRetryBackoff = flags&flagNoRetryBackoff != 0
-	return d.done()
+	out.Success = flags&flagSuccess != 0
+	out.NoRetryBackoff = flags&flagNoRetryBackoff != 0
+	if err := d.done(); err != nil {
+		return err
+	}
+	*r = out
+	return nil
 }

@@ -151,13 +151,16 @@ func TestReadFrame_ClaimedLengthIsNotAllocated(t *testing.T) {
 	require.Equal(t, payload, got)
 }
 
-func TestCompleteFrameBuffered(t *testing.T) {
-	wire := encodeRequest(t, sampleRequest())
-	r := bufio.NewReaderSize(bytes.NewReader(append(append([]byte(nil), wire...), wire[:10]...)), 1<<20)
-	_, err := r.Peek(1)
+// A response that fails to decode leaves the caller's struct as it was:
+// raft's pipeline reads Success without the error.
+func TestAppendResponse_BadFrameLeavesResponseUntouched(t *testing.T) {
+	var buf bytes.Buffer
+	w := bufio.NewWriter(&buf)
+	require.NoError(t, writeAppendResponse(w, &raft.AppendEntriesResponse{Term: 4, Success: true}, nil))
+	require.NoError(t, w.Flush())
+	frame, err := readFrame(&buf)
 	require.NoError(t, err)
-	require.True(t, completeFrameBuffered(r))
-	_, err = readFrame(r)
-	require.NoError(t, err)
-	require.False(t, completeFrameBuffered(r), "only 10 bytes of the next frame")
+	var out raft.AppendEntriesResponse
+	require.ErrorIs(t, decodeAppendResponse(append(frame, 0), &out), ErrFrame, "a trailing byte")
+	require.Equal(t, raft.AppendEntriesResponse{}, out)
 }
