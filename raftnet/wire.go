@@ -98,34 +98,36 @@ func (d *decoder) fail(what string, need int) {
 	d.b = nil
 }
 
-func (d *decoder) u8(what string) byte {
-	if len(d.b) < 1 {
-		d.fail(what, 1)
-		return 0
+// take returns the next n bytes, or nil after recording the error.
+func (d *decoder) take(what string, n int) []byte {
+	if len(d.b) < n {
+		d.fail(what, n)
+		return nil
 	}
-	v := d.b[0]
-	d.b = d.b[1:]
+	v := d.b[:n]
+	d.b = d.b[n:]
 	return v
+}
+
+func (d *decoder) u8(what string) byte {
+	if b := d.take(what, 1); b != nil {
+		return b[0]
+	}
+	return 0
 }
 
 func (d *decoder) u32(what string) uint32 {
-	if len(d.b) < 4 {
-		d.fail(what, 4)
-		return 0
+	if b := d.take(what, 4); b != nil {
+		return binary.BigEndian.Uint32(b)
 	}
-	v := binary.BigEndian.Uint32(d.b)
-	d.b = d.b[4:]
-	return v
+	return 0
 }
 
 func (d *decoder) u64(what string) uint64 {
-	if len(d.b) < 8 {
-		d.fail(what, 8)
-		return 0
+	if b := d.take(what, 8); b != nil {
+		return binary.BigEndian.Uint64(b)
 	}
-	v := binary.BigEndian.Uint64(d.b)
-	d.b = d.b[8:]
-	return v
+	return 0
 }
 
 // bytes returns a slice of the frame (nil when empty): no copy.
@@ -144,6 +146,15 @@ func (d *decoder) bytes(what string) []byte {
 	v := d.b[:n:n]
 	d.b = d.b[n:]
 	return v
+}
+
+// header reads raft's RPC header: protocol version, id, address.
+func (d *decoder) header() raft.RPCHeader {
+	var h raft.RPCHeader
+	h.ProtocolVersion = raft.ProtocolVersion(int32(d.u32("protocol version")))
+	h.ID = d.bytes("id")
+	h.Addr = d.bytes("addr")
+	return h
 }
 
 func (d *decoder) done() error {
@@ -187,6 +198,12 @@ func (e *encoder) bytes(b []byte) {
 	}
 }
 
+func (e *encoder) header(h raft.RPCHeader) {
+	e.u32(uint32(h.ProtocolVersion))
+	e.bytes(h.ID)
+	e.bytes(h.Addr)
+}
+
 func appendRequestSize(a *raft.AppendEntriesRequest) uint64 {
 	n := uint64(1 + 4 + 4 + len(a.ID) + 4 + len(a.Addr) + 8 + 4 + len(a.Leader) + 8 + 8 + 8 + 4)
 	for _, l := range a.Entries {
@@ -204,9 +221,7 @@ func writeAppendRequest(w *bufio.Writer, a *raft.AppendEntriesRequest) error {
 	e := encoder{w: w}
 	e.u32(uint32(n))
 	e.u8(kindAppendEntries)
-	e.u32(uint32(a.ProtocolVersion))
-	e.bytes(a.ID)
-	e.bytes(a.Addr)
+	e.header(a.RPCHeader)
 	e.u64(a.Term)
 	e.bytes(a.Leader)
 	e.u64(a.PrevLogEntry)
@@ -236,9 +251,7 @@ func decodeAppendRequest(frame []byte) (*raft.AppendEntriesRequest, error) {
 		return nil, frameErr("unknown request kind %d", k)
 	}
 	a := &raft.AppendEntriesRequest{}
-	a.ProtocolVersion = raft.ProtocolVersion(int32(d.u32("protocol version")))
-	a.ID = d.bytes("id")
-	a.Addr = d.bytes("addr")
+	a.RPCHeader = d.header()
 	a.Term = d.u64("term")
 	a.Leader = d.bytes("leader")
 	a.PrevLogEntry = d.u64("prev log entry")
@@ -289,9 +302,7 @@ func writeAppendResponse(w *bufio.Writer, r *raft.AppendEntriesResponse, rpcErr 
 	}
 	e.u32(uint32(1 + 4 + 4 + len(r.ID) + 4 + len(r.Addr) + 8 + 8 + 1))
 	e.u8(statusOK)
-	e.u32(uint32(r.ProtocolVersion))
-	e.bytes(r.ID)
-	e.bytes(r.Addr)
+	e.header(r.RPCHeader)
 	e.u64(r.Term)
 	e.u64(r.LastLog)
 	var flags byte
@@ -329,9 +340,7 @@ func decodeAppendResponse(frame []byte, r *raft.AppendEntriesResponse) error {
 	// Into a local first: a frame that fails must leave r untouched (raft
 	// reads Success without looking at the error in places).
 	var out raft.AppendEntriesResponse
-	out.ProtocolVersion = raft.ProtocolVersion(int32(d.u32("protocol version")))
-	out.ID = d.bytes("id") // the frame is never reused: aliasing is safe
-	out.Addr = d.bytes("addr")
+	out.RPCHeader = d.header() // the frame is never reused: aliasing is safe
 	out.Term = d.u64("term")
 	out.LastLog = d.u64("last log")
 	flags := d.u8("flags")
