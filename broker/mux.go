@@ -13,11 +13,12 @@ import (
 	"github.com/hashicorp/raft"
 )
 
-// The raft port (dLegerPeers address) carries two protocols, told apart by
-// the first byte a dialer writes: raft's own RPCs and the peer channel
-// (RocketMQ remoting between members of a group: requests a follower
-// forwards to the leader). One port per member keeps configuration to
-// RocketMQ's dLegerPeers, and a fault injected on that port cuts both.
+// The raft port (dLegerPeers address) carries three protocols, told apart
+// by the first byte a dialer writes: raft's own RPCs (msgpack), raftnet's
+// AppendEntries, and the peer channel (RocketMQ remoting between members
+// of a group: requests a follower forwards to the leader). One port per
+// member keeps configuration to RocketMQ's dLegerPeers, and a fault
+// injected on that port cuts them all.
 const (
 	muxRaft byte = 'R'
 	muxPeer byte = 'P'
