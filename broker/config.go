@@ -196,7 +196,7 @@ func FromFile(f config.Broker) (Config, error) {
 		NodeID: f.DLegerSelfID, Join: f.Join, RaftBindAddr: f.RaftBindAddr, DialAddrs: dial,
 		Dir: f.StorePathRootDir, Log: lc, ConsumeQueueFileEntries: f.MappedFileSizeConsumeQueue / 20,
 		HeartbeatTimeout: f.RaftHeartbeatTimeout, ElectionTimeout: f.RaftElectionTimeout, LeaderLeaseTimeout: f.RaftLeaderLeaseTimeout,
-		CommitTimeout: f.RaftCommitTimeout, SnapshotThreshold: f.RaftSnapshotThreshold, SnapshotInterval: f.RaftSnapshotInterval,
+		CommitTimeout: commitTimeout(f), SnapshotThreshold: f.RaftSnapshotThreshold, SnapshotInterval: f.RaftSnapshotInterval,
 		ParallelFlush: f.RaftParallelFlush, BinaryAppend: f.RaftBinaryAppend, PreferredLeader: f.PreferredLeaderID,
 		MaxMessageSize: f.MaxMessageSize, DelayLevels: delays, TimerMaxDelay: time.Duration(f.TimerMaxDelaySec) * time.Second,
 		TransactionTimeout: time.Duration(f.TransactionTimeOut) * time.Millisecond, TransactionCheckInterval: time.Duration(f.TransactionCheckInterval) * time.Millisecond,
@@ -277,4 +277,19 @@ func listenAddr(ip string, port int) string {
 		return net.JoinHostPort(ip, strconv.Itoa(port))
 	}
 	return ":" + strconv.Itoa(port)
+}
+
+// commitTimeout is raftCommitTimeout, or when it is 0: 50 ms, and 10 ms
+// with a group address. There consumers pull from followers, which learn
+// that an entry is committed from the leader's next AppendEntries: at the
+// end of a burst that is the commit timeout (1-2x) later.
+func commitTimeout(f config.Broker) time.Duration {
+	switch {
+	case f.RaftCommitTimeout > 0:
+		return f.RaftCommitTimeout
+	case f.BrokerGroupAddr != "":
+		return 10 * time.Millisecond
+	default:
+		return 50 * time.Millisecond
+	}
 }

@@ -2,6 +2,7 @@ package broker
 
 import (
 	"testing"
+	"time"
 
 	"github.com/raftmq/raftmq/config"
 	"github.com/raftmq/raftmq/raftlog"
@@ -37,5 +38,27 @@ func TestPreallocateFollowsFlushMode(t *testing.T) {
 		c, err := FromFile(fc)
 		require.NoError(t, err)
 		require.Equal(t, tc.want, c.Log.Preallocate, "%s %s", tc.flush, tc.prealloc)
+	}
+}
+
+func TestCommitTimeoutAuto(t *testing.T) {
+	for _, tc := range []struct {
+		set       time.Duration
+		groupAddr string
+		want      time.Duration
+	}{
+		{0, "", 50 * time.Millisecond},
+		{0, "127.0.0.1:30911", 10 * time.Millisecond},
+		{7 * time.Millisecond, "127.0.0.1:30911", 7 * time.Millisecond},
+		{200 * time.Millisecond, "", 200 * time.Millisecond},
+	} {
+		fc := config.DefaultBroker()
+		require.Zero(t, fc.RaftCommitTimeout, "the default is auto")
+		fc.StorePathRootDir = t.TempDir()
+		fc.DLegerPeers, fc.DLegerSelfID = "n0-127.0.0.1:40911", "n0"
+		fc.RaftCommitTimeout, fc.BrokerGroupAddr = tc.set, tc.groupAddr
+		c, err := FromFile(fc)
+		require.NoError(t, err)
+		require.Equal(t, tc.want, c.CommitTimeout, "%+v", tc)
 	}
 }

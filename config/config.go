@@ -92,7 +92,10 @@ type Broker struct {
 	RaftLeaderLeaseTimeout time.Duration `mapstructure:"raftLeaderLeaseTimeout"`
 	// RaftCommitTimeout: how often an idle leader sends each follower its
 	// commit index. Under load every append carries it; idle, 5 ms cost a
-	// group 0.15 cores of empty AppendEntries (hashicorp/raft's default is 50 ms).
+	// group 0.15 cores of empty AppendEntries. 0 (the default): 50 ms
+	// (hashicorp/raft's default), or 10 ms with a brokerGroupAddr, whose
+	// consumers read from followers and would otherwise see the last
+	// message of a burst up to 100 ms late.
 	RaftCommitTimeout     time.Duration `mapstructure:"raftCommitTimeout"`
 	RaftSnapshotThreshold uint64        `mapstructure:"raftSnapshotThreshold"`
 	RaftSnapshotInterval  time.Duration `mapstructure:"raftSnapshotInterval"`
@@ -301,7 +304,7 @@ func DefaultBroker() Broker {
 		RaftHeartbeatTimeout:        250 * time.Millisecond,
 		RaftElectionTimeout:         250 * time.Millisecond,
 		RaftLeaderLeaseTimeout:      250 * time.Millisecond,
-		RaftCommitTimeout:           50 * time.Millisecond,
+		RaftCommitTimeout:           0, // auto: see the field
 		RaftSnapshotThreshold:       2048,
 		RaftSnapshotInterval:        10 * time.Second,
 		RegisterInterval:            3 * time.Second,
@@ -467,6 +470,9 @@ func (b Broker) Validate() error {
 	}
 	if b.TransactionCheckMax < 1 || b.TransactionCheckMax > 1000 {
 		errs = append(errs, fmt.Errorf("transactionCheckMax %d: want 1..1000", b.TransactionCheckMax))
+	}
+	if b.RaftCommitTimeout != 0 && (b.RaftCommitTimeout < time.Millisecond || b.RaftCommitTimeout > 10*time.Second) {
+		errs = append(errs, fmt.Errorf("raftCommitTimeout %v: want 0 (auto) or 1ms..10s", b.RaftCommitTimeout))
 	}
 	if b.BrokerPermission < 0 || b.BrokerPermission > 7 {
 		errs = append(errs, fmt.Errorf("brokerPermission %d: want 0..7 (4 read, 2 write, 1 inherit)", b.BrokerPermission))
