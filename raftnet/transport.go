@@ -323,26 +323,41 @@ func (t *Transport) putConn(c *clientConn) {
 	c.c.Close()
 }
 
+// binaryConn returns a connection to the peer, or legacy when the peer is
+// spoken to through the inner transport (it refused the hello lately).
+func (t *Transport) binaryConn(id raft.ServerID, target raft.ServerAddress) (c *clientConn, legacy bool, err error) {
+	addr := t.resolve(id, target)
+	if t.isLegacy(addr) {
+		return nil, true, nil
+	}
+	c, err = t.getConn(addr)
+	if errors.Is(err, errLegacy) {
+		t.markLegacy(addr)
+		return nil, true, nil
+	}
+	return c, false, err
+}
+
+// send writes one request and flushes it.
+func (c *clientConn) send(args *raft.AppendEntriesRequest) error {
+	if err := writeAppendRequest(c.w, args); err != nil {
+		return err
+	}
+	return c.w.Flush()
+}
+
 // AppendEntries implements raft.Transport: heartbeats and unpipelined
 // replication, one request and its response on a pooled connection.
 func (t *Transport) AppendEntries(id raft.ServerID, target raft.ServerAddress, args *raft.AppendEntriesRequest, resp *raft.AppendEntriesResponse) error {
-	addr := t.resolve(id, target)
-	if t.isLegacy(addr) {
-		return t.inner.AppendEntries(id, target, args, resp)
-	}
-	c, err := t.getConn(addr)
-	if errors.Is(err, errLegacy) {
-		t.markLegacy(addr)
+	c, legacy, err := t.binaryConn(id, target)
+	if legacy {
 		return t.inner.AppendEntries(id, target, args, resp)
 	}
 	if err != nil {
 		return err
 	}
 	c.c.SetDeadline(time.Now().Add(t.cfg.Timeout))
-	err = writeAppendRequest(c.w, args)
-	if err == nil {
-		err = c.w.Flush()
-	}
+	err = c.send(args)
 	var frame []byte
 	if err == nil {
 		frame, err = readFrame(c.r)
@@ -363,13 +378,8 @@ func (t *Transport) AppendEntries(id raft.ServerID, target raft.ServerAddress, a
 // AppendEntriesPipeline implements raft.Transport: a connection of its
 // own, requests written as raft sends them, responses read in order.
 func (t *Transport) AppendEntriesPipeline(id raft.ServerID, target raft.ServerAddress) (raft.AppendPipeline, error) {
-	addr := t.resolve(id, target)
-	if t.isLegacy(addr) {
-		return t.inner.AppendEntriesPipeline(id, target)
-	}
-	c, err := t.getConn(addr)
-	if errors.Is(err, errLegacy) {
-		t.markLegacy(addr)
+	c, legacy, err := t.binaryConn(id, target)
+	if legacy {
 		return t.inner.AppendEntriesPipeline(id, target)
 	}
 	if err != nil {
@@ -435,11 +445,7 @@ func (p *pipeline) AppendEntries(args *raft.AppendEntriesRequest, resp *raft.App
 	default:
 	}
 	p.c.c.SetWriteDeadline(time.Now().Add(p.t.cfg.Timeout))
-	err := writeAppendRequest(p.c.w, args)
-	if err == nil {
-		err = p.c.w.Flush()
-	}
-	if err != nil {
+	if err := p.c.send(args); err != nil {
 		return nil, err
 	}
 	select { // back-pressure: at most MaxInFlight awaiting a response
