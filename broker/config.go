@@ -279,17 +279,15 @@ func listenAddr(ip string, port int) string {
 	return ":" + strconv.Itoa(port)
 }
 
-// commitTimeout is raftCommitTimeout, or when it is 0: 50 ms, and 10 ms
-// with a group address. There consumers pull from followers, which learn
-// that an entry is committed from the leader's next AppendEntries: at the
-// end of a burst that is the commit timeout (1-2x) later.
+// commitTimeout is raftCommitTimeout, or 5 ms when it is 0. Longer (50 ms
+// cuts an idle group from 0.25 to 0.10 cores) is not the default yet: in
+// two CI rehearsals with it a freshly elected leader stepped down for lack
+// of follower contact (every AppendEntries response refreshes the leader
+// lease, and these are the frequent ones when idle), and consumers on
+// followers (a group address) see the end of a burst up to 2x it late.
 func commitTimeout(f config.Broker) time.Duration {
-	switch {
-	case f.RaftCommitTimeout > 0:
+	if f.RaftCommitTimeout > 0 {
 		return f.RaftCommitTimeout
-	case f.BrokerGroupAddr != "":
-		return 10 * time.Millisecond
-	default:
-		return 50 * time.Millisecond
 	}
+	return 5 * time.Millisecond
 }

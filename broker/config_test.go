@@ -47,8 +47,8 @@ func TestCommitTimeoutAuto(t *testing.T) {
 		groupAddr string
 		want      time.Duration
 	}{
-		{0, "", 50 * time.Millisecond},
-		{0, "127.0.0.1:30911", 10 * time.Millisecond},
+		{0, "", 5 * time.Millisecond},
+		{0, "127.0.0.1:30911", 5 * time.Millisecond},
 		{7 * time.Millisecond, "127.0.0.1:30911", 7 * time.Millisecond},
 		{200 * time.Millisecond, "", 200 * time.Millisecond},
 	} {
