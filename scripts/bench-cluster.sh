@@ -69,6 +69,18 @@
 #                       first-touched page costs up to ~30x a recycled one, so the
 #                       probe says what a phase's writes paid; it also leaves every
 #                       start the same pool of just-freed pages
+#   PAGECACHE [steady]  steady: before each cluster start (raftmq's and the
+#                       NATS peer's), top the page cache up until MemFree is
+#                       FILL_FREE_MIB [512] with a clean fill file in the tool's
+#                       temp dir (written once, then read back), so that the
+#                       phases' writes get pages the kernel reclaims, as on any
+#                       broker host that has run for a while. fresh: no fill,
+#                       so on a newly booted VM they get never-touched pages,
+#                       which cost this VM 10-15x as much system CPU (the page
+#                       probe shows which: ~0.2-0.5 us/KiB steady, 2-3.5 fresh).
+#                       The first fill of a boot writes ~RAM size (~70 s, and
+#                       that much disk until the script exits). Each phase also
+#                       records kswapd's CPU (reclaim done for everyone).
 #   IDLE [3]            seconds of no load after each start, to record the servers'
 #                       idle CPU (0 skips): the floor under the low-rate profiles
 #
@@ -162,7 +174,41 @@ if selected h || selected j; then
   (cd test/compat && go build -o "$WORK/officialbench" ./cmd/officialbench)
 fi
 
+PAGECACHE=${PAGECACHE:-steady}
+FILL=$WORK/pagecache.fill
+FILL_MIB=0 FREE_MIB=0
+mem_free_mib() { awk '/^MemFree:/ {print int($2 / 1024)}' /proc/meminfo; }
+# pagecache_fill: make MemFree about FILL_FREE_MIB with clean page cache of
+# $FILL: read back what reclaim has taken of it, and grow it when it is all
+# cached, in 256 MiB steps (fsynced, so no writeback runs during a phase).
+pagecache_fill() {
+  [[ $PAGECACHE == steady ]] || return 0
+  local want=${FILL_FREE_MIB:-512} step=256 chunk=0 chunks
+  chunks=$(( $( [[ -f $FILL ]] && stat -c %s "$FILL" || echo 0) / (step << 20) ))
+  while [[ $(mem_free_mib) -gt $((want + step)) ]]; do
+    if [[ $chunk -lt $chunks ]]; then
+      dd if="$FILL" of=/dev/null bs=1M skip=$((chunk * step)) count=$step status=none
+    else
+      dd if=/dev/zero of="$FILL" bs=1M seek=$((chunk * step)) count=$step conv=notrunc,fsync status=none ||
+        { echo "   page cache fill stopped at $((chunk * step)) MiB (disk full?)" >&2; break; }
+      chunks=$((chunk + 1))
+    fi
+    chunk=$((chunk + 1))
+    [[ $chunk -lt $(( $(awk '/^MemTotal:/ {print int($2 / 1024)}' /proc/meminfo) / step + 8 )) ]] || break
+  done
+  FILL_MIB=$((chunks * step)) FREE_MIB=$(mem_free_mib)
+  echo "   page cache: MemFree $FREE_MIB MiB, fill file $FILL_MIB MiB (PAGECACHE=steady)"
+}
+kswapd_ticks() { # utime+stime of the kernel's page reclaim threads
+  local sum=0 p
+  for p in $(pgrep -x 'kswapd[0-9]*' 2>/dev/null); do
+    [[ -r /proc/$p/stat ]] && sum=$(( sum + $(awk '{print $14 + $15}' "/proc/$p/stat") ))
+  done
+  echo "$sum"
+}
+
 page_probe() { # label: the system CPU of writing PROBE_MIB MiB of new page cache
+  pagecache_fill
   local mib=${PROBE_MIB:-256} f sys us
   [[ $mib -gt 0 ]] || return 0
   f=$(mktemp /tmp/raftmq-probe.XXXXXX)
@@ -170,7 +216,7 @@ page_probe() { # label: the system CPU of writing PROBE_MIB MiB of new page cach
   rm -f "$f"
   # times prints e.g. 0m1.234s
   us=$(awk -v t="$sys" -v mib="$mib" 'BEGIN{ split(t, a, "m"); s = a[1]*60 + substr(a[2], 1, length(a[2])-1); printf "%.2f", s*1e6/(mib*1024) }')
-  printf '{"system":"probe","before":"%s","probeMiB":%d,"probeUsPerKiB":%s}\n' "$1" "$mib" "$us" >> "$RESULTS"
+  printf '{"system":"probe","before":"%s","probeMiB":%d,"probeUsPerKiB":%s,"pageCache":"%s","fillMiB":%d,"memFreeMiB":%d}\n' "$1" "$mib" "$us" "$PAGECACHE" "$FILL_MIB" "$FREE_MIB" >> "$RESULTS"
   echo "   page probe before $1: $us us of system CPU per KiB of new page cache ($mib MiB)"
 }
 
@@ -235,7 +281,7 @@ prof_suffix() { [[ $1 == 1 ]] || echo ".$1"; }
 # JSON line extended with the profile and the servers' CPU, into $RESULTS.
 phase() {
   local p=$1 run=$2; shift 2
-  local t0 t1 json msgs srv_us per client='"client":"raftmq",'
+  local t0 t1 k0 k1 json msgs srv_us per kper client='"client":"raftmq",'
   [[ $p == h || $p == j ]] && client="" # officialbench's line names its client
   local prof=()
   if [[ -n ${PPROF:-} && " ${PPROF_RUNS:-1} " == *" $run "* ]]; then
@@ -246,32 +292,33 @@ phase() {
       prof+=($!)
     done
   fi
-  t0=$(server_cpu_ticks)
+  t0=$(server_cpu_ticks); k0=$(kswapd_ticks)
   if ! json=$(timeout "$PHASE_TIMEOUT" "$@" 2> "$WORK/phase.err" | grep '^{"mode"' | tail -1); then
     echo "   ($p) run $run FAILED: $(tail -3 "$WORK/phase.err" | tr '\n' ' ')" >&2
     FAILED=$((FAILED + 1)); LAST_JSON=""
     return 0
   fi
-  t1=$(server_cpu_ticks)
+  t1=$(server_cpu_ticks); k1=$(kswapd_ticks)
   [[ ${#prof[@]} -gt 0 ]] && { wait "${prof[@]}" || echo "   ($p) a CPU profile failed" >&2; }
   LAST_JSON=$json
   msgs=$(sed -n 's/.*"messages":\([0-9]*\).*/\1/p' <<<"$json")
   srv_us=$(( (t1 - t0) * 1000000 / CLK_TCK ))
   per=$(awk -v u="$srv_us" -v n="${msgs:-0}" 'BEGIN { if (n > 0) printf "%.2f", u / n; else print 0 }')
+  kper=$(awk -v u="$(( (k1 - k0) * 1000000 / CLK_TCK ))" -v n="${msgs:-0}" 'BEGIN { if (n > 0) printf "%.2f", u / n; else print 0 }')
   # Resident memory of the brokers after the phase, and the messages this
   # cluster start has stored so far (produce phases): RSS must stay flat.
   [[ $p == [abcdefhij] ]] && STORED=$((STORED + ${msgs:-0}))
   local rss pid
   rss=$(for pid in "${PIDS[@]:1}"; do awk '/^VmRSS/ {print $2}' "/proc/$pid/status" 2>/dev/null || echo 0; done | paste -sd, -)
-  printf '{"system":"raftmq",%s"profile":"%s","desc":"%s","flush":"%s","run":%d,"serverProcs":%d,"serverCpuUs":%d,"serverCpuUsPerMsg":%s,"storedInStart":%d,"brokerRssKiB":[%s],%s\n' \
-    "$client" "$p" "$(desc_of "$p")" "$(flush_of "$p")" "$run" "${#PIDS[@]}" "$srv_us" "$per" "$STORED" "$rss" "${json#\{}" >> "$RESULTS"
-  awk -v p="$p" -v r="$run" -v per="$per" -v rss="$rss" -v stored="$STORED" '{
+  printf '{"system":"raftmq",%s"profile":"%s","desc":"%s","flush":"%s","run":%d,"serverProcs":%d,"serverCpuUs":%d,"serverCpuUsPerMsg":%s,"reclaimCpuUsPerMsg":%s,"storedInStart":%d,"brokerRssKiB":[%s],%s\n' \
+    "$client" "$p" "$(desc_of "$p")" "$(flush_of "$p")" "$run" "${#PIDS[@]}" "$srv_us" "$per" "$kper" "$STORED" "$rss" "${json#\{}" >> "$RESULTS"
+  awk -v p="$p" -v r="$run" -v per="$per" -v kper="$kper" -v rss="$rss" -v stored="$STORED" '{
       m = $0; sub(/.*"msgsPerSec":/, "", m); sub(/,.*/, "", m)
       l = $0; sub(/.*"p50us":/, "", l); sub(/,.*/, "", l)
       c = $0; sub(/.*"clientCpuUsPerMsg":/, "", c); sub(/[,}].*/, "", c)
       n = split(rss, k, ","); mib = ""
       for (i = 1; i <= n; i++) mib = mib (i > 1 ? "/" : "") int(k[i] / 1024)
-      printf "   (%s) run %d: %.0f msgs/s, p50 %d us, server CPU %s us/msg, client CPU %s us/msg; broker RSS %s MiB after %d stored\n", p, r, m, l, per, c, mib, stored
+      printf "   (%s) run %d: %.0f msgs/s, p50 %d us, server CPU %s us/msg, client CPU %s us/msg, kswapd %s us/msg; broker RSS %s MiB after %d stored\n", p, r, m, l, per, c, kper, mib, stored
     }' <<<"$json"
 }
 

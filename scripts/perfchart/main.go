@@ -69,12 +69,18 @@ type record struct {
 	ServerProcs       int      `json:"serverProcs,omitempty"`
 	ServerCPUUsPerMsg *float64 `json:"serverCpuUsPerMsg,omitempty"`
 	ClientCPUUsPerMsg *float64 `json:"clientCpuUsPerMsg,omitempty"`
+	// kswapd's CPU over the phase per message: reclaim the phase caused
+	// (PAGECACHE=steady), charged to no server process
+	ReclaimCPUUsPerMsg *float64 `json:"reclaimCpuUsPerMsg,omitempty"`
 
 	// probe records only: what new page cache cost the kernel just before
 	// a start (see PROBE_MIB in scripts/bench-cluster.sh)
 	Before        string  `json:"before,omitempty"`
 	ProbeMiB      int     `json:"probeMiB,omitempty"`
 	ProbeUsPerKiB float64 `json:"probeUsPerKiB,omitempty"`
+	PageCache     string  `json:"pageCache,omitempty"` // "steady" or "fresh" (PAGECACHE)
+	FillMiB       int     `json:"fillMiB,omitempty"`
+	MemFreeMiB    int     `json:"memFreeMiB,omitempty"` // after the fill
 
 	// idle records only: the servers' CPU with no load, after a start
 	ServerCPUUsPerSec float64 `json:"serverCpuUsPerSec,omitempty"`
@@ -185,6 +191,7 @@ type table struct {
 	meta    record
 	idle    []record
 	probes  []record
+	reclaim float64 // the highest kswapd µs/msg of any raftmq phase
 	rows    []row
 	hasNATS bool
 }
@@ -222,6 +229,9 @@ func buildTable(recs []record) table {
 		if r.System == "probe" {
 			t.probes = append(t.probes, r)
 			continue
+		}
+		if r.ReclaimCPUUsPerMsg != nil && *r.ReclaimCPUUsPerMsg > t.reclaim {
+			t.reclaim = *r.ReclaimCPUUsPerMsg
 		}
 		if r.Profile == "" || (r.System != "raftmq" && r.System != "nats") {
 			continue // kept in the file, not tabulated
@@ -421,6 +431,12 @@ func (t table) markdown() string {
 		}
 		fmt.Fprintf(&b, " Writing new page cache (dd, just before each start) cost %s: on a VM that backs memory lazily "+
 			"a first-touched page costs far more than a recycled one, and every stored byte needs one on each member.", strings.Join(items, ", "))
+		if t.probes[0].PageCache == "steady" {
+			fmt.Fprintf(&b, " Page cache was steady (PAGECACHE=steady): before each start, raftmq's and NATS's alike, a clean fill file "+
+				"took all free memory but %d MiB, so a phase's writes got pages reclaimed from it, as on a broker host that has run for a while "+
+				"(PAGECACHE=fresh measures a newly booted VM instead); the kernel's reclaim thread used at most %.2f µs per message, "+
+				"counted in no server's CPU.", t.probes[0].MemFreeMiB, t.reclaim)
+		}
 	}
 	if t.hasNATS {
 		b.WriteString(" NATS: ASYNC_FLUSH rows use JetStream's default (fsync every 2 min), SYNC_FLUSH rows `sync_interval: always`; " +
