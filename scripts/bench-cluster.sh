@@ -71,8 +71,9 @@
 #                       start the same pool of just-freed pages
 #   PAGECACHE [steady]  steady: before each cluster start (raftmq's and the
 #                       NATS peer's), top the page cache up until MemFree is
-#                       FILL_FREE_MIB [512] with a clean fill file in the tool's
-#                       temp dir (written once, then read back), so that the
+#                       FILL_FREE_MIB [160] with a clean fill file in the tool's
+#                       temp dir (written once, then read back; the kernel's
+#                       reclaim keeps ~115 MiB free here), so that the
 #                       phases' writes get pages the kernel reclaims, as on any
 #                       broker host that has run for a while. fresh: no fill,
 #                       so on a newly booted VM they get never-touched pages,
@@ -180,10 +181,10 @@ FILL_MIB=0 FREE_MIB=0
 mem_free_mib() { awk '/^MemFree:/ {print int($2 / 1024)}' /proc/meminfo; }
 # pagecache_fill: make MemFree about FILL_FREE_MIB with clean page cache of
 # $FILL: read back what reclaim has taken of it, and grow it when it is all
-# cached, in 256 MiB steps (fsynced, so no writeback runs during a phase).
+# cached, in 64 MiB steps (fsynced, so no writeback runs during a phase).
 pagecache_fill() {
   [[ $PAGECACHE == steady ]] || return 0
-  local want=${FILL_FREE_MIB:-512} step=256 chunk=0 chunks
+  local want=${FILL_FREE_MIB:-160} step=64 chunk=0 chunks
   chunks=$(( $( [[ -f $FILL ]] && stat -c %s "$FILL" || echo 0) / (step << 20) ))
   while [[ $(mem_free_mib) -gt $((want + step)) ]]; do
     if [[ $chunk -lt $chunks ]]; then
