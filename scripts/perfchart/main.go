@@ -433,8 +433,8 @@ func (t table) markdown() string {
 			"a first-touched page costs far more than a recycled one, and every stored byte needs one on each member.", strings.Join(items, ", "))
 		if t.probes[0].PageCache == "steady" {
 			fmt.Fprintf(&b, " Page cache was steady (PAGECACHE=steady): before each start, raftmq's and NATS's alike, a clean fill file "+
-				"took all free memory but %d MiB, so a phase's writes got pages reclaimed from it, as on a broker host that has run for a while "+
-				"(PAGECACHE=fresh measures a newly booted VM instead); the kernel's reclaim thread used at most %.2f µs per message, "+
+				"took all free memory but about %d MiB, so a phase's writes got pages reclaimed from it, as on a broker host that has run for a while "+
+				"(PAGECACHE=fresh measures a newly booted VM instead); in raftmq's phases the kernel's reclaim thread (kswapd) used at most %.2f µs per message, "+
 				"counted in no server's CPU.", t.probes[0].MemFreeMiB, t.reclaim)
 		}
 	}
