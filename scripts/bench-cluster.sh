@@ -184,7 +184,8 @@ mem_free_mib() { awk '/^MemFree:/ {print int($2 / 1024)}' /proc/meminfo; }
 # cached, in 64 MiB steps (fsynced, so no writeback runs during a phase).
 pagecache_fill() {
   [[ $PAGECACHE == steady ]] || return 0
-  local want=${FILL_FREE_MIB:-160} step=64 chunk=0 chunks
+  local want=${FILL_FREE_MIB:-160} step=64 chunk=0 chunks max
+  max=$(( $(awk '/^MemTotal:/ {print int($2 / 1024)}' /proc/meminfo) / step + 8 ))
   chunks=$(( $( [[ -f $FILL ]] && stat -c %s "$FILL" || echo 0) / (step << 20) ))
   while [[ $(mem_free_mib) -gt $((want + step)) ]]; do
     if [[ $chunk -lt $chunks ]]; then
@@ -195,11 +196,12 @@ pagecache_fill() {
       chunks=$((chunk + 1))
     fi
     chunk=$((chunk + 1))
-    [[ $chunk -lt $(( $(awk '/^MemTotal:/ {print int($2 / 1024)}' /proc/meminfo) / step + 8 )) ]] || break
+    [[ $chunk -lt $max ]] || break
   done
   FILL_MIB=$((chunks * step)) FREE_MIB=$(mem_free_mib)
   echo "   page cache: MemFree $FREE_MIB MiB, fill file $FILL_MIB MiB (PAGECACHE=steady)"
 }
+per_msg() { awk -v u="$1" -v n="$2" 'BEGIN { if (n > 0) printf "%.2f", u / n; else print 0 }'; } # µs count
 kswapd_ticks() { # utime+stime of the kernel's page reclaim threads
   local sum=0 p
   for p in $(pgrep -x 'kswapd[0-9]*' 2>/dev/null); do
@@ -304,8 +306,8 @@ phase() {
   LAST_JSON=$json
   msgs=$(sed -n 's/.*"messages":\([0-9]*\).*/\1/p' <<<"$json")
   srv_us=$(( (t1 - t0) * 1000000 / CLK_TCK ))
-  per=$(awk -v u="$srv_us" -v n="${msgs:-0}" 'BEGIN { if (n > 0) printf "%.2f", u / n; else print 0 }')
-  kper=$(awk -v u="$(( (k1 - k0) * 1000000 / CLK_TCK ))" -v n="${msgs:-0}" 'BEGIN { if (n > 0) printf "%.2f", u / n; else print 0 }')
+  per=$(per_msg "$srv_us" "${msgs:-0}")
+  kper=$(per_msg "$(( (k1 - k0) * 1000000 / CLK_TCK ))" "${msgs:-0}")
   # Resident memory of the brokers after the phase, and the messages this
   # cluster start has stored so far (produce phases): RSS must stay flat.
   [[ $p == [abcdefhij] ]] && STORED=$((STORED + ${msgs:-0}))
