@@ -51,7 +51,7 @@
 #                       .nats-*.log and raw RESULT lines .nats-*.results beside it);
 #                       redraw with: go run ./scripts/perfchart -in FILE -png X.png
 #   DOC [0]             1: rewrite the generated section of docs/performance.md
-#   RAFTMQ_BIN [bin/raftmq]; INFLIGHT [4] (sendMaxInflightEntries); PREALLOC [auto];
+#   RAFTMQ_BIN [bin/raftmq]; INFLIGHT [1] (sendMaxInflightEntries); PREALLOC [auto];
 #   BROKER_CONF []      extra broker.conf lines for every member, e.g.
 #                       $'raftCommitTimeout=5ms\nraftHeartbeatTimeout=500ms'
 #   NS_PORT [29876], BASE [20911], RAFT [50911], METRICS [19100] (ports; NATS:
@@ -241,7 +241,7 @@ dLegerPeers=$peers
 dLegerSelfId=n$i
 flushDiskType=$1
 commitLogPreallocate=${PREALLOC:-auto}
-sendMaxInflightEntries=${INFLIGHT:-4}
+sendMaxInflightEntries=${INFLIGHT:-1}
 mappedFileSizeCommitLog=268435456
 metricsAddr=127.0.0.1:$((METRICS + i))
 ${BROKER_CONF:-}
