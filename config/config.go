@@ -107,8 +107,8 @@ type Broker struct {
 	// default) packs the most sends per entry, and every entry costs each
 	// member a write, a replication round and an apply: measured on 2
 	// cores it beats 2 and 4 (docs/performance.md). A lone send still goes
-	// at once. More helps only where entries fill sendBatchMaxBytes (a long
-	// round trip under heavy load).
+	// at once. More should help only where entries fill sendBatchMaxBytes
+	// (a long round trip under heavy load; not measured here).
 	SendMaxInflightEntries int `mapstructure:"sendMaxInflightEntries"`
 	// SendMaxPendingBytes bounds the message bytes waiting for commit; a
 	// send that cannot get room within WaitTimeMillsInSendQueue is answered

@@ -228,8 +228,9 @@ page_probe() { # label: the system CPU of writing PROBE_MIB MiB of new page cach
 # default 75 % (sends refused at 90 % used, counted against the space
 # available to users), a full RUNS=3 table on this VM (252 GiB, 80 GiB of
 # it available before the fill) had no send acknowledged in run 3, which is
-# where ~24 GiB of fill plus ~10 GiB per member crosses 90 %. 95 % leaves
-# the table its room; brokers still refuse sends past it.
+# where ~24 GiB of fill plus ~10 GiB per member crosses 90 %. 95 % gives it
+# more room (the table of 2026-12-02 still reached it late in run 3 of (j));
+# brokers still refuse sends past it, with code 14.
 DISK_RATIO=${DISK_RATIO:-95}
 
 start_cluster() { # flushDiskType
