@@ -198,6 +198,9 @@ type FSM struct {
 	// IndexErrors counts IndexFile writes that failed (metrics).
 	IndexErrors  atomic.Uint64
 	lastIndexErr time.Time // FSM goroutine only
+	// indexBuf gathers the IndexFile keys of the command being applied
+	// (under mu).
+	indexBuf []indexfile.Entry
 	// FlushErrors counts ConsumeQueue writes that failed (retried).
 	FlushErrors  atomic.Uint64
 	lastFlushErr time.Time // FSM goroutine only
@@ -650,19 +653,18 @@ func (f *FSM) applyAppend(c Command, dataOff int64, touched map[*consumequeue.Qu
 		if r.Topic == message.TransHalfTopic {
 			f.openTxn(v, phys, r.QueueOffset+int64(len(r.PhysOffsets)-1))
 		}
-		if err := f.indexKeys(r.Topic, v, &props, phys); err != nil {
-			// The IndexFile only speeds up queries by key; a write it
-			// cannot make (a full disk) must not stop the replica.
-			f.IndexErrors.Add(1)
-			if now := time.Now(); now.Sub(f.lastIndexErr) > time.Minute {
-				f.lastIndexErr = now
-				f.logger.Error("cannot index message keys; queries by key may miss messages", "topic", r.Topic, "error", err,
-					"errors_total", f.IndexErrors.Load())
+		forEachIndexKey(r.Topic, &props, func(h uint32) error {
+			f.indexBuf = append(f.indexBuf, indexfile.Entry{Hash: h, Phys: phys, StoreTS: v.StoreTimestamp})
+			if len(f.indexBuf) == indexBufMax { // a message may carry many keys
+				f.flushIndex()
 			}
-		}
+			return nil
+		})
 		f.Messages.Add(1)
 		return nil
 	})
+	// The keys of the records applied, also where a later record failed.
+	f.flushIndex()
 	if err != nil {
 		return nil, err
 	}
@@ -672,8 +674,28 @@ func (f *FSM) applyAppend(c Command, dataOff int64, touched map[*consumequeue.Qu
 	return r, nil
 }
 
-func (f *FSM) indexKeys(topic string, v *message.RecordView, p *applyProps, phys int64) error {
-	return forEachIndexKey(topic, p, func(h uint32) error { return f.index.PutHash(h, phys, v.StoreTimestamp) })
+// indexBufMax bounds the keys gathered before they are written.
+const indexBufMax = 4096
+
+// flushIndex writes the keys gathered in indexBuf to the IndexFile, in
+// one call per command so that their slot reads overlap.
+func (f *FSM) flushIndex() {
+	if len(f.indexBuf) == 0 {
+		return
+	}
+	failed, err := f.index.PutHashes(f.indexBuf)
+	f.indexBuf = f.indexBuf[:0]
+	if err == nil {
+		return
+	}
+	// The IndexFile only speeds up queries by key; a write it cannot make
+	// (a full disk) must not stop the replica.
+	f.IndexErrors.Add(uint64(failed))
+	if now := time.Now(); now.Sub(f.lastIndexErr) > time.Minute {
+		f.lastIndexErr = now
+		f.logger.Error("cannot index message keys; queries by key may miss messages", "error", err,
+			"errors_total", f.IndexErrors.Load())
+	}
 }
 
 // applyProps holds the properties applying a record reads, found in one

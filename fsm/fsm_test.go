@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"net/netip"
+	"strings"
 	"testing"
 
 	"github.com/hashicorp/raft"
@@ -395,4 +396,31 @@ func TestFSM_SnapshotAtABarrierIndex(t *testing.T) {
 	c.AddRecords(record(t, "T", 0, "unapplied", nil))
 	require.NoError(t, src.log.StoreLogs([]*raft.Log{{Index: last + 4, Term: 2, Type: raft.LogCommand, Data: c.Bytes()}}))
 	require.Error(t, snap2.Persist(&memSink{index: last + 4}))
+}
+
+// A message with more keys than indexBuf holds is indexed under all of
+// them, and so is the message after it in the same entry.
+func TestFSM_ManyKeysAreAllIndexed(t *testing.T) {
+	r := newRig(t, t.TempDir())
+	// Short distinct keys (base 62), to fit the rig's 16 KiB segments.
+	const digits = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	keys := make([]string, indexBufMax+10)
+	for i := range keys {
+		k := ""
+		for n := i + 1; n > 0; n /= len(digits) {
+			k += string(digits[n%len(digits)])
+		}
+		keys[i] = k
+	}
+	var b EntryBuilder
+	b.AddRecords(record(t, "T", 0, "many", map[string]string{"KEYS": strings.Join(keys, " ")}),
+		record(t, "T", 0, "next", map[string]string{"KEYS": "after"}))
+	res := r.propose(&b)
+	a := res.Results[0].(*AppendResult)
+	require.Len(t, a.PhysOffsets, 2)
+	for _, k := range []string{keys[0], keys[indexBufMax-1], keys[indexBufMax], keys[len(keys)-1]} {
+		require.Equal(t, []int64{a.PhysOffsets[0]}, r.fsm.QueryIndex("T", k, 10, 0, 1<<62), k)
+	}
+	require.Equal(t, []int64{a.PhysOffsets[1]}, r.fsm.QueryIndex("T", "after", 10, 0, 1<<62))
+	require.Zero(t, r.fsm.IndexErrors.Load())
 }

@@ -110,6 +110,7 @@ type file struct {
 	dirtyPages pageSet
 	pending    []byte // entries written after `written`
 	written    uint32 // entries on disk (pwritten)
+	prefetched uint32 // see prefetch
 }
 
 func (x *file) slotIndex(h uint32) int { return int(h % uint32(x.cfg.SlotCount)) }
@@ -228,8 +229,7 @@ func (s *Store) openFile(name string, active bool) (*file, error) {
 	x.hdr.slotCount = uint32(s.cfg.SlotCount)
 	x.written = x.hdr.count
 	if active {
-		x.slots = make([]uint32, s.cfg.SlotCount)
-		x.dirtyPages = x.newPageSet()
+		x.activate()
 		if x.hdr.clean != 0 {
 			for i := range x.slots {
 				x.slots[i] = binary.BigEndian.Uint32(m[x.slotOff(i):])
@@ -254,7 +254,18 @@ func (x *file) rebuildSlots() {
 	}
 }
 
+// activate gives a file that is to be written an empty slot table.
+func (x *file) activate() {
+	x.slots, x.dirtyPages = make([]uint32, x.cfg.SlotCount), x.newPageSet()
+}
+
+// seal drops the active file's in-memory state (once persisted).
+func (x *file) seal() {
+	x.slots, x.dirtyPages, x.pending = nil, nil, nil
+}
+
 func (x *file) close() error {
+	x.seal()
 	err := unix.Munmap(x.m)
 	x.m = nil
 	if cerr := x.f.Close(); err == nil {
@@ -379,6 +390,49 @@ func (s *Store) Put(key string, phys, storeTS int64) error {
 func (s *Store) PutHash(h uint32, phys, storeTS int64) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	return s.putLocked(h, phys, storeTS)
+}
+
+// Entry is one key of a message to index (PutHashes).
+type Entry struct {
+	Hash          uint32 // KeyHashOf
+	Phys, StoreTS int64
+}
+
+// PutHashes is PutHash of each entry in turn, under one lock. A put that
+// fails does not stop the ones after it; it returns how many failed and
+// the first error.
+//
+// It first reads every slot the entries hash to, in a loop with no
+// dependency between loads, so that their cache misses overlap instead of
+// coming one per put (each put's read of its slot was most of its cost).
+func (s *Store) PutHashes(es []Entry) (failed int, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if n := len(s.files); n > 0 && s.files[n-1].slots != nil {
+		s.files[n-1].prefetch(es)
+	}
+	for _, e := range es {
+		if perr := s.putLocked(e.Hash, e.Phys, e.StoreTS); perr != nil {
+			failed++
+			if err == nil {
+				err = perr
+			}
+		}
+	}
+	return failed, err
+}
+
+// prefetch reads the slots of es; the sum only keeps the loads.
+func (x *file) prefetch(es []Entry) {
+	var sum uint32
+	for _, e := range es {
+		sum += x.slots[x.slotIndex(e.Hash)]
+	}
+	x.prefetched = sum
+}
+
+func (s *Store) putLocked(h uint32, phys, storeTS int64) error {
 	x, err := s.activeLocked(storeTS)
 	if err != nil {
 		return err
@@ -438,7 +492,7 @@ func (s *Store) newFileLocked(ts int64) (*file, error) {
 		if err := prev.persist(); err != nil {
 			return nil, err
 		}
-		prev.slots, prev.dirtyPages, prev.pending = nil, nil, nil
+		prev.seal()
 	}
 	x, err := s.openFile(name, true)
 	if err != nil {
@@ -548,8 +602,7 @@ func (s *Store) Rewind(st State) error {
 	}
 	x := s.files[n-1]
 	if x.slots == nil { // a sealed file becomes active again
-		x.slots = make([]uint32, s.cfg.SlotCount)
-		x.dirtyPages = x.newPageSet()
+		x.activate()
 		x.hdr.clean = 0
 		x.rebuildSlots()
 	}

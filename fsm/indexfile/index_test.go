@@ -109,3 +109,34 @@ func TestIndex_SyncThenCrashRebuildsSlots(t *testing.T) {
 	require.Equal(t, int64(24300), got[0], "newest first, from after the reopen")
 	require.Equal(t, int64(300), got[len(got)-1])
 }
+
+// PutHashes, across file rolls, leaves what PutHash of each entry does.
+func TestIndex_PutHashesMatchesPutHash(t *testing.T) {
+	cfg := Config{SlotCount: 7, MaxEntries: 10}
+	one, err := Open(t.TempDir(), cfg)
+	require.NoError(t, err)
+	defer one.Close()
+	batch, err := Open(t.TempDir(), cfg)
+	require.NoError(t, err)
+	defer batch.Close()
+	ts := int64(1_700_000_000_000)
+	var es []Entry
+	for i := 0; i < 37; i++ { // four files, batches that straddle them
+		e := Entry{Hash: KeyHash(Key("T", fmt.Sprintf("k%d", i%6))), Phys: int64(i * 100), StoreTS: ts + int64(i)*1000}
+		require.NoError(t, one.PutHash(e.Hash, e.Phys, e.StoreTS))
+		if es = append(es, e); len(es) == 8 || i == 36 {
+			failed, err := batch.PutHashes(es)
+			require.NoError(t, err)
+			require.Zero(t, failed)
+			es = es[:0]
+		}
+	}
+	require.Equal(t, one.State(), batch.State())
+	for k := 0; k < 6; k++ {
+		key := Key("T", fmt.Sprintf("k%d", k))
+		require.Equal(t, one.Query(key, 100, 0, 1<<62), batch.Query(key, 100, 0, 1<<62), key)
+	}
+	failed, err := batch.PutHashes(nil)
+	require.NoError(t, err)
+	require.Zero(t, failed)
+}
