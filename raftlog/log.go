@@ -37,7 +37,10 @@ type Log struct {
 	// wmu serializes mutators and guards the writer-only fields below.
 	wmu  sync.Mutex
 	meta meta
-	buf  []byte
+	// hdrs and iov are StoreLogs' record headers and the buffers it writes
+	// (headers and the entries' own bytes), kept for reuse.
+	hdrs []byte
+	iov  [][]byte
 	// ubuf holds encoded index units from ufirst on, not yet written.
 	ubuf   []byte
 	ufirst uint64
@@ -419,20 +422,26 @@ func (l *Log) StoreLogs(logs []*raft.Log) error {
 	}
 	l.ubuf = l.ubuf[:0]
 	seg := l.cfg.SegmentSize
-	buf := l.buf[:0]
+	// hdrs never grows while iov points into it: each record needs at most
+	// a header and a blank marker.
+	hdrs := l.hdrs[:0]
+	if need := len(logs) * (HeaderSize + blankSize); cap(hdrs) < need {
+		hdrs = make([]byte, 0, need)
+	}
+	iov := l.iov[:0]
 	chunkStart := pos
 	firstPos := int64(-1)
 	for _, lg := range logs {
 		size := recordSize(lg)
 		if pos%seg == 0 && pos != chunkStart {
 			// The previous record filled its segment exactly.
-			if err := l.writeChunk(chunkStart, buf); err != nil {
+			if err := l.writeChunk(chunkStart, iov); err != nil {
 				return err
 			}
 			if err := l.seal(chunkStart); err != nil {
 				return err
 			}
-			buf, chunkStart = buf[:0], pos
+			iov, chunkStart = iov[:0], pos
 		}
 		segEnd := (pos/seg + 1) * seg
 		if pos+size > segEnd {
@@ -440,34 +449,46 @@ func (l *Log) StoreLogs(logs []*raft.Log) error {
 			// blank and seal it (data and index durable) first, so recovery
 			// only ever has to scan the last segment.
 			if segEnd-pos >= blankSize {
-				buf = appendBlank(buf, segEnd-pos)
+				h := len(hdrs)
+				hdrs = appendBlank(hdrs, segEnd-pos)
+				iov = append(iov, hdrs[h:])
 			}
-			if err := l.writeChunk(chunkStart, buf); err != nil {
+			if err := l.writeChunk(chunkStart, iov); err != nil {
 				return err
 			}
 			if err := l.seal(chunkStart); err != nil {
 				return err
 			}
-			buf = buf[:0]
+			iov = iov[:0]
 			pos, chunkStart = segEnd, segEnd
 		}
 		if firstPos < 0 {
 			firstPos = pos
 		}
-		buf = appendRecord(buf, lg, lg.Index-first)
+		// The entry's bytes are written from where raft holds them, not
+		// copied behind their header first.
+		h := len(hdrs)
+		hdrs = appendRecordHeader(hdrs, lg, lg.Index-first)
+		iov = append(iov, hdrs[h:], lg.Data, lg.Extensions)
 		l.addUnit(lg.Index, pos, uint32(size))
 		pos += size
 	}
-	if err := l.writeChunk(chunkStart, buf); err != nil {
+	if err := l.writeChunk(chunkStart, iov); err != nil {
 		return err
 	}
 	if err := l.flushUnits(); err != nil {
 		return err
 	}
-	if cap(buf) <= 16<<20 {
-		l.buf = buf[:0]
+	clear(iov[:cap(iov)]) // hold no entry's bytes
+	if cap(iov) <= 4096 {
+		l.iov = iov[:0]
 	} else {
-		l.buf = nil
+		l.iov = nil
+	}
+	if cap(hdrs) <= 1<<20 {
+		l.hdrs = hdrs[:0]
+	} else {
+		l.hdrs = nil
 	}
 	var syncDur time.Duration
 	synced := false
@@ -561,15 +582,15 @@ func (l *Log) isClosed() bool {
 
 // writeChunk writes buf at physical offset start, creating the segment if
 // needed. Caller holds wmu.
-func (l *Log) writeChunk(start int64, buf []byte) error {
-	if len(buf) == 0 {
+func (l *Log) writeChunk(start int64, bufs [][]byte) error {
+	if len(bufs) == 0 {
 		return nil
 	}
 	s, err := l.ensureSegment(start)
 	if err != nil {
 		return err
 	}
-	if _, err := s.f.WriteAt(buf, start-s.base); err != nil {
+	if err := vfs.WritevAt(s.f, bufs, start-s.base); err != nil {
 		return l.fail(fmt.Errorf("raftlog: write %s: %w", s.path, err))
 	}
 	return nil

@@ -54,12 +54,19 @@ func recordSize(l *raft.Log) int64 {
 // appendRecord encodes l at the end of dst. batchOff is l.Index minus the
 // first index of the StoreLogs batch it belongs to.
 func appendRecord(dst []byte, l *raft.Log, batchOff uint64) []byte {
-	size := HeaderSize + len(l.Data) + len(l.Extensions)
+	dst = appendRecordHeader(dst, l, batchOff)
+	dst = append(dst, l.Data...)
+	return append(dst, l.Extensions...)
+}
+
+// appendRecordHeader appends the header of l's record, whose CRC covers
+// the Data and Extensions that follow it.
+func appendRecordHeader(dst []byte, l *raft.Log, batchOff uint64) []byte {
 	start := len(dst)
-	dst = grow(dst, size)
-	b := dst[start : start+size]
+	dst = grow(dst, HeaderSize)
+	b := dst[start : start+HeaderSize]
 	binary.BigEndian.PutUint32(b[0:], recordMagic)
-	binary.BigEndian.PutUint32(b[4:], uint32(size))
+	binary.BigEndian.PutUint32(b[4:], uint32(recordSize(l)))
 	b[12] = byte(l.Type)
 	var flags byte
 	var at int64
@@ -74,9 +81,9 @@ func appendRecord(dst []byte, l *raft.Log, batchOff uint64) []byte {
 	binary.BigEndian.PutUint64(b[32:], uint64(at))
 	binary.BigEndian.PutUint32(b[40:], uint32(len(l.Data)))
 	binary.BigEndian.PutUint32(b[44:], uint32(len(l.Extensions)))
-	copy(b[HeaderSize:], l.Data)
-	copy(b[HeaderSize+len(l.Data):], l.Extensions)
-	binary.BigEndian.PutUint32(b[8:], crc32.Checksum(b[12:], castagnoli))
+	crc := crc32.Checksum(b[12:], castagnoli)
+	crc = crc32.Update(crc, castagnoli, l.Data)
+	binary.BigEndian.PutUint32(b[8:], crc32.Update(crc, castagnoli, l.Extensions))
 	return dst
 }
 

@@ -236,6 +236,9 @@ func (f *faultFile) WriteAt(b []byte, off int64) (int, error) {
 	return f.write(b, off, func(p []byte) (int, error) { return f.File.WriteAt(p, off) })
 }
 
+// WritevAt goes through WriteAt, so that its faults apply to it.
+func (f *faultFile) WritevAt(bufs [][]byte, off int64) error { return writeJoined(f, bufs, off) }
+
 func (f *faultFile) Write(b []byte) (int, error) {
 	return f.write(b, -1, f.File.Write)
 }

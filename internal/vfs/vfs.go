@@ -110,6 +110,31 @@ func Datasync(f File) error {
 	return datasync(f)
 }
 
+// WritevAt writes bufs one after another at off, without first copying
+// them into one buffer: pwritev where the system has it. It may modify
+// bufs (not the bytes they hold).
+func WritevAt(f File, bufs [][]byte, off int64) error {
+	if w, ok := f.(interface {
+		WritevAt(bufs [][]byte, off int64) error
+	}); ok {
+		return w.WritevAt(bufs, off)
+	}
+	return writevAt(f, bufs, off)
+}
+
+// iovMax is IOV_MAX on Linux: the most buffers one pwritev takes.
+const iovMax = 1024
+
+// writeJoined is WritevAt through WriteAt, for files without pwritev.
+func writeJoined(f File, bufs [][]byte, off int64) error {
+	var b []byte
+	for _, p := range bufs {
+		b = append(b, p...)
+	}
+	_, err := f.WriteAt(b, off)
+	return err
+}
+
 // Allocate reserves size bytes for f. Filesystems without fallocate fall
 // back to a sparse file of that size.
 func Allocate(f File, size int64) error {
