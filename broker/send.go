@@ -33,16 +33,34 @@ type sendPrep struct {
 // is as large as its request, and allocating (and zeroing) one per request
 // cost the leader 4 % of its CPU under batched sends. A buffer goes back
 // once add has copied it into the raft entry; nothing reads it after.
-var recordBufs sync.Pool // *[]byte
+// Small and large buffers have pools of their own, so that single sends
+// do not fill the pool batches draw from.
+var recordBufs [2]sync.Pool // *[]byte
 
-// maxPooledRecordBuf keeps the rare huge batch's buffer out of the pool.
-const maxPooledRecordBuf = 4 << 20
+const (
+	smallRecordBuf     = 16 << 10
+	maxPooledRecordBuf = 4 << 20 // the rare huge batch's buffer is not kept
+)
+
+func recordPool(n int) *sync.Pool {
+	if n <= smallRecordBuf {
+		return &recordBufs[0]
+	}
+	return &recordBufs[1]
+}
 
 func getRecordBuf(n int) []byte {
-	if v, ok := recordBufs.Get().(*[]byte); ok && cap(*v) >= n {
+	if v, ok := recordPool(n).Get().(*[]byte); ok && cap(*v) >= n {
 		return (*v)[:0]
 	}
 	return make([]byte, 0, n)
+}
+
+func putRecordBuf(b []byte) {
+	if cap(b) <= maxPooledRecordBuf {
+		b = b[:0]
+		recordPool(cap(b)).Put(&b)
+	}
 }
 
 // handleSend serves SEND_MESSAGE, SEND_MESSAGE_V2 and SEND_BATCH_MESSAGE
@@ -290,10 +308,7 @@ func (b *Broker) buildSend(c *transport.Conn, req *transport.Command, tc fsm.Top
 // calls it once) and recycles their buffer.
 func (p *sendPrep) add(eb *fsm.EntryBuilder) error {
 	eb.AddRecords(p.records)
-	if cap(p.records) <= maxPooledRecordBuf {
-		b := p.records[:0]
-		recordBufs.Put(&b)
-	}
+	putRecordBuf(p.records)
 	p.records = nil
 	return nil
 }
