@@ -81,13 +81,37 @@ func BenchmarkBuildSendBatch(b *testing.B) {
 	if r := l.handleSend(context.Background(), nil, req); r.Code != 0 {
 		b.Fatal(r.Remark)
 	}
+	benchBuildSend(b, l, req, len(msgs))
+}
+
+// BenchmarkBuildSend is BenchmarkBuildSendBatch for one SEND_MESSAGE_V2 of
+// 1 KiB with the properties our client sets.
+func BenchmarkBuildSend(b *testing.B) {
+	g := startGroup(b, 1, func(c *Config) { c.Log.Flush = raftlog.AsyncFlush })
+	l := g.leader()
+	props, err := message.EncodeProperties(map[string]string{"TAGS": "TagA", "KEYS": "order-42",
+		"UNIQ_KEY": "7F0000010001B4AAC2E0000000000000", "WAIT": "true"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	h := transport.SendMessageRequestHeader{ProducerGroup: "PG", Topic: "Bench", Properties: props}
+	req := transport.NewRequest(transport.ReqSendMessageV2, h.EncodeV2(), bytes.Repeat([]byte("x"), 1024))
+	if r := l.handleSend(context.Background(), nil, req); r.Code != 0 {
+		b.Fatal(r.Remark)
+	}
+	benchBuildSend(b, l, req, 1)
+}
+
+// benchBuildSend times decode, checks, buildSend and add of req, which
+// holds n messages, on leader l (its topic exists already).
+func benchBuildSend(b *testing.B, l *Broker, req *transport.Command, n int) {
 	tc, ok := l.g.Topic("Bench")
 	if !ok {
 		b.Fatal("no topic")
 	}
 	var eb fsm.EntryBuilder
 	b.ReportAllocs()
-	b.SetBytes(int64(len(body)))
+	b.SetBytes(int64(len(req.Body)))
 	for b.Loop() {
 		p := &sendPrep{}
 		if err := p.h.DecodeCommand(req); err != nil {
@@ -100,7 +124,7 @@ func BenchmarkBuildSendBatch(b *testing.B) {
 			b.Fatal(r.Remark)
 		}
 		eb.Reset()
-		if err := p.add(&eb); err != nil || p.count != len(msgs) {
+		if err := p.add(&eb); err != nil || p.count != n {
 			b.Fatal(err, p.count)
 		}
 	}

@@ -133,11 +133,11 @@ func (b *Broker) replyTopicConfig() fsm.TopicConfig {
 // with REPLY_TO_CLIENT that is not a reply), as RocketMQ stamps it on
 // every message it stores: repliers build the reply topic's name from it.
 // Other messages are left as they are.
-func (b *Broker) stampRequest(props []byte) ([]byte, error) {
-	if !message.IsRequest(props) {
+func (b *Broker) stampRequest(props []byte, sp *message.SendProps) ([]byte, error) {
+	if !sp.IsRequest() {
 		return props, nil
 	}
-	if v, ok := message.LookupProperty(props, message.PropertyCluster); ok && string(v) == b.cfg.ClusterName {
+	if v, ok := sp.Cluster(); ok && string(v) == b.cfg.ClusterName {
 		return props, nil
 	}
 	out := make([]byte, 0, len(props)+len(message.PropertyCluster)+len(b.cfg.ClusterName)+3)

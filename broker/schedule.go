@@ -30,8 +30,8 @@ const scheduleGroup = "%RAFTMQ_SCHEDULE%"
 
 // delayLevel returns a message's requested delay level (0: none), clamped
 // to the configured levels.
-func (b *Broker) delayLevel(props []byte) int {
-	v, ok := message.LookupProperty(props, message.PropertyDelayLevel)
+func (b *Broker) delayLevel(sp *message.SendProps) int {
+	v, ok := sp.DelayLevel()
 	if !ok {
 		return 0
 	}

@@ -169,7 +169,9 @@ func (b *Broker) checkSend(req *transport.Command, p *sendPrep) *transport.Comma
 	if !p.batch {
 		p.props = []byte(h.Properties) // converted once
 	}
-	p.txn = !p.batch && isTransactional(h.SysFlag, p.props)
+	// TRAN_MSG alone here; buildSend reads the rest in one pass (a
+	// SendProps in sendPrep would make every send's allocation 250 B larger).
+	p.txn = !p.batch && isTransactional(h.SysFlag, message.TranPrepared(p.props))
 	if p.txn && b.g.OpenTxns() >= int(b.live.txnMaxOpen.Load()) {
 		return respond(transport.RespSystemBusy, "[TRANSACTION]too many open transactions in this broker group (%d, transactionMaxOpen): commit or roll back first, or retry later", b.g.OpenTxns())
 	}
@@ -198,21 +200,24 @@ func (b *Broker) buildSend(c *transport.Conn, req *transport.Command, tc fsm.Top
 	count := 0
 	var uniq0 string // the first message's UNIQ_KEY (the single send's transactionId)
 	size := 0
-	add := func(flag int32, body, props []byte, sysFlag int32) error {
+	// sp is props scanned; the rewrites below only append properties it
+	// does not read again (CLUSTER, REAL_*, TIMER_DELIVER_MS, PGROUP,
+	// TRAN_MSG), so its values hold for the record that is stored.
+	add := func(flag int32, body, props []byte, sysFlag int32, sp *message.SendProps) error {
 		topic, qid := h.Topic, h.QueueID
-		props, err := b.stampRequest(props)
+		props, err := b.stampRequest(props, sp)
 		if err != nil {
 			return err
 		}
-		due, timer, err := message.TimerDue(props, now)
+		due, timer, err := sp.TimerDue(now)
 		if err != nil {
 			return err
 		}
-		if batch && isTransactional(sysFlag, props) {
+		if batch && isTransactional(sysFlag, sp.TranPrepared()) {
 			return errTxnInBatch
 		}
 		if txn {
-			if timer || b.delayLevel(props) > 0 {
+			if timer || b.delayLevel(sp) > 0 {
 				return errTxnDelayed
 			}
 			// Invisible until END_TRANSACTION commits it.
@@ -222,7 +227,7 @@ func (b *Broker) buildSend(c *transport.Conn, req *transport.Command, tc fsm.Top
 			topic, qid = message.TransHalfTopic, 0
 			sysFlag = sysFlag&^message.SysFlagTransactionMask | message.SysFlagTransactionPrepared
 		} else if timer {
-			if b.delayLevel(props) > 0 {
+			if b.delayLevel(sp) > 0 {
 				return fmt.Errorf("%w: a message cannot have both a delay level (DELAY) and a delivery time (TIMER_*)", message.ErrTimer)
 			}
 			if wait := due.Sub(now); wait > 0 {
@@ -238,7 +243,7 @@ func (b *Broker) buildSend(c *transport.Conn, req *transport.Command, tc fsm.Top
 				topic, qid = message.TimerTopic, message.TimerLevel(wait)
 			}
 			// Due already: delivered at once, as RocketMQ does.
-		} else if level := b.delayLevel(props); level > 0 {
+		} else if level := b.delayLevel(sp); level > 0 {
 			if batch {
 				return errDelayInBatch
 			}
@@ -249,7 +254,7 @@ func (b *Broker) buildSend(c *transport.Conn, req *transport.Command, tc fsm.Top
 			}
 			topic, qid = message.ScheduleTopic, int32(level-1)
 		}
-		u, ok := message.LookupProperty(props, message.PropertyUniqKey)
+		u, ok := sp.UniqKey()
 		if !ok || len(u) == 0 {
 			// Batched messages come without one; every stored message gets
 			// an id so it can be queried and deduplicated.
@@ -289,13 +294,15 @@ func (b *Broker) buildSend(c *transport.Conn, req *transport.Command, tc fsm.Top
 		// broker adds, UNIQ_KEY, fit in the slack; more only grows it).
 		buf = getRecordBuf(len(req.Body) + len(items)*message.RecordLen(0, len(h.Topic), 64, true, true))
 		for i := range items {
-			if err := add(items[i].Flag, items[i].Body, items[i].Properties, h.SysFlag&^message.SysFlagCompressed); err != nil {
+			sp := message.ScanSendProps(items[i].Properties)
+			if err := add(items[i].Flag, items[i].Body, items[i].Properties, h.SysFlag&^message.SysFlagCompressed, &sp); err != nil {
 				return respond(transport.RespMessageIllegal, "batch message %d: %v", i, err)
 			}
 		}
 	} else {
 		buf = getRecordBuf(message.RecordLen(len(req.Body), len(h.Topic), len(h.Properties)+64, true, true))
-		if err := add(h.Flag, req.Body, props, h.SysFlag); err != nil {
+		sp := message.ScanSendProps(props)
+		if err := add(h.Flag, req.Body, props, h.SysFlag, &sp); err != nil {
 			return respond(transport.RespMessageIllegal, "%v", err)
 		}
 	}

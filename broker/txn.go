@@ -28,13 +28,10 @@ import (
 // TRANS_CHECK_MAX_TIME_TOPIC. Check counts are replicated before the
 // checks go out, so a new leader resumes where the old one stopped.
 
-// isTransactional reports whether a send is a half message.
-func isTransactional(sysFlag int32, props []byte) bool {
-	if sysFlag&message.SysFlagTransactionMask == message.SysFlagTransactionPrepared {
-		return true
-	}
-	v, ok := message.LookupProperty(props, message.PropertyTransactionPrepared)
-	return ok && string(v) == "true"
+// isTransactional reports whether a send is a half message: by its
+// sysFlag, or by TRAN_MSG=true (tranPrepared).
+func isTransactional(sysFlag int32, tranPrepared bool) bool {
+	return sysFlag&message.SysFlagTransactionMask == message.SysFlagTransactionPrepared || tranPrepared
 }
 
 var (

@@ -114,7 +114,9 @@ func FuzzProperties(f *testing.F) {
 	f.Add([]byte("TAGS\x01TagA\x02KEYS\x01k1 k2\x02UNIQ_KEY\x017F000001\x02"))
 	f.Add([]byte("a\x01b\x01c\x02\x01v\x02k\x01\x02"))
 	f.Add([]byte{})
+	f.Add([]byte("TIMER_DELAY_SEC\x0190\x02REPLY_TO_CLIENT\x01c1\x02MSG_TYPE\x01reply\x02DELAY\x013\x02TRAN_MSG\x01true\x02CLUSTER\x01c\x02UNIQ_KEY\x01u\x02UNIQ_KEY\x01v"))
 	f.Fuzz(func(t *testing.T, data []byte) {
+		checkSendProps(t, data)
 		m := DecodeProperties(data)
 		keys := []string{"TAGS", "missing"}
 		for k, v := range m {

@@ -34,18 +34,23 @@ func TimerDue(props []byte, received time.Time) (due time.Time, ok bool, err err
 	// One pass over the properties (every send asks, and most have none);
 	// the last occurrence of a key counts, as in LookupProperty.
 	var vals [len(timerKeys)][]byte
-	var found [len(timerKeys)]bool
-	forEachProperty(props, func(k, v []byte) bool {
-		for i := range timerKeys {
-			if string(k) == timerKeys[i].key {
-				vals[i], found[i] = v, true
-			}
-		}
-		return true
-	})
+	found := LookupProperties(props, timerKeyNames[:], vals[:])
+	return timerDue(&vals, found, received)
+}
+
+var timerKeyNames = func() (out [len(timerKeys)]string) {
+	for i, k := range timerKeys {
+		out[i] = k.key
+	}
+	return out
+}()
+
+// timerDue is TimerDue on the timer properties' values, looked up already:
+// vals[i] is timerKeys[i]'s, present if bit i of found is set.
+func timerDue(vals *[len(timerKeys)][]byte, found uint64, received time.Time) (time.Time, bool, error) {
 	const maxMS = 1 << 50 // far beyond any delay a broker accepts; keeps the arithmetic in range
 	for i, k := range timerKeys {
-		if !found[i] {
+		if found&(1<<i) == 0 {
 			continue
 		}
 		n, err := strconv.ParseInt(string(vals[i]), 10, 64)
