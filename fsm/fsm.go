@@ -201,6 +201,9 @@ type FSM struct {
 	// indexBuf gathers the IndexFile keys of the command being applied
 	// (under mu).
 	indexBuf []indexfile.Entry
+	// unitBuf gathers the ConsumeQueue units of the command being applied,
+	// appended in one call.
+	unitBuf []consumequeue.Unit
 	// FlushErrors counts ConsumeQueue writes that failed (retried).
 	FlushErrors  atomic.Uint64
 	lastFlushErr time.Time // FSM goroutine only
@@ -632,6 +635,9 @@ func (f *FSM) applyAppend(c Command, dataOff int64, touched map[*consumequeue.Qu
 				return &rejection{err}
 			}
 			r = &AppendResult{Topic: string(v.Topic), QueueID: v.QueueID}
+			// Records of one command are about the same size: one
+			// allocation for the offsets, not a doubling series.
+			r.PhysOffsets = make([]int64, 0, min(len(c.Payload)/len(rec)+1, maxOffsetsGuess))
 			var err error
 			if q, err = f.queueLocked(r.Topic, r.QueueID); err != nil {
 				return err
@@ -646,9 +652,11 @@ func (f *FSM) applyAppend(c Command, dataOff int64, touched map[*consumequeue.Qu
 		if tags := props.vals[propTags]; len(tags) > 0 {
 			tagHash = message.TagsHashCode(string(tags))
 		}
-		if _, err := q.Append(consumequeue.Unit{PhysOffset: phys, Size: v.Size, TagHash: tagHash}); err != nil {
-			return err
+		if v.Size <= 0 { // what q.Append would refuse, refused before the batch
+			return fmt.Errorf("%w: record of size %d", ErrBadEntry, v.Size)
 		}
+		// Appended in one call after the walk: one lock per command.
+		f.unitBuf = append(f.unitBuf, consumequeue.Unit{PhysOffset: phys, Size: v.Size, TagHash: tagHash})
 		r.PhysOffsets = append(r.PhysOffsets, phys)
 		if r.Topic == message.TransHalfTopic {
 			f.openTxn(v, phys, r.QueueOffset+int64(len(r.PhysOffsets)-1))
@@ -663,7 +671,19 @@ func (f *FSM) applyAppend(c Command, dataOff int64, touched map[*consumequeue.Qu
 		f.Messages.Add(1)
 		return nil
 	})
-	// The keys of the records applied, also where a later record failed.
+	// The units and keys of the records walked, also on error: a rejection
+	// comes before any, and any other error stops the replica
+	// (applyCommand), so no replica goes on with a half-applied command.
+	if len(f.unitBuf) > 0 {
+		_, qerr := q.Append(f.unitBuf...)
+		f.unitBuf = f.unitBuf[:0]
+		if cap(f.unitBuf) > maxOffsetsGuess {
+			f.unitBuf = nil // a rare huge command's buffer is not kept
+		}
+		if err == nil {
+			err = qerr
+		}
+	}
 	f.flushIndex()
 	if err != nil {
 		return nil, err
@@ -676,6 +696,10 @@ func (f *FSM) applyAppend(c Command, dataOff int64, touched map[*consumequeue.Qu
 
 // indexBufMax bounds the keys gathered before they are written.
 const indexBufMax = 4096
+
+// maxOffsetsGuess bounds the first allocation of an AppendResult's
+// offsets, whatever a command's sizes suggest.
+const maxOffsetsGuess = 4096
 
 // flushIndex writes the keys gathered in indexBuf to the IndexFile, in
 // one call per command so that their slot reads overlap.
