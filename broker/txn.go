@@ -51,7 +51,7 @@ func halfProps(props []byte, topic string, qid int32, producerGroup string) ([]b
 			return nil, err
 		}
 	}
-	if v, ok := message.LookupProperty(props, message.PropertyTransactionPrepared); !ok || string(v) != "true" {
+	if !message.TranPrepared(props) {
 		return message.AppendProperty(p, message.PropertyTransactionPrepared, "true")
 	}
 	return p, nil

@@ -78,7 +78,5 @@ func (p *SendProps) Cluster() ([]byte, bool) { return p.get(spCluster) }
 
 // TimerDue is TimerDue on the scanned properties.
 func (p *SendProps) TimerDue(received time.Time) (time.Time, bool, error) {
-	var vals [len(timerKeys)][]byte
-	copy(vals[:], p.vals[:len(timerKeys)])
-	return timerDue(&vals, p.found&(1<<len(timerKeys)-1), received)
+	return timerDue(p.vals[:len(timerKeys)], p.found&(1<<len(timerKeys)-1), received)
 }

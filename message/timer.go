@@ -35,7 +35,7 @@ func TimerDue(props []byte, received time.Time) (due time.Time, ok bool, err err
 	// the last occurrence of a key counts, as in LookupProperty.
 	var vals [len(timerKeys)][]byte
 	found := LookupProperties(props, timerKeyNames[:], vals[:])
-	return timerDue(&vals, found, received)
+	return timerDue(vals[:], found, received)
 }
 
 var timerKeyNames = func() (out [len(timerKeys)]string) {
@@ -47,7 +47,7 @@ var timerKeyNames = func() (out [len(timerKeys)]string) {
 
 // timerDue is TimerDue on the timer properties' values, looked up already:
 // vals[i] is timerKeys[i]'s, present if bit i of found is set.
-func timerDue(vals *[len(timerKeys)][]byte, found uint64, received time.Time) (time.Time, bool, error) {
+func timerDue(vals [][]byte, found uint64, received time.Time) (time.Time, bool, error) {
 	const maxMS = 1 << 50 // far beyond any delay a broker accepts; keeps the arithmetic in range
 	for i, k := range timerKeys {
 		if found&(1<<i) == 0 {
