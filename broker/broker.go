@@ -169,6 +169,10 @@ func (b *Broker) Start() (err error) {
 	if b.g, err = group.Open(gc); err != nil {
 		return err
 	}
+	if bt, ok := b.trans.(*raftnet.Transport); ok {
+		// A full disk here is no log mismatch: the leader retries, not walks back.
+		bt.SetStoreFailure(b.g.StoreFailure)
+	}
 	if b.cfg.ACLFile != "" {
 		if err := b.startACL(); err != nil {
 			return err

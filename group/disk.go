@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/hashicorp/raft"
 	"github.com/raftmq/raftmq/raftlog"
 )
 
@@ -88,6 +89,10 @@ func (g *Group) DiskRefusal() error {
 	}
 	return nil
 }
+
+// StoreFailure is the log's: the error of the latest append if it was given
+// one of entries (see raftlog.Log.StoreFailure).
+func (g *Group) StoreFailure(entries []*raft.Log) error { return g.log.StoreFailure(entries) }
 
 // DiskSpace is the latest reading of this member's disk.
 func (g *Group) DiskSpace() raftlog.DiskSpace { return g.log.Space() }

@@ -240,17 +240,24 @@ func TestFaults_DiskFull(t *testing.T) {
 		l := openT(t, faultConfig(t.TempDir(), f))
 		rng := rand.New(rand.NewSource(1))
 		idx := uint64(1)
+		refused := 0
 		for n := 0; n < 30; n++ {
 			b := genLogs(rng, idx, 1, 1, 1000)
 			full = n >= 10
 			err := l.StoreLogs(b)
 			if err != nil {
+				refused++
 				require.ErrorIs(t, err, ErrDiskFull, "entry %d", idx)
+				// The transport tells the leader why, for this batch only.
+				require.ErrorIs(t, l.StoreFailure(b), ErrDiskFull)
+				require.NoError(t, l.StoreFailure(genLogs(rng, idx, 1, 1, 10)), "another request's entries")
 				full = false
 				require.NoError(t, l.StoreLogs(b), "retried once there is room")
+				require.NoError(t, l.StoreFailure(b), "cleared by the successful retry")
 			}
 			idx++
 		}
+		require.Positive(t, refused, "a new segment was refused")
 		requireIndexes(t, l, 1, 30)
 	})
 	for _, tc := range []struct {

@@ -48,6 +48,9 @@ type Log struct {
 	// unknown (fsyncgate), so the log refuses further appends until reopened.
 	failed    error
 	failedErr atomic.Pointer[error] // failed, readable without wmu
+	// storeFail is the latest StoreLogs call's failure, nil after a
+	// success (see StoreFailure). It holds one batch's entries at most.
+	storeFail atomic.Pointer[storeFailure]
 
 	// mu guards the state readers see. Writers hold wmu and take mu only to
 	// publish; readers take mu.RLock only to locate a record.
@@ -383,6 +386,44 @@ func (l *Log) StoreLogs(logs []*raft.Log) error {
 	if len(logs) == 0 {
 		return nil
 	}
+	err := l.storeLogs(logs)
+	if err != nil {
+		l.storeFail.Store(&storeFailure{first: logs[0], err: err})
+	} else if l.storeFail.Load() != nil {
+		l.storeFail.Store(nil)
+	}
+	return err
+}
+
+// storeFailure is the latest StoreLogs call's error, with the first entry
+// it was given (pointer identity ties it to one raft request).
+type storeFailure struct {
+	first *raft.Log
+	err   error
+}
+
+// StoreFailure returns the error of the latest StoreLogs call if it failed
+// and was given one of entries, else nil. A follower's raft answers a
+// failed append like a log mismatch, and the leader would then walk back
+// one entry per retry; the transport asks this to answer with the error
+// instead (raftnet: Transport.SetStoreFailure), so the leader retries the
+// same entries after its backoff. Raft passes a suffix of the request's
+// own entries to StoreLogs, so a pointer match means this request's append
+// failed, never an earlier one's.
+func (l *Log) StoreFailure(entries []*raft.Log) error {
+	f := l.storeFail.Load()
+	if f == nil {
+		return nil
+	}
+	for _, e := range entries {
+		if e == f.first {
+			return f.err
+		}
+	}
+	return nil
+}
+
+func (l *Log) storeLogs(logs []*raft.Log) error {
 	start := time.Now()
 	if err := l.lockWritable(); err != nil {
 		return err

@@ -35,6 +35,15 @@
 //	  u64 term | u64 lastLog | u8 flags (1: success, 2: noRetryBackoff)
 //	error response body: bytes message
 //
+// A refusal that is no log mismatch: when raft answers Success=false
+// because this member's log store failed to append the request's entries
+// (a full disk; SetStoreFailure says so), the server sends an error
+// response with the store's error instead. Raft's leader walks its next
+// index back one entry per Success=false retry, so a follower short of
+// disk would otherwise be sent ever older entries for as long as the disk
+// stays full; on an error it keeps its next index and retries the same
+// entries with its backoff.
+//
 // Invariants: every length is checked against the bytes left in its frame
 // before anything is sized by it, and a frame's buffer grows only as its
 // bytes arrive, so a peer that claims a large frame must send it. Responses

@@ -80,9 +80,11 @@ type Transport struct {
 	logger    hclog.Logger
 	consumeCh chan raft.RPC
 	heartbeat atomic.Pointer[func(raft.RPC)]
-	shutdown  chan struct{}
-	once      sync.Once
-	wg        sync.WaitGroup
+	// storeFailure: see SetStoreFailure.
+	storeFailure atomic.Pointer[func([]*raft.Log) error]
+	shutdown     chan struct{}
+	once         sync.Once
+	wg           sync.WaitGroup
 
 	mu       sync.Mutex
 	closed   bool
@@ -168,6 +170,38 @@ func (t *Transport) SetHeartbeatHandler(cb func(rpc raft.RPC)) {
 		return
 	}
 	t.heartbeat.Store(&cb)
+}
+
+// SetStoreFailure sets how the server learns that a refused AppendEntries
+// was a failure of this member's log store (a full disk, a failed write),
+// not a log mismatch: fn returns that error when the latest append was
+// given one of entries (raftlog.Log.StoreFailure), else nil. Raft answers
+// both with Success=false, and a leader walks its next index back one
+// entry per retry on that; with fn the server answers the store's error
+// instead, so the leader keeps its next index and retries the same entries
+// after its backoff. nil turns it off. Only this protocol's server does
+// it; a legacy leader still walks back.
+func (t *Transport) SetStoreFailure(fn func(entries []*raft.Log) error) {
+	if fn == nil {
+		t.storeFailure.Store(nil)
+		return
+	}
+	t.storeFailure.Store(&fn)
+}
+
+// storeError is the error to answer for a request raft refused, when its
+// entries failed to reach the log store.
+func (t *Transport) storeError(req *raft.AppendEntriesRequest, ar *raft.AppendEntriesResponse) error {
+	fn := t.storeFailure.Load()
+	if fn == nil || ar == nil || ar.Success || ar.Term != req.Term || len(req.Entries) == 0 {
+		return nil
+	}
+	err := (*fn)(req.Entries)
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("raftnet: member could not store entries %d-%d (not a log mismatch; retry them): %w",
+		req.Entries[0].Index, req.Entries[len(req.Entries)-1].Index, err)
 }
 
 // RequestVote implements raft.Transport (inner).
@@ -591,6 +625,9 @@ func (t *Transport) serve(c net.Conn) error {
 			return ErrShutdown
 		}
 		ar, _ := resp.Response.(*raft.AppendEntriesResponse)
+		if resp.Error == nil {
+			resp.Error = t.storeError(req, ar)
+		}
 		// Flushed at once: raft handles one request at a time, so holding
 		// this ack back for the next request's would delay the commit by
 		// a follower write (an fsync under SYNC_FLUSH).

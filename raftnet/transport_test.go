@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -362,5 +363,160 @@ func TestTransport_PipelineStopsAtFirstBadResponse(t *testing.T) {
 		require.Error(t, f.Error(), "the second request's answer is not the frame after the bad one")
 		require.False(t, f.Response().Success)
 	case <-time.After(5 * time.Second):
+	}
+}
+
+// fullStore is a raft log store whose appends fail while full is set, as
+// a follower's CommitLog does when its disk cannot hold a new segment.
+type fullStore struct {
+	*raft.InmemStore
+	full atomic.Bool
+	mu   sync.Mutex
+	fail *raft.Log // first entry of the latest failed append
+}
+
+var errStoreFull = errors.New("no room for a new segment")
+
+func (s *fullStore) StoreLog(l *raft.Log) error { return s.StoreLogs([]*raft.Log{l}) }
+
+func (s *fullStore) StoreLogs(logs []*raft.Log) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.full.Load() {
+		s.fail = logs[0]
+		return errStoreFull
+	}
+	s.fail = nil
+	return s.InmemStore.StoreLogs(logs)
+}
+
+func (s *fullStore) failure(entries []*raft.Log) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, e := range entries {
+		if s.fail != nil && e == s.fail {
+			return errStoreFull
+		}
+	}
+	return nil
+}
+
+// lineCounter counts log lines that contain any of its patterns.
+type lineCounter struct {
+	mu     sync.Mutex
+	counts map[string]int
+}
+
+func (c *lineCounter) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for k := range c.counts {
+		c.counts[k] += strings.Count(string(p), k)
+	}
+	return len(p), nil
+}
+
+func (c *lineCounter) get(k string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.counts[k]
+}
+
+// A follower whose log store fails (a full disk) answers with the store's
+// error, so the leader retries the same entries after its backoff instead
+// of walking its next index back one entry per retry, which raft does on
+// a plain Success=false (shown with the hook off). Either way the
+// follower catches up once the store has room.
+func TestTransport_StoreFailureIsRetriedNotWalkedBack(t *testing.T) {
+	const rejected, failed = "appendEntries rejected", "could not store entries"
+	for _, hook := range []bool{true, false} {
+		t.Run(fmt.Sprint("hook=", hook), func(t *testing.T) {
+			book := &addrBook{m: map[string]string{}}
+			logs := &lineCounter{counts: map[string]int{rejected: 0, failed: 0}}
+			type member struct {
+				n     *node
+				r     *raft.Raft
+				fsm   *countFSM
+				store *fullStore
+			}
+			var ms []*member
+			var servers []raft.Server
+			for i := 0; i < 3; i++ {
+				n := newNode(t, book)
+				m := &member{n: n, fsm: &countFSM{}, store: &fullStore{InmemStore: raft.NewInmemStore()}}
+				if hook {
+					n.t.SetStoreFailure(m.store.failure)
+				}
+				ms = append(ms, m)
+				servers = append(servers, raft.Server{ID: raft.ServerID(fmt.Sprint("n", i)), Address: n.t.LocalAddr()})
+			}
+			for i, m := range ms {
+				c := raft.DefaultConfig()
+				c.LocalID = servers[i].ID
+				c.HeartbeatTimeout, c.ElectionTimeout, c.LeaderLeaseTimeout = 200*time.Millisecond, 200*time.Millisecond, 100*time.Millisecond
+				c.CommitTimeout = 10 * time.Millisecond
+				c.Logger = hclog.New(&hclog.LoggerOptions{Output: logs, Level: hclog.Warn})
+				stable, snaps := raft.NewInmemStore(), raft.NewInmemSnapshotStore()
+				require.NoError(t, raft.BootstrapCluster(c, m.store, stable, snaps, m.n.t, raft.Configuration{Servers: servers}))
+				r, err := raft.NewRaft(c, m.fsm, m.store, stable, snaps, m.n.t)
+				require.NoError(t, err)
+				m.r = r
+				t.Cleanup(func() { r.Shutdown().Error() })
+			}
+			var l *member
+			require.Eventually(t, func() bool {
+				for _, m := range ms {
+					if m.r.State() == raft.Leader {
+						l = m
+						return true
+					}
+				}
+				return false
+			}, 10*time.Second, 10*time.Millisecond)
+			apply := func(n int) {
+				for i := 0; i < n; i++ {
+					require.NoError(t, l.r.Apply([]byte(fmt.Sprint("m", i)), 5*time.Second).Error())
+				}
+			}
+			apply(50)
+			var f *member
+			for _, m := range ms {
+				if m != l {
+					f = m
+					break
+				}
+			}
+			f.store.full.Store(true)
+			// The other follower makes the majority: sends go on.
+			before := logs.get(rejected)
+			deadline := time.Now().Add(20 * time.Second)
+			for time.Now().Before(deadline) {
+				apply(10)
+				if hook && logs.get(failed) >= 5 || !hook && logs.get(rejected)-before >= 5 {
+					break
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+			if hook {
+				require.GreaterOrEqual(t, logs.get(failed), 5, "the leader is told why")
+				// One rejection at most: the first retry after an aborted
+				// pipeline starts past the follower's last entry.
+				require.LessOrEqual(t, logs.get(rejected)-before, 2, "no walk back")
+			} else {
+				require.GreaterOrEqual(t, logs.get(rejected)-before, 5, "raft walks back on a plain refusal")
+				require.Zero(t, logs.get(failed))
+			}
+			t.Logf("while full: %d store errors reported, %d rejections", logs.get(failed), logs.get(rejected)-before)
+			f.store.full.Store(false)
+			want := l.fsm.applied()
+			require.Eventually(t, func() bool { return f.fsm.applied() >= want }, 30*time.Second, 10*time.Millisecond)
+			l.fsm.mu.Lock()
+			ref := append([][]byte(nil), l.fsm.logs[:want]...)
+			l.fsm.mu.Unlock()
+			f.fsm.mu.Lock()
+			got := append([][]byte(nil), f.fsm.logs[:want]...)
+			f.fsm.mu.Unlock()
+			require.Equal(t, ref, got)
+		})
 	}
 }
