@@ -38,6 +38,9 @@ var errorCodes = []struct {
 	remark string // what went wrong, before the error itself
 	where  bool   // name the group, node and leader
 }{
+	// First: a proposal a full disk holds up is also of unknown outcome,
+	// and the disk is what the client must hear of.
+	{raftlog.ErrDiskFull, transport.RespServiceNotAvailable, "service not available now, disk full", true},
 	// The entry may still commit: the client retries; a duplicate is
 	// possible (at-least-once), a loss is not.
 	{group.ErrOutcomeUnknown, transport.RespSystemError, "leadership changed while committing; outcome unknown, retry", true},
@@ -49,7 +52,6 @@ var errorCodes = []struct {
 	{context.DeadlineExceeded, transport.RespServiceNotAvailable, "timed out waiting for the raft group", true},
 	{raft.ErrRaftShutdown, transport.RespServiceNotAvailable, "broker is shutting down", true},
 	{group.ErrShutdown, transport.RespServiceNotAvailable, "broker is shutting down", true},
-	{raftlog.ErrDiskFull, transport.RespServiceNotAvailable, "service not available now, disk full", true},
 	{transport.ErrConnClosed, transport.RespServiceNotAvailable, "could not reach the leader, retry", true},
 	{transport.ErrTimeout, transport.RespServiceNotAvailable, "could not reach the leader, retry", true},
 	// Refused the same way on every replica: retrying cannot help.

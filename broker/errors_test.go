@@ -22,9 +22,11 @@ func TestStatusFromErr_Table(t *testing.T) {
 		fmt.Errorf("x: %w", group.ErrOutcomeUnknown): transport.RespSystemError,
 		raft.ErrNotLeader:                        transport.RespServiceNotAvailable,
 		fmt.Errorf("w: %w", raftlog.ErrDiskFull): transport.RespServiceNotAvailable,
-		&fsm.RejectedError{Reason: "bad"}:        transport.RespInvalidParameter,
-		raft.ErrLogNotFound:                      transport.RespQueryNotFound,
-		errors.New("something unexpected"):       unknownErrorCode,
+		// Held up by full disks: the disk is named, and 14 is retried.
+		fmt.Errorf("%w: not committed: %w", group.ErrOutcomeUnknown, &group.DiskFullError{Members: []string{"n1", "n2"}}): transport.RespServiceNotAvailable,
+		&fsm.RejectedError{Reason: "bad"}:  transport.RespInvalidParameter,
+		raft.ErrLogNotFound:                transport.RespQueryNotFound,
+		errors.New("something unexpected"): unknownErrorCode,
 	}
 	for err, want := range cases {
 		r := b.statusFromErr("op", err)

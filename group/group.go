@@ -275,6 +275,7 @@ func (g *Group) Start() error {
 		return fmt.Errorf("group: start raft: %w", err)
 	}
 	g.prop = newProposer(g.raft, cfg.MaxEntryBytes, cfg.MaxInflightEntries, g.logger.Named("proposer"))
+	g.prop.stalled = g.DiskRefusal
 	g.prop.onEntry = cfg.OnEntry
 	if cfg.Log.Flush == raftlog.SyncFlush {
 		// Acknowledge only what is on the leader's disk too.

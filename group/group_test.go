@@ -280,6 +280,63 @@ func TestGroup_DiskRefusalCountsMembers(t *testing.T) {
 	require.NoError(t, l.DiskRefusal())
 }
 
+// A proposal that cannot commit because the followers' disks are full
+// (their appends fail; the leader heard they are full) ends with the disk's
+// error soon after, not at the caller's deadline, which for an admin
+// request may be none: the client hears why before its own timeout.
+func TestGroup_ProposalHeldUpByFullDisksSaysSo(t *testing.T) {
+	faults := map[string]*vfs.FaultFS{}
+	var mu sync.Mutex
+	c := startCluster(t, 3, func(cfg *Config) {
+		f := vfs.NewFaultFS(nil)
+		mu.Lock()
+		faults[cfg.NodeID] = f
+		mu.Unlock()
+		cfg.Log.FS = f
+	})
+	l := c.leader()
+	ctx := context.Background()
+	_, err := l.Propose(ctx, 512, appendCmd(record(t, "T", 0, "before")))
+	require.NoError(t, err)
+	var followers []*Group
+	for _, g := range c.groups {
+		if g != l {
+			followers = append(followers, g)
+			faults[g.cfg.NodeID].Inject(func(op vfs.Op) error {
+				if op.Kind == vfs.OpWrite && strings.Contains(op.Path, "commitlog") {
+					return syscall.ENOSPC
+				}
+				return nil
+			})
+		}
+	}
+	l.prop.stallAfter = 300 * time.Millisecond
+
+	// Held up, but nobody said why: it waits for the caller's deadline.
+	pctx, cancel := context.WithTimeout(ctx, time.Second)
+	_, err = l.Propose(pctx, 512, appendCmd(record(t, "T", 0, "stuck")))
+	cancel()
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	require.NotErrorIs(t, err, raftlog.ErrDiskFull)
+
+	for _, g := range followers {
+		l.SetMemberDiskFull(g.cfg.NodeID, true)
+	}
+	start := time.Now()
+	_, err = l.Propose(ctx, 512, appendCmd(record(t, "T", 0, "refused")))
+	require.ErrorIs(t, err, raftlog.ErrDiskFull)
+	require.ErrorIs(t, err, ErrOutcomeUnknown, "it may commit once space returns")
+	var de *DiskFullError
+	require.ErrorAs(t, err, &de)
+	require.Len(t, de.Members, 2)
+	require.Less(t, time.Since(start), 5*time.Second)
+	require.True(t, l.RaftLeader(), "heartbeats kept the leader")
+	// The followers' logs failed (ENOSPC inside a segment is sticky).
+	for _, g := range followers {
+		g.Shutdown()
+	}
+}
+
 // Leadership goes back to the preferred member (DLedger's
 // preferredLeaderId) once it is up to date.
 func TestGroup_PreferredLeader(t *testing.T) {

@@ -74,11 +74,19 @@ type proposer struct {
 	// durable, if set, waits until an entry is on the leader's disk
 	// (deferred sync); results are handed out only after it returns.
 	durable func(index uint64) error
+	// stalled, if set, says why the group cannot commit now (a full disk:
+	// DiskRefusal). A waiting proposal asks it every stallAfter and, once
+	// it answers, returns that error instead of waiting on: an entry a
+	// full disk holds up may wait for hours, and the client should hear
+	// why well before its own timeout.
+	stalled    func() error
+	stallAfter time.Duration
 }
 
 func newProposer(r *raft.Raft, maxBytes, inflight int, logger hclog.Logger) *proposer {
 	return &proposer{r: r, maxBytes: maxBytes, logger: logger, slots: make(chan struct{}, inflight),
-		kick: make(chan struct{}, 1), entries: make(chan entry, inflight), stop: make(chan struct{}), down: make(chan struct{})}
+		kick: make(chan struct{}, 1), entries: make(chan entry, inflight), stop: make(chan struct{}), down: make(chan struct{}),
+		stallAfter: 2 * time.Second}
 }
 
 // start runs the applier and the resolver until shutdown (and raft's
@@ -114,12 +122,27 @@ func (p *proposer) propose(ctx context.Context, size int, add func(*fsm.EntryBui
 	if err := p.proposeAsync(size, add, func(pr Proposal, err error) { ch <- outcome{pr, err} }); err != nil {
 		return Proposal{}, err
 	}
-	select {
-	case o := <-ch:
-		return o.p, o.err
-	case <-ctx.Done():
-		// The entry may still commit: the caller reports an unknown outcome.
-		return Proposal{}, fmt.Errorf("%w: %w", errOutcomeUnknown, ctx.Err())
+	var check <-chan time.Time
+	var t *time.Timer
+	if p.stalled != nil {
+		t = time.NewTimer(p.stallAfter)
+		defer t.Stop()
+		check = t.C
+	}
+	for waited := p.stallAfter; ; waited += p.stallAfter {
+		select {
+		case o := <-ch:
+			return o.p, o.err
+		case <-ctx.Done():
+			// The entry may still commit: the caller reports an unknown outcome.
+			return Proposal{}, fmt.Errorf("%w: %w", errOutcomeUnknown, ctx.Err())
+		case <-check:
+			if err := p.stalled(); err != nil {
+				// As above, it may still commit once space returns.
+				return Proposal{}, fmt.Errorf("%w: not committed within %v: %w", errOutcomeUnknown, waited, err)
+			}
+			t.Reset(p.stallAfter)
+		}
 	}
 }
 

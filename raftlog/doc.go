@@ -89,10 +89,15 @@
 // messages every consumer group consumed (SetRetentionGuard), and
 // unconsumed ones only with CleanForcibly; never the active segment and
 // never past the bound set with SetRetentionBound (the latest snapshot
-// index). At DiskRejectRatio, or when the disk cannot hold one more segment
-// and index file, DiskFull reports it (the broker then refuses new
-// messages); appends fail only when a new segment or index file truly has
-// no room, with ErrDiskFull, and can be retried.
+// index). At DiskRejectRatio, when the disk cannot hold one more segment
+// and index file, or for 30 s after an append failed with ErrDiskFull
+// (the filesystem refused what the space reading allowed: quotas, reserved
+// blocks, members sharing a disk), DiskFull reports it (the broker then
+// refuses new messages); appends fail only when a new segment or index
+// file truly has no room, with ErrDiskFull, and can be retried.
+// StoreFailure names the failed append's error for the transport, so a
+// leader retries a follower that ran out of space instead of taking the
+// refusal for a log mismatch.
 //
 // # History import (catch-up after a snapshot install)
 //

@@ -251,9 +251,17 @@ func TestFaults_DiskFull(t *testing.T) {
 				// The transport tells the leader why, for this batch only.
 				require.ErrorIs(t, l.StoreFailure(b), ErrDiskFull)
 				require.NoError(t, l.StoreFailure(genLogs(rng, idx, 1, 1, 10)), "another request's entries")
+				// The filesystem had the last word: full, whatever the
+				// space reading says, until an append succeeds.
+				_, err := l.refreshSpace()
+				require.NoError(t, err)
+				require.True(t, l.DiskFull())
 				full = false
 				require.NoError(t, l.StoreLogs(b), "retried once there is room")
 				require.NoError(t, l.StoreFailure(b), "cleared by the successful retry")
+				_, err = l.refreshSpace()
+				require.NoError(t, err)
+				require.False(t, l.DiskFull())
 			}
 			idx++
 		}

@@ -388,7 +388,7 @@ func (l *Log) StoreLogs(logs []*raft.Log) error {
 	}
 	err := l.storeLogs(logs)
 	if err != nil {
-		l.storeFail.Store(&storeFailure{first: logs[0], err: err})
+		l.storeFail.Store(&storeFailure{first: logs[0], err: err, at: time.Now()})
 	} else if l.storeFail.Load() != nil {
 		l.storeFail.Store(nil)
 	}
@@ -400,6 +400,21 @@ func (l *Log) StoreLogs(logs []*raft.Log) error {
 type storeFailure struct {
 	first *raft.Log
 	err   error
+	at    time.Time
+}
+
+// appendRefusedFor is how long an append refused with ErrDiskFull keeps
+// the log full (DiskFull) even when the space reading says there is room:
+// the filesystem had the last word (quotas, reserved blocks, members
+// sharing a disk). A refused follower is retried within raft's longest
+// backoff (about 10 s), which renews it; a success clears it.
+const appendRefusedFor = 30 * time.Second
+
+// appendRefused reports whether the latest append was refused for lack of
+// space within appendRefusedFor.
+func (l *Log) appendRefused(now time.Time) bool {
+	f := l.storeFail.Load()
+	return f != nil && errors.Is(f.err, ErrDiskFull) && now.Sub(f.at) < appendRefusedFor
 }
 
 // StoreFailure returns the error of the latest StoreLogs call if it failed

@@ -63,12 +63,13 @@ func (l *Log) refreshSpace() (DiskSpace, error) {
 	if wasFull {
 		limit -= 0.01 // leave the full state a little below where it began
 	}
-	full := used >= limit || free < reserve
+	refused := l.appendRefused(time.Now())
+	full := used >= limit || free < reserve || refused
 	if full != l.diskFull.Swap(full) {
 		if full {
 			l.logger.Error("disk nearly full: refusing new messages until space returns",
 				"used", fmt.Sprintf("%.1f%%", 100*used), "limit", fmt.Sprintf("%.0f%%", 100*l.cfg.Retention.DiskRejectRatio),
-				"avail_bytes", sp.Avail, "needed_bytes", reserve)
+				"avail_bytes", sp.Avail, "needed_bytes", reserve, "append_refused", refused)
 		} else {
 			l.logger.Info("disk space back: accepting messages", "used", fmt.Sprintf("%.1f%%", 100*used), "avail_bytes", sp.Avail)
 		}

@@ -57,6 +57,10 @@
 #                       $'raftCommitTimeout=5ms\nraftHeartbeatTimeout=500ms'
 #   NS_PORT [29876], BASE [20911], RAFT [50911], METRICS [19100] (ports; NATS:
 #                       PORT_SHIFT as in its run.sh); KEEP=1 keeps the data dirs
+#   DATA_ROOT [/tmp]    where the members' data dirs go; a small tmpfs here
+#                       (mount -t tmpfs -o size=3g tmpfs /mnt/small) shows the
+#                       group running out of disk: sends and admin requests
+#                       answer 14 SERVICE_NOT_AVAILABLE, naming the full disks
 #   PPROF []            a directory: CPU profiles of the 3 brokers during each
 #                       phase's first run (PPROF_SECONDS [10], from 2 s in), as
 #                       DIR/<profile>-n<i>.pprof, and the raftmq load generator's
@@ -235,7 +239,7 @@ DISK_RATIO=${DISK_RATIO:-95}
 
 start_cluster() { # flushDiskType
   page_probe "raftmq $1"
-  DIR=$(mktemp -d /tmp/raftmq-bench.XXXXXX)
+  DIR=$(mktemp -d "${DATA_ROOT:-/tmp}/raftmq-bench.XXXXXX")
   STORED=0
   "$BIN" namesrv --host 127.0.0.1 -p "$NS_PORT" > "$DIR/ns.log" 2>&1 &
   PIDS+=($!)
