@@ -210,8 +210,14 @@ func TestBroker_SendPullOffsetsAndForwarding(t *testing.T) {
 			return r.Code == 0 && oh.Decode(r.ExtFields) == nil && oh.Offset == 7
 		}, 10*time.Second, 10*time.Millisecond)
 	}
+	// A group with no offset on a young, never-trimmed queue starts at 0
+	// (RocketMQ's in-memory rule; TestBroker_NewGroupOffset has the rest).
 	qh := transport.QueryConsumerOffsetRequestHeader{ConsumerGroup: "Unknown", Topic: "T", QueueID: 1}
-	require.Equal(t, int16(transport.RespQueryNotFound), g.call(l.Addr(), transport.NewRequest(transport.ReqQueryConsumerOffset, qh.Encode(), nil)).Code)
+	r0 := g.call(l.Addr(), transport.NewRequest(transport.ReqQueryConsumerOffset, qh.Encode(), nil))
+	var oh0 transport.OffsetResponseHeader
+	require.Equal(t, int16(0), r0.Code, r0.Remark)
+	require.NoError(t, oh0.Decode(r0.ExtFields))
+	require.Zero(t, oh0.Offset)
 
 	mh := transport.QueueHeader{Topic: "T", QueueID: 1}
 	r := g.call(f.Addr(), transport.NewRequest(transport.ReqGetMaxOffset, mh.Encode(), nil))
@@ -417,4 +423,53 @@ func TestBroker_FastSendOrderAndBudgetFallback(t *testing.T) {
 	var sh transport.SendMessageResponseHeader
 	require.NoError(t, sh.Decode(r.ExtFields))
 	require.Equal(t, int64(n+1), sh.QueueOffset)
+}
+
+// A group with no offset starts at 0 only while the queue's first message
+// is within NewGroupWindow bytes of the CommitLog's end (RocketMQ:
+// accessMessageInMemoryMaxRatio of RAM); further back, or with the rule
+// off, the broker answers QUERY_NOT_FOUND and the client's
+// consumeFromWhere decides.
+func TestBroker_NewGroupOffset(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		window int64
+		want   transport.ResponseCode
+	}{
+		{"within the window", 1 << 30, transport.RespSuccess},
+		{"beyond it", 2048, transport.RespQueryNotFound},
+		{"rule off", 0, transport.RespQueryNotFound},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			g := startGroup(t, 1, func(c *Config) { c.NewGroupWindow = tc.window })
+			l := g.leader()
+			query := func(qid int32) *transport.Command {
+				qh := transport.QueryConsumerOffsetRequestHeader{ConsumerGroup: "New", Topic: "T", QueueID: qid}
+				return g.call(l.Addr(), transport.NewRequest(transport.ReqQueryConsumerOffset, qh.Encode(), nil))
+			}
+			for i := 0; i < 4; i++ { // 4 KiB after queue 0's first message
+				r := g.call(l.Addr(), sendReq("T", 0, bytes.Repeat([]byte{'x'}, 1024), nil))
+				require.Equal(t, int16(0), r.Code, r.Remark)
+			}
+			r := query(0)
+			require.Equal(t, int16(tc.want), r.Code, r.Remark)
+			if tc.want == transport.RespSuccess {
+				var oh transport.OffsetResponseHeader
+				require.NoError(t, oh.Decode(r.ExtFields))
+				require.Zero(t, oh.Offset)
+			}
+			// An empty queue: 0 is also its end, whenever the rule is on.
+			if tc.window > 0 {
+				require.Equal(t, int16(0), query(1).Code)
+			}
+			// A committed offset always wins.
+			uh := transport.UpdateConsumerOffsetRequestHeader{ConsumerGroup: "New", Topic: "T", QueueID: 0, CommitOffset: 3}
+			require.Equal(t, int16(0), g.call(l.Addr(), transport.NewRequest(transport.ReqUpdateConsumerOffset, uh.Encode(), nil)).Code)
+			r = query(0)
+			var oh transport.OffsetResponseHeader
+			require.Equal(t, int16(0), r.Code, r.Remark)
+			require.NoError(t, oh.Decode(r.ExtFields))
+			require.Equal(t, int64(3), oh.Offset)
+		})
+	}
 }

@@ -64,7 +64,13 @@ type Config struct {
 	// to this member whenever it is up to date ("" = none).
 	PreferredLeader string
 
-	MaxMessageSize              int
+	MaxMessageSize int
+	// NewGroupWindow: a consumer group with no offset on a never-trimmed
+	// queue starts at 0 while the queue's first message lies within this
+	// many bytes of the CommitLog's end (RocketMQ: accessMessageInMemoryMaxRatio
+	// percent of physical memory); else QUERY_NOT_FOUND and the client's
+	// consumeFromWhere decides. 0: never.
+	NewGroupWindow              int64
 	DelayLevels                 []time.Duration
 	TimerMaxDelay               time.Duration
 	TransactionTimeout          time.Duration
@@ -198,7 +204,7 @@ func FromFile(f config.Broker) (Config, error) {
 		HeartbeatTimeout: f.RaftHeartbeatTimeout, ElectionTimeout: f.RaftElectionTimeout, LeaderLeaseTimeout: f.RaftLeaderLeaseTimeout,
 		CommitTimeout: commitTimeout(f), SnapshotThreshold: f.RaftSnapshotThreshold, SnapshotInterval: f.RaftSnapshotInterval,
 		ParallelFlush: f.RaftParallelFlush, BinaryAppend: f.RaftBinaryAppend, PreferredLeader: f.PreferredLeaderID,
-		MaxMessageSize: f.MaxMessageSize, DelayLevels: delays, TimerMaxDelay: time.Duration(f.TimerMaxDelaySec) * time.Second,
+		MaxMessageSize: f.MaxMessageSize, NewGroupWindow: physicalMemory() / 100 * int64(f.AccessMessageInMemoryMaxRatio), DelayLevels: delays, TimerMaxDelay: time.Duration(f.TimerMaxDelaySec) * time.Second,
 		TransactionTimeout: time.Duration(f.TransactionTimeOut) * time.Millisecond, TransactionCheckInterval: time.Duration(f.TransactionCheckInterval) * time.Millisecond,
 		TransactionCheckMax: f.TransactionCheckMax, TransactionMaxOpen: f.TransactionMaxOpen, DefaultTopicQueueNums: f.DefaultTopicQueueNums,
 		MaxTopicQueueNums: f.MaxTopicQueueNums, AutoCreateTopic: f.AutoCreateTopicEnable,

@@ -28,12 +28,39 @@ func (b *Broker) handleQueryConsumerOffset(ctx context.Context, c *transport.Con
 		return b.statusFromErr("query consumer offset", err)
 	}
 	off, ok := b.g.ConsumerOffset(h.ConsumerGroup, h.Topic, h.QueueID)
-	if !ok {
+	if !ok && !b.newGroupStartsAtZero(h.Topic, h.QueueID) {
 		return respond(transport.RespQueryNotFound, "Not found, V3_0_6_SNAPSHOT maybe this group consumer boot first")
 	}
 	r := transport.NewResponse(transport.RespSuccess, "")
 	r.ExtFields = (&transport.OffsetResponseHeader{Offset: off}).Encode()
 	return r
+}
+
+// newGroupStartsAtZero is RocketMQ's rule for a group with no offset on a
+// queue: it starts at 0 (whatever its consumeFromWhere) when the queue was
+// never trimmed and its first message is still "in memory", within
+// NewGroupWindow bytes of the CommitLog's end; an empty queue counts. So a
+// new group on a young topic gets the messages sent while it was starting
+// (its queues are taken after its first rebalance), and CONSUME_FROM_LAST
+// skips history only where the history is large. A member still fetching
+// its history does not know the queue's start and never answers 0.
+func (b *Broker) newGroupStartsAtZero(topic string, qid int32) bool {
+	if b.cfg.NewGroupWindow <= 0 || b.g.PartialHistory() {
+		return false
+	}
+	min, max := b.g.QueueBounds(topic, qid)
+	if min > 0 {
+		return false
+	}
+	if max == 0 {
+		return true
+	}
+	u, err := b.g.QueueUnit(topic, qid, 0)
+	if err != nil {
+		return false
+	}
+	_, end := b.g.CommitLogBounds()
+	return end-u.PhysOffset <= b.cfg.NewGroupWindow
 }
 
 // handleUpdateConsumerOffset commits an offset through raft (on the leader;

@@ -245,9 +245,11 @@ func TestPushConsumer_RetryLater(t *testing.T) {
 // the next member resume exactly where the last one stopped; a new group
 // with CONSUME_FROM_LAST_OFFSET skips what was stored before it started;
 // CONSUME_FROM_TIMESTAMP starts at the first message stored at or after
-// the timestamp.
+// the timestamp. accessMessageInMemoryMaxRatio=0 makes every history count
+// as large: by default a new group on a young queue starts at 0 whatever
+// its consumeFromWhere, as in RocketMQ (TestPushConsumer_NewGroupOnYoungTopic).
 func TestPushConsumer_ResumeAndFromWhere(t *testing.T) {
-	c := cluster.Start(t, cluster.Options{})
+	c := cluster.Start(t, cluster.Options{Config: map[string]string{"accessMessageInMemoryMaxRatio": "0"}})
 	topic := uniqueName("Resume")
 	createTopic(t, c, topic, 4)
 	p := newProducer(t, c)
@@ -289,6 +291,24 @@ func TestPushConsumer_ResumeAndFromWhere(t *testing.T) {
 	require.Nil(t, r3.get("second-0000"))
 	require.Nil(t, r4.get("first-0000"))
 	require.NotNil(t, r4.get("second-0000"))
+}
+
+// TestPushConsumer_NewGroupOnYoungTopic: a new group with the default
+// CONSUME_FROM_LAST_OFFSET on a topic whose messages are still "in memory"
+// (RocketMQ's rule) gets the messages sent before it started too, so none
+// sent while it was taking its queues is skipped.
+func TestPushConsumer_NewGroupOnYoungTopic(t *testing.T) {
+	c := cluster.Start(t, cluster.Options{})
+	topic := uniqueName("Young")
+	createTopic(t, c, topic, 4)
+	p := newProducer(t, c)
+	sendN(t, p, topic, "early", 40, nil)
+	r := newReceived()
+	newPushConsumer(t, c, topic, "*", r.handler(), client.WithGroup(uniqueName("GYoung")))
+	sendN(t, p, topic, "late", 10, nil)
+	r.waitCount(t, 50, 20*time.Second)
+	require.NotNil(t, r.get("early-0000"))
+	require.Zero(t, r.duplicates())
 }
 
 // TestPushConsumer_DelayedMessage: a message sent with delay level 2 (2 s
