@@ -184,7 +184,9 @@ func (pc *PullConsumer) CommitOffset(ctx context.Context, mq MessageQueue, offse
 }
 
 // FetchOffset returns the group's committed offset of mq, or -1 when none
-// is stored.
+// is stored. As in RocketMQ, a broker answers 0 instead of "none" while mq
+// was never trimmed and its first message is recent (the broker's
+// accessMessageInMemoryMaxRatio): a new group starts there.
 func (pc *PullConsumer) FetchOffset(ctx context.Context, mq MessageQueue) (int64, error) {
 	ctx, cancel := pc.c.opCtx(ctx)
 	defer cancel()
