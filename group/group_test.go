@@ -293,9 +293,13 @@ func TestGroup_ProposalHeldUpByFullDisksSaysSo(t *testing.T) {
 		faults[cfg.NodeID] = f
 		mu.Unlock()
 		cfg.Log.FS = f
+		// No leader change on a loaded machine: the followers' failed
+		// logs are equally long, and they could elect each other.
+		cfg.HeartbeatTimeout, cfg.ElectionTimeout, cfg.LeaderLeaseTimeout = time.Second, time.Second, time.Second
 	})
 	l := c.leader()
-	ctx := context.Background()
+	ctx, cancelAll := context.WithTimeout(context.Background(), 30*time.Second) // a regression fails, not hangs
+	defer cancelAll()
 	_, err := l.Propose(ctx, 512, appendCmd(record(t, "T", 0, "before")))
 	require.NoError(t, err)
 	var followers []*Group
@@ -324,7 +328,7 @@ func TestGroup_ProposalHeldUpByFullDisksSaysSo(t *testing.T) {
 	}
 	start := time.Now()
 	_, err = l.Propose(ctx, 512, appendCmd(record(t, "T", 0, "refused")))
-	require.ErrorIs(t, err, raftlog.ErrDiskFull)
+	require.ErrorIs(t, err, raftlog.ErrDiskFull, "not the test's deadline")
 	require.ErrorIs(t, err, ErrOutcomeUnknown, "it may commit once space returns")
 	var de *DiskFullError
 	require.ErrorAs(t, err, &de)

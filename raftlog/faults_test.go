@@ -237,7 +237,9 @@ func TestFaults_DiskFull(t *testing.T) {
 			}
 			return nil
 		})
-		l := openT(t, faultConfig(t.TempDir(), f))
+		cfg := faultConfig(t.TempDir(), f)
+		cfg.Retention.DiskRejectRatio = 1 // DiskFull below follows the refusal, not this host's disk
+		l := openT(t, cfg)
 		rng := rand.New(rand.NewSource(1))
 		idx := uint64(1)
 		refused := 0
@@ -267,6 +269,10 @@ func TestFaults_DiskFull(t *testing.T) {
 		}
 		require.Positive(t, refused, "a new segment was refused")
 		requireIndexes(t, l, 1, 30)
+		// Not a full disk: a mismatch is answered as one.
+		gap := genLogs(rng, idx+5, 1, 1, 10)
+		require.ErrorIs(t, l.StoreLogs(gap), ErrNonContiguous)
+		require.NoError(t, l.StoreFailure(gap))
 	})
 	for _, tc := range []struct {
 		name string

@@ -386,6 +386,8 @@ func (l *Log) StoreLogs(logs []*raft.Log) error {
 	if len(logs) == 0 {
 		return nil
 	}
+	// raft calls StoreLogs from one goroutine, so this check-then-store
+	// of storeFail needs no lock.
 	err := l.storeLogs(logs)
 	if err != nil {
 		l.storeFail.Store(&storeFailure{first: logs[0], err: err, at: time.Now()})
@@ -418,16 +420,19 @@ func (l *Log) appendRefused(now time.Time) bool {
 }
 
 // StoreFailure returns the error of the latest StoreLogs call if it failed
-// and was given one of entries, else nil. A follower's raft answers a
-// failed append like a log mismatch, and the leader would then walk back
-// one entry per retry; the transport asks this to answer with the error
-// instead (raftnet: Transport.SetStoreFailure), so the leader retries the
-// same entries after its backoff. Raft passes a suffix of the request's
-// own entries to StoreLogs, so a pointer match means this request's append
-// failed, never an earlier one's.
+// for lack of space (ErrDiskFull) and was given one of entries, else nil.
+// A follower's raft answers a failed append like a log mismatch, and the
+// leader would then walk back one entry per retry; the transport asks this
+// to answer with the error instead (raftnet: Transport.SetStoreFailure),
+// so the leader retries the same entries after its backoff. Only a full
+// disk is worth retrying as it was: ErrNonContiguous is a real mismatch
+// (raft's cached last entry can be stale after a truncation), and a failed
+// log (ErrClosed, a write or sync error) refuses every retry. Raft passes
+// a suffix of the request's own entries to StoreLogs, so a pointer match
+// means this request's append failed, never an earlier one's.
 func (l *Log) StoreFailure(entries []*raft.Log) error {
 	f := l.storeFail.Load()
-	if f == nil {
+	if f == nil || !errors.Is(f.err, ErrDiskFull) {
 		return nil
 	}
 	for _, e := range entries {

@@ -453,7 +453,8 @@ func TestTransport_StoreFailureIsRetriedNotWalkedBack(t *testing.T) {
 			for i, m := range ms {
 				c := raft.DefaultConfig()
 				c.LocalID = servers[i].ID
-				c.HeartbeatTimeout, c.ElectionTimeout, c.LeaderLeaseTimeout = 200*time.Millisecond, 200*time.Millisecond, 100*time.Millisecond
+				// Long enough that no leader changes on a loaded machine.
+				c.HeartbeatTimeout, c.ElectionTimeout, c.LeaderLeaseTimeout = time.Second, time.Second, time.Second
 				c.CommitTimeout = 10 * time.Millisecond
 				c.Logger = hclog.New(&hclog.LoggerOptions{Output: logs, Level: hclog.Warn})
 				stable, snaps := raft.NewInmemStore(), raft.NewInmemSnapshotStore()
