@@ -108,6 +108,21 @@ func startCluster(t *testing.T, n int, mutate ...func(*Config)) *cluster {
 	return c
 }
 
+// startFaultyCluster is startCluster with each member's CommitLog on a
+// FaultFS of its own, by node id.
+func startFaultyCluster(t *testing.T, n int, mutate ...func(*Config)) (*cluster, map[string]*vfs.FaultFS) {
+	faults := map[string]*vfs.FaultFS{}
+	var mu sync.Mutex
+	c := startCluster(t, n, append([]func(*Config){func(cfg *Config) {
+		f := vfs.NewFaultFS(nil)
+		mu.Lock()
+		faults[cfg.NodeID] = f
+		mu.Unlock()
+		cfg.Log.FS = f
+	}}, mutate...)...)
+	return c, faults
+}
+
 func (c *cluster) leader() *Group {
 	c.t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
@@ -285,14 +300,7 @@ func TestGroup_DiskRefusalCountsMembers(t *testing.T) {
 // error soon after, not at the caller's deadline, which for an admin
 // request may be none: the client hears why before its own timeout.
 func TestGroup_ProposalHeldUpByFullDisksSaysSo(t *testing.T) {
-	faults := map[string]*vfs.FaultFS{}
-	var mu sync.Mutex
-	c := startCluster(t, 3, func(cfg *Config) {
-		f := vfs.NewFaultFS(nil)
-		mu.Lock()
-		faults[cfg.NodeID] = f
-		mu.Unlock()
-		cfg.Log.FS = f
+	c, faults := startFaultyCluster(t, 3, func(cfg *Config) {
 		// No leader change on a loaded machine: the followers' failed
 		// logs are equally long, and they could elect each other.
 		cfg.HeartbeatTimeout, cfg.ElectionTimeout, cfg.LeaderLeaseTimeout = time.Second, time.Second, time.Second
@@ -481,15 +489,7 @@ func (c *cluster) restart(i int) *Group {
 // down, the others elect a leader and go on, and the failed member,
 // restarted, recovers and catches up.
 func TestGroup_LeaderFsyncFailure(t *testing.T) {
-	faults := map[string]*vfs.FaultFS{}
-	var mu sync.Mutex
-	c := startCluster(t, 3, func(cfg *Config) {
-		f := vfs.NewFaultFS(nil)
-		mu.Lock()
-		faults[cfg.NodeID] = f
-		mu.Unlock()
-		cfg.Log.FS = f
-	})
+	c, faults := startFaultyCluster(t, 3)
 	l := c.leader()
 	ctx := context.Background()
 	for i := 0; i < 20; i++ {
