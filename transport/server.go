@@ -452,7 +452,7 @@ func isTemporary(err error) bool {
 
 // Shutdown stops accepting, answers new requests with
 // SERVICE_NOT_AVAILABLE while in-flight handlers finish, then closes every
-// connection. If ctx ends first, handler contexts are cancelled and
+// connection once the replies queued on it are written. If ctx ends first, handler contexts are cancelled and
 // Shutdown still waits for handlers to return (they must honour ctx),
 // then returns ctx's error.
 func (s *Server) Shutdown(ctx context.Context) error {
@@ -481,6 +481,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	s.mu.Unlock()
 	for _, c := range conns {
+		// A handler's reply may still sit in the buffer of another
+		// goroutine's flush: written before the close, not dropped.
+		c.w.waitFlushed(ctx)
 		c.close(ErrServerClosed)
 	}
 	s.mu.Lock()

@@ -1,6 +1,7 @@
 package transport
 
 import (
+	"context"
 	"net"
 	"runtime"
 	"sync"
@@ -133,4 +134,29 @@ func (w *connWriter) fail(err error) error {
 		w.onError(err)
 	}
 	return err
+}
+
+// waitFlushed waits until every frame enqueued so far has been handed to
+// the socket (or the writer failed), or ctx ends. A caller whose frame was
+// left to another flusher returned before its bytes were written; closing
+// the connection in that window would drop them (Server.Shutdown drains
+// handlers, then waits here before it closes). Only the combining writer
+// defers frames this way.
+func (w *connWriter) waitFlushed(ctx context.Context) {
+	if w.mode != writerCombining {
+		return
+	}
+	for {
+		w.mu.Lock()
+		done := w.err != nil || (!w.flushing && len(w.buf) == 0)
+		w.mu.Unlock()
+		if done {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(time.Millisecond):
+		}
+	}
 }
