@@ -63,14 +63,14 @@ type Config struct {
 	// PreferredLeader (DLedger's preferredLeaderId): leadership is handed
 	// to this member whenever it is up to date ("" = none).
 	PreferredLeader string
-
-	MaxMessageSize int
 	// NewGroupWindow: a consumer group with no offset on a never-trimmed
 	// queue starts at 0 while the queue's first message lies within this
 	// many bytes of the CommitLog's end (RocketMQ: accessMessageInMemoryMaxRatio
 	// percent of physical memory); else QUERY_NOT_FOUND and the client's
 	// consumeFromWhere decides. 0: never.
-	NewGroupWindow              int64
+	NewGroupWindow int64
+
+	MaxMessageSize              int
 	DelayLevels                 []time.Duration
 	TimerMaxDelay               time.Duration
 	TransactionTimeout          time.Duration
@@ -204,7 +204,8 @@ func FromFile(f config.Broker) (Config, error) {
 		HeartbeatTimeout: f.RaftHeartbeatTimeout, ElectionTimeout: f.RaftElectionTimeout, LeaderLeaseTimeout: f.RaftLeaderLeaseTimeout,
 		CommitTimeout: commitTimeout(f), SnapshotThreshold: f.RaftSnapshotThreshold, SnapshotInterval: f.RaftSnapshotInterval,
 		ParallelFlush: f.RaftParallelFlush, BinaryAppend: f.RaftBinaryAppend, PreferredLeader: f.PreferredLeaderID,
-		MaxMessageSize: f.MaxMessageSize, NewGroupWindow: physicalMemory() / 100 * int64(f.AccessMessageInMemoryMaxRatio), DelayLevels: delays, TimerMaxDelay: time.Duration(f.TimerMaxDelaySec) * time.Second,
+		NewGroupWindow: physicalMemory() / 100 * int64(f.AccessMessageInMemoryMaxRatio),
+		MaxMessageSize: f.MaxMessageSize, DelayLevels: delays, TimerMaxDelay: time.Duration(f.TimerMaxDelaySec) * time.Second,
 		TransactionTimeout: time.Duration(f.TransactionTimeOut) * time.Millisecond, TransactionCheckInterval: time.Duration(f.TransactionCheckInterval) * time.Millisecond,
 		TransactionCheckMax: f.TransactionCheckMax, TransactionMaxOpen: f.TransactionMaxOpen, DefaultTopicQueueNums: f.DefaultTopicQueueNums,
 		MaxTopicQueueNums: f.MaxTopicQueueNums, AutoCreateTopic: f.AutoCreateTopicEnable,

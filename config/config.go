@@ -50,16 +50,16 @@ type Broker struct {
 	MappedFileSizeCommitLog    int64  `mapstructure:"mappedFileSizeCommitLog"`
 	MappedFileSizeConsumeQueue int64  `mapstructure:"mappedFileSizeConsumeQueue"` // bytes (20 per unit)
 	MaxMessageSize             int    `mapstructure:"maxMessageSize"`
+	MessageDelayLevel          string `mapstructure:"messageDelayLevel"`
+	// TimerMaxDelaySec bounds how far ahead a timer message may be due
+	// (RocketMQ's key and default: 3 days).
+	TimerMaxDelaySec int `mapstructure:"timerMaxDelaySec"`
 	// AccessMessageInMemoryMaxRatio (percent of physical memory): a
 	// consumer group with no offset on a queue that was never trimmed
 	// starts at 0, not at the end, while the queue's first message is
 	// within this share of RAM from the CommitLog's end (RocketMQ's key,
 	// default and rule; 0: never).
-	AccessMessageInMemoryMaxRatio int    `mapstructure:"accessMessageInMemoryMaxRatio"`
-	MessageDelayLevel             string `mapstructure:"messageDelayLevel"`
-	// TimerMaxDelaySec bounds how far ahead a timer message may be due
-	// (RocketMQ's key and default: 3 days).
-	TimerMaxDelaySec int `mapstructure:"timerMaxDelaySec"`
+	AccessMessageInMemoryMaxRatio int `mapstructure:"accessMessageInMemoryMaxRatio"`
 	// Transactions (RocketMQ's keys; times in ms): a half message open
 	// longer than transactionTimeOut is checked back with its producer
 	// group every transactionCheckInterval, at most transactionCheckMax
@@ -283,58 +283,59 @@ func (b Broker) DialAddrs() (map[string]string, error) {
 func DefaultBroker() Broker {
 	home, _ := os.UserHomeDir()
 	return Broker{
-		BrokerClusterName:             "DefaultCluster",
-		BrokerName:                    "broker-a",
-		NamesrvAddr:                   os.Getenv("NAMESRV_ADDR"),
-		BrokerIP1:                     "127.0.0.1",
-		ListenPort:                    10911,
-		StorePathRootDir:              filepath.Join(home, "store"),
-		FlushDiskType:                 "SYNC_FLUSH",
-		FlushIntervalCommitLog:        500,
-		FileReservedTime:              72,
-		DeleteWhen:                    "04",
-		DiskMaxUsedSpaceRatio:         75,
-		MappedFileSizeCommitLog:       1 << 30,
-		MappedFileSizeConsumeQueue:    300000 * 20,
-		MaxMessageSize:                4 << 20,
+		BrokerClusterName:           "DefaultCluster",
+		BrokerName:                  "broker-a",
+		NamesrvAddr:                 os.Getenv("NAMESRV_ADDR"),
+		BrokerIP1:                   "127.0.0.1",
+		ListenPort:                  10911,
+		StorePathRootDir:            filepath.Join(home, "store"),
+		FlushDiskType:               "SYNC_FLUSH",
+		FlushIntervalCommitLog:      500,
+		FileReservedTime:            72,
+		DeleteWhen:                  "04",
+		DiskMaxUsedSpaceRatio:       75,
+		MappedFileSizeCommitLog:     1 << 30,
+		MappedFileSizeConsumeQueue:  300000 * 20,
+		MaxMessageSize:              4 << 20,
+		MessageDelayLevel:           "1s 5s 10s 30s 1m 2m 3m 4m 5m 6m 7m 8m 9m 10m 20m 30m 1h 2h",
+		TimerMaxDelaySec:            259200,
+		TransactionTimeOut:          6000,
+		TransactionCheckInterval:    60000,
+		TransactionCheckMax:         15,
+		TransactionMaxOpen:          200000,
+		DefaultTopicQueueNums:       8,
+		AutoCreateTopicEnable:       true,
+		AutoCreateSubscriptionGroup: true,
+		BrokerPermission:            6,
+		EnableDLegerCommitLog:       true,
+		EnablePropertyFilter:        true,
+		DLegerSelfID:                "n0",
+		RaftHeartbeatTimeout:        250 * time.Millisecond,
+		RaftElectionTimeout:         250 * time.Millisecond,
+		RaftLeaderLeaseTimeout:      250 * time.Millisecond,
+		RaftCommitTimeout:           0, // auto: see the field
+		RaftSnapshotThreshold:       2048,
+		RaftSnapshotInterval:        10 * time.Second,
+		RegisterInterval:            3 * time.Second,
+		SendBatchMaxBytes:           1 << 20,
+		SendMaxInflightEntries:      1,
+		SendMaxPendingBytes:         256 << 20,
+		WaitTimeMillsInSendQueue:    1000,
+		ClientExpiry:                120 * time.Second,
+		LogLevel:                    "info",
+		RaftLogLevel:                "warn",
+		CommitLogPreallocate:        "auto",
+		RaftParallelFlush:           true,
+		RaftBinaryAppend:            true,
+		MaxTopicQueueNums:           1024,
+		MaxConnections:              10000,
+		MaxConnectionsPerIP:         2000,
+		MaxPendingFrameBytes:        256 << 20,
+		FrameReadTimeout:            30 * time.Second,
+		MetricsMaxTopics:            1000,
+		MetricsMaxGroups:            2000,
+
 		AccessMessageInMemoryMaxRatio: 40,
-		MessageDelayLevel:             "1s 5s 10s 30s 1m 2m 3m 4m 5m 6m 7m 8m 9m 10m 20m 30m 1h 2h",
-		TimerMaxDelaySec:              259200,
-		TransactionTimeOut:            6000,
-		TransactionCheckInterval:      60000,
-		TransactionCheckMax:           15,
-		TransactionMaxOpen:            200000,
-		DefaultTopicQueueNums:         8,
-		AutoCreateTopicEnable:         true,
-		AutoCreateSubscriptionGroup:   true,
-		BrokerPermission:              6,
-		EnableDLegerCommitLog:         true,
-		EnablePropertyFilter:          true,
-		DLegerSelfID:                  "n0",
-		RaftHeartbeatTimeout:          250 * time.Millisecond,
-		RaftElectionTimeout:           250 * time.Millisecond,
-		RaftLeaderLeaseTimeout:        250 * time.Millisecond,
-		RaftCommitTimeout:             0, // auto: see the field
-		RaftSnapshotThreshold:         2048,
-		RaftSnapshotInterval:          10 * time.Second,
-		RegisterInterval:              3 * time.Second,
-		SendBatchMaxBytes:             1 << 20,
-		SendMaxInflightEntries:        1,
-		SendMaxPendingBytes:           256 << 20,
-		WaitTimeMillsInSendQueue:      1000,
-		ClientExpiry:                  120 * time.Second,
-		LogLevel:                      "info",
-		RaftLogLevel:                  "warn",
-		CommitLogPreallocate:          "auto",
-		RaftParallelFlush:             true,
-		RaftBinaryAppend:              true,
-		MaxTopicQueueNums:             1024,
-		MaxConnections:                10000,
-		MaxConnectionsPerIP:           2000,
-		MaxPendingFrameBytes:          256 << 20,
-		FrameReadTimeout:              30 * time.Second,
-		MetricsMaxTopics:              1000,
-		MetricsMaxGroups:              2000,
 	}
 }
 

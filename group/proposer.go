@@ -123,11 +123,10 @@ func (p *proposer) propose(ctx context.Context, size int, add func(*fsm.EntryBui
 		return Proposal{}, err
 	}
 	var check <-chan time.Time
-	var t *time.Timer
 	if p.stalled != nil {
-		t = time.NewTimer(p.stallAfter)
-		defer t.Stop()
-		check = t.C
+		tk := time.NewTicker(p.stallAfter)
+		defer tk.Stop()
+		check = tk.C
 	}
 	for waited := p.stallAfter; ; waited += p.stallAfter {
 		select {
@@ -141,7 +140,6 @@ func (p *proposer) propose(ctx context.Context, size int, add func(*fsm.EntryBui
 				// As above, it may still commit once space returns.
 				return Proposal{}, fmt.Errorf("%w: not committed within %v: %w", errOutcomeUnknown, waited, err)
 			}
-			t.Reset(p.stallAfter)
 		}
 	}
 }

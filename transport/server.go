@@ -452,9 +452,9 @@ func isTemporary(err error) bool {
 
 // Shutdown stops accepting, answers new requests with
 // SERVICE_NOT_AVAILABLE while in-flight handlers finish, then closes every
-// connection once the replies queued on it are written. If ctx ends first, handler contexts are cancelled and
-// Shutdown still waits for handlers to return (they must honour ctx),
-// then returns ctx's error.
+// connection once the replies queued on it are written. If ctx ends
+// first, handler contexts are cancelled and Shutdown still waits for
+// handlers to return (they must honour ctx), then returns ctx's error.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	s.shutdown = true
