@@ -104,11 +104,13 @@ func BenchmarkDecodeFrame(b *testing.B) {
 // callers sharing ONE client connection.
 func BenchmarkRoundTrip(b *testing.B) {
 	for _, callers := range []int{1, 64} {
-		b.Run(fmt.Sprintf("callers=%d", callers), func(b *testing.B) { benchRoundTrip(b, callers) })
+		b.Run(fmt.Sprintf("callers=%d", callers), func(b *testing.B) { benchRoundTrip(b, callers, 0) })
 	}
+	// As a producer's sends wait: each request also bounded by a timeout.
+	b.Run("callers=64/timeout", func(b *testing.B) { benchRoundTrip(b, 64, 3*time.Second) })
 }
 
-func benchRoundTrip(b *testing.B, callers int) {
+func benchRoundTrip(b *testing.B, callers int, timeout time.Duration) {
 	cfg := DefaultServerConfig()
 	cfg.Addr = "127.0.0.1:0"
 	cfg.Logger = hclog.NewNullLogger()
@@ -152,8 +154,14 @@ func benchRoundTrip(b *testing.B, callers int) {
 		go func() {
 			defer wg.Done()
 			for next.Add(1) <= int64(b.N) {
-				resp, err := c.Invoke(ctx, addr, NewRequest(ReqGetMaxOffset, ext, nil))
-				if err != nil || resp.ExtFields["offset"] != "42" {
+				var resp *Command
+				var err error
+				if timeout > 0 {
+					resp, err = c.InvokeTimeout(ctx, addr, NewRequest(ReqGetMaxOffset, ext, nil), timeout)
+				} else {
+					resp, err = c.Invoke(ctx, addr, NewRequest(ReqGetMaxOffset, ext, nil))
+				}
+				if err != nil || resp.Ext("offset") != "42" {
 					errs <- fmt.Errorf("round trip: %v %v", resp, err)
 					return
 				}
@@ -184,7 +192,7 @@ func BenchmarkWriter(b *testing.B) {
 		for _, callers := range []int{1, 64} {
 			b.Run(fmt.Sprintf("%s/callers=%d", mode.name, callers), func(b *testing.B) {
 				defaultWriterMode = mode.m
-				benchRoundTrip(b, callers)
+				benchRoundTrip(b, callers, 0)
 			})
 		}
 	}

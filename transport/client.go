@@ -124,6 +124,7 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 		headerType:   cfg.HeaderType,
 		handler:      c.handler,
 		baseCtx:      ctx,
+		timeouts:     newTimeouts(),
 		work:         &c.work,
 		onClose:      c.connClosed,
 		rejectRemark: "client closing",
@@ -366,6 +367,7 @@ func (c *Client) Close() error {
 	}
 	c.mu.Unlock()
 	c.cancel() // aborts dials in progress and cancels handler contexts
+	c.ep.timeouts.stop()
 	for _, e := range entries {
 		<-e.done
 		if e.conn != nil {

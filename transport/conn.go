@@ -37,6 +37,7 @@ type endpoint struct {
 	pooledReads  bool // server: request bodies in pooled buffers
 	handler      func(RequestCode) HandlerFunc
 	baseCtx      context.Context // parent of every conn's handler context
+	timeouts     *timeouts       // per-request timeouts; stopped after baseCtx ends
 	work         *tracker        // handler and callback goroutines
 	workers      *workers        // server: runs the handlers (nil: a goroutine each)
 	onClose      func(*Conn)     // after the reader exits
@@ -177,11 +178,9 @@ func (c *Conn) requestPairs(ctx context.Context, req *Command, timeout time.Dura
 		c.unregister(op)
 		return nil, c.sendErr(err)
 	}
-	var expired <-chan time.Time
+	var expired <-chan struct{}
 	if timeout > 0 {
-		t := time.NewTimer(timeout)
-		defer t.Stop()
-		expired = t.C
+		expired = c.ep.timeouts.after(timeout)
 	}
 	select {
 	case r := <-cl.ch:

@@ -171,6 +171,7 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 		pooledReads:  true,
 		handler:      s.handler,
 		baseCtx:      ctx,
+		timeouts:     newTimeouts(),
 		work:         &s.work,
 		workers:      newWorkers(),
 		onClose:      s.connClosed,
@@ -494,6 +495,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.readers.Wait()
 	s.ep.workers.close()
 	s.cancel()
+	s.ep.timeouts.stop()
 	return err
 }
 
