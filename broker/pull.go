@@ -154,7 +154,16 @@ func (b *Broker) pullOnce(group, topic string, qid int32, offset int64, maxMsgs 
 		}
 		return b.statusFromErr(fmt.Sprintf("pull %s/%d@%d", topic, qid, offset), err), false
 	}
-	var body []byte
+	// The records' sizes are known: one allocation for the body, not a
+	// doubling per record (a fifth of a leader's CPU under profile (g)).
+	want := 0
+	for _, u := range units {
+		if want > 0 && want+int(u.Size) > maxPullBytes {
+			break
+		}
+		want += max(int(u.Size), 0)
+	}
+	body := make([]byte, 0, want)
 	next := offset
 	count := 0
 	for i, u := range units {

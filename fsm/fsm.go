@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -968,9 +969,19 @@ func (f *FSM) QueueWait(topic string, qid int32, offset int64) (<-chan struct{},
 // ReadMessage reads a stored record by physical offset and size, never past
 // the applied index.
 func (f *FSM) ReadMessage(dst []byte, phys int64, size int32) ([]byte, error) {
+	if size < 0 {
+		return dst, fmt.Errorf("fsm: read at %d: negative size %d", phys, size)
+	}
+	limit := f.applied.Load()
+	if size > 1<<16 {
+		// A size no record of the log has (a corrupt unit) allocates nothing.
+		if p, err := f.log.Position(limit); err == nil && phys+int64(size) > p.End() {
+			return dst, fmt.Errorf("%w: [%d,%d) ends past the applied entry %d at %d", raftlog.ErrBeyondLimit, phys, phys+int64(size), limit, p.End())
+		}
+	}
 	start := len(dst)
-	dst = append(dst, make([]byte, size)...)
-	if err := f.log.ReadAt(dst[start:], phys, f.applied.Load()); err != nil {
+	dst = slices.Grow(dst, int(size))[:start+int(size)] // no zeroing: the read fills it
+	if err := f.log.ReadAt(dst[start:], phys, limit); err != nil {
 		return dst[:start], err
 	}
 	return dst, nil

@@ -143,6 +143,19 @@ func TestFSM_AppendAssignsOffsetsAndServesReads(t *testing.T) {
 		require.Equal(t, want, got, "record %d bytes are stored once and read back verbatim", i)
 		require.Equal(t, message.TagsHashCode("A"), u.TagHash)
 	}
+	// Appended after what dst holds, in its spare capacity too; a failed
+	// or nonsensical read leaves dst as it was.
+	dst := make([]byte, 3, 4096)
+	copy(dst, "abc")
+	both, err := r.fsm.ReadMessage(dst, units[0].PhysOffset, units[0].Size)
+	require.NoError(t, err)
+	require.Equal(t, append([]byte("abc"), recs[0]...), both)
+	kept, err := r.fsm.ReadMessage(dst, units[0].PhysOffset, -1)
+	require.Error(t, err, "a negative size (a corrupt unit) is an error, not a panic")
+	require.Equal(t, []byte("abc"), kept)
+	kept, err = r.fsm.ReadMessage(dst, units[0].PhysOffset, 1<<30)
+	require.Error(t, err)
+	require.Equal(t, []byte("abc"), kept)
 	require.ElementsMatch(t, []int64{units[1].PhysOffset}, r.fsm.QueryIndex("T", "k1", 10, 0, 1<<62))
 	require.Len(t, r.fsm.QueryIndex("T", "shared", 10, 0, 1<<62), 3)
 	require.Equal(t, []int64{units[2].PhysOffset}, r.fsm.QueryIndex("T", "U2", 10, 0, 1<<62))
