@@ -154,21 +154,11 @@ func (pc *PullConsumer) pull(ctx context.Context, mq MessageQueue, sub *subscrip
 	if st != PullFound {
 		return res, nil
 	}
-	recs, err := message.DecodeRecords(resp.Body)
+	msgs, err := decodePulled(resp.Body, mq, sub, pc.c.opts.maxBodySize)
 	if err != nil {
 		return nil, fmt.Errorf("client: pull %s from %s: %w", mq, addr, err)
 	}
-	for _, r := range recs {
-		if !sub.match(r.Tags()) {
-			continue
-		}
-		m, err := fromRecord(r, mq.BrokerName, pc.c.opts.maxBodySize)
-		if err != nil {
-			return nil, err
-		}
-		m.Queue = mq
-		res.Messages = append(res.Messages, m)
-	}
+	res.Messages = msgs
 	if len(res.Messages) == 0 {
 		res.Status = PullNoMatched
 	}

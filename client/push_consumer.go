@@ -599,7 +599,7 @@ func (pc *PushConsumer) pullOnce(ctx context.Context, pq *processQueue, sub *sub
 	switch code {
 	case transport.RespSuccess:
 		pq.fastEmpty = 0
-		msgs, err := pc.decode(mq, resp.Body, sub)
+		msgs, err := decodePulled(resp.Body, mq, sub, pc.o.maxBodySize)
 		if err != nil {
 			pc.c.logger.Error("cannot decode pulled messages", "queue", mq.String(), "addr", addr, "offset", offset, "error", err)
 			return nil, false
@@ -640,28 +640,6 @@ func (pc *PushConsumer) pullOnce(ctx context.Context, pq *processQueue, sub *sub
 	}
 	pc.c.logger.Debug("pull refused", "error", be)
 	return nil, false
-}
-
-// decode turns a pull body into messages, dropping those the tag
-// expression does not match.
-func (pc *PushConsumer) decode(mq MessageQueue, body []byte, sub *subscription) ([]*MessageExt, error) {
-	recs, err := message.DecodeRecords(body)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]*MessageExt, 0, len(recs))
-	for _, r := range recs {
-		if !sub.match(r.Tags()) {
-			continue
-		}
-		m, err := fromRecord(r, mq.BrokerName, pc.o.maxBodySize)
-		if err != nil {
-			return nil, err
-		}
-		m.Queue = mq
-		out = append(out, m)
-	}
-	return out, nil
 }
 
 // consume hands msgs to their handlers in order, in batches, and moves the

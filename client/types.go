@@ -2,6 +2,7 @@ package client
 
 import (
 	"fmt"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -106,19 +107,66 @@ type MessageExt struct {
 // Property returns a stored property or "".
 func (m *MessageExt) Property(key string) string { return m.Properties[key] }
 
+// decodePulled turns a pull body into messages of mq, dropping those the
+// tag expression does not match. The messages share one allocation, as do
+// the records they are made from (message.DecodeRecords).
+func decodePulled(body []byte, mq MessageQueue, sub *subscription, maxBody int) ([]*MessageExt, error) {
+	recs, err := message.DecodeRecords(body)
+	if err != nil {
+		return nil, err
+	}
+	slab := make([]MessageExt, len(recs))
+	out := make([]*MessageExt, 0, len(recs))
+	var hosts hostNames
+	for _, r := range recs {
+		if !sub.match(r.Tags()) {
+			continue
+		}
+		m := &slab[len(out)]
+		if err := fillFromRecord(m, r, mq.BrokerName, maxBody, &hosts); err != nil {
+			return nil, err
+		}
+		m.Queue = mq
+		out = append(out, m)
+	}
+	return out, nil
+}
+
+// hostNames remembers the last born and store host strings: the records of
+// one pull come from one broker and mostly from few producers.
+type hostNames struct {
+	born, store         netip.AddrPort
+	bornName, storeName string
+}
+
+func (h *hostNames) name(addr netip.AddrPort, last *netip.AddrPort, name *string) string {
+	if *name == "" || addr != *last {
+		*last, *name = addr, addr.String()
+	}
+	return *name
+}
+
 // fromRecord converts a decoded record. Compressed bodies are inflated
 // (refusing more than maxBody bytes); a message read from a retry topic
 // gets its original topic back (RETRY_TOPIC).
 func fromRecord(r *message.MessageExt, brokerName string, maxBody int) (*MessageExt, error) {
+	m := new(MessageExt)
+	if err := fillFromRecord(m, r, brokerName, maxBody, &hostNames{}); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+func fillFromRecord(m *MessageExt, r *message.MessageExt, brokerName string, maxBody int, hosts *hostNames) error {
 	body := r.Body
 	if r.SysFlag&message.SysFlagCompressed != 0 {
 		b, err := message.Decompress(r.Body, maxBody)
 		if err != nil {
-			return nil, fmt.Errorf("client: inflate message %s/%d@%d: %w", r.Topic, r.QueueID, r.QueueOffset, err)
+			return fmt.Errorf("client: inflate message %s/%d@%d: %w", r.Topic, r.QueueID, r.QueueOffset, err)
 		}
 		body = b
 	}
-	m := &MessageExt{
+	*m = MessageExt{
 		Message: Message{
 			Topic: r.Topic, Body: body, Flag: r.Flag, Properties: r.Properties,
 			Tags: r.Tags(), Keys: r.Keys(), DelayLevel: r.DelayLevel(),
@@ -130,8 +178,8 @@ func fromRecord(r *message.MessageExt, brokerName string, maxBody int) (*Message
 		CommitLogOffset: r.CommitLogOffset,
 		BornTimestamp:   time.UnixMilli(r.BornTimestamp),
 		StoreTimestamp:  time.UnixMilli(r.StoreTimestamp),
-		BornHost:        r.BornHost.String(),
-		StoreHost:       r.StoreHost.String(),
+		BornHost:        hosts.name(r.BornHost, &hosts.born, &hosts.bornName),
+		StoreHost:       hosts.name(r.StoreHost, &hosts.store, &hosts.storeName),
 		ReconsumeTimes:  int(r.ReconsumeTimes),
 		SysFlag:         r.SysFlag,
 	}
@@ -141,7 +189,7 @@ func fromRecord(r *message.MessageExt, brokerName string, maxBody int) (*Message
 	if rt := m.Properties[message.PropertyRetryTopic]; rt != "" && message.IsRetryTopic(r.Topic) {
 		m.Topic = rt
 	}
-	return m, nil
+	return nil
 }
 
 // MessageQueue identifies one queue of a topic on one broker group.

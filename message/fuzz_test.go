@@ -118,6 +118,11 @@ func FuzzProperties(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		checkSendProps(t, data)
 		m := DecodeProperties(data)
+		seen := map[string]bool{}
+		forEachProperty(data, func(k, _ []byte) bool { seen[string(k)] = true; return true })
+		if len(seen) != len(m) {
+			t.Fatalf("DecodeProperties has %d keys, forEachProperty walks %d", len(m), len(seen))
+		}
 		keys := []string{"TAGS", "missing"}
 		for k, v := range m {
 			got, ok := LookupProperty(data, k)

@@ -92,7 +92,11 @@ func (m *Message) UniqKey() string { return m.Properties[PropertyUniqKey] }
 // DelayLevel returns the DELAY property (1..18 in RocketMQ), 0 when absent
 // or not a number.
 func (m *Message) DelayLevel() int {
-	n, err := strconv.Atoi(m.Properties[PropertyDelayLevel])
+	v := m.Properties[PropertyDelayLevel]
+	if v == "" {
+		return 0 // most messages; Atoi would allocate its error
+	}
+	n, err := strconv.Atoi(v)
 	if err != nil {
 		return 0
 	}

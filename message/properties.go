@@ -93,15 +93,35 @@ func EncodeProperties(props map[string]string) (string, error) {
 // items with exactly two parts (an empty value is kept; Java's split drops
 // it). A later duplicate key wins. It never fails: garbage yields fewer
 // pairs. Returns nil for input without pairs.
+//
+// Every key and value is a substring of one copy of b: a consumer decodes
+// thousands of messages a second, and one allocation per message instead of
+// two per property is most of its decoding cost.
 func DecodeProperties(b []byte) map[string]string {
 	var m map[string]string
-	forEachProperty(b, func(k, v []byte) bool {
-		if m == nil {
-			m = make(map[string]string, bytes.Count(b, []byte{PropertySeparator})+1)
+	s := string(b)
+	for len(s) > 0 {
+		var item string
+		if i := strings.IndexByte(s, PropertySeparator); i >= 0 {
+			item, s = s[:i], s[i+1:]
+		} else {
+			item, s = s, ""
 		}
-		m[string(k)] = string(v)
-		return true
-	})
+		// The same rules as forEachProperty, which FuzzProperties holds
+		// this to.
+		i := strings.IndexByte(item, NameValueSeparator)
+		if i < 0 {
+			continue
+		}
+		k, v := item[:i], item[i+1:]
+		if strings.IndexByte(v, NameValueSeparator) >= 0 {
+			continue
+		}
+		if m == nil {
+			m = make(map[string]string, strings.Count(s, string(rune(PropertySeparator)))+2)
+		}
+		m[k] = v
+	}
 	return m
 }
 

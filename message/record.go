@@ -341,17 +341,32 @@ func ParseRecord(rec []byte) (RecordView, error) {
 // properties are copied. It never panics and allocates only in proportion
 // to the record.
 func DecodeRecord(b []byte) (*MessageExt, int, error) {
-	v, err := ParseRecord(b)
+	m := new(MessageExt)
+	n, err := decodeRecordInto(m, b, "")
 	if err != nil {
 		return nil, 0, err
 	}
+	return m, n, nil
+}
+
+// decodeRecordInto is DecodeRecord into m. The topic is prevTopic when the
+// record's is the same, so that a pull of one topic copies it once.
+func decodeRecordInto(m *MessageExt, b []byte, prevTopic string) (int, error) {
+	v, err := ParseRecord(b)
+	if err != nil {
+		return 0, err
+	}
 	if crc := crc32.ChecksumIEEE(v.Body); crc != v.BodyCRC {
-		return nil, 0, &DecodeError{What: "record", Field: "BODYCRC", Offset: RecordBodyCRCPos,
+		return 0, &DecodeError{What: "record", Field: "BODYCRC", Offset: RecordBodyCRCPos,
 			Detail: fmt.Sprintf("stored 0x%08X, body has 0x%08X", v.BodyCRC, crc), Err: ErrCorrupt}
 	}
-	m := &MessageExt{
+	topic := prevTopic
+	if string(v.Topic) != prevTopic {
+		topic = string(v.Topic)
+	}
+	*m = MessageExt{
 		Message: Message{
-			Topic:      string(v.Topic),
+			Topic:      topic,
 			Flag:       v.Flag,
 			Body:       v.Body,
 			Properties: DecodeProperties(v.Properties),
@@ -369,19 +384,46 @@ func DecodeRecord(b []byte) (*MessageExt, int, error) {
 		BodyCRC:                   v.BodyCRC,
 		StoreSize:                 v.Size,
 	}
-	return m, int(v.Size), nil
+	return int(v.Size), nil
 }
 
-// DecodeRecords decodes a PULL_MESSAGE body: records back to back.
+// DecodeRecords decodes a PULL_MESSAGE body: records back to back. The
+// messages share one allocation, and their topic one copy while it repeats.
 func DecodeRecords(b []byte) ([]*MessageExt, error) {
-	var out []*MessageExt
+	n := countRecords(b)
+	slab := make([]MessageExt, n)
+	out := make([]*MessageExt, 0, n)
+	topic := ""
 	for off := 0; off < len(b); {
-		m, n, err := DecodeRecord(b[off:])
+		var m *MessageExt
+		if len(out) < len(slab) {
+			m = &slab[len(out)]
+		} else {
+			m = new(MessageExt) // countRecords stopped early: a bad record follows
+		}
+		size, err := decodeRecordInto(m, b[off:], topic)
 		if err != nil {
 			return out, fmt.Errorf("record %d at byte %d: %w", len(out), off, err)
 		}
+		topic = m.Topic
 		out = append(out, m)
-		off += n
+		off += size
 	}
 	return out, nil
+}
+
+// countRecords is how many records b holds by their TOTALSIZE fields alone,
+// stopping at the first that cannot be a record. It bounds what
+// DecodeRecords allocates by len(b), whatever the sizes say.
+func countRecords(b []byte) int {
+	n := 0
+	for len(b) >= 4 {
+		size := int64(int32(binary.BigEndian.Uint32(b)))
+		if size < MinRecordSize || size > int64(len(b)) {
+			break
+		}
+		b = b[size:]
+		n++
+	}
+	return n
 }

@@ -241,6 +241,29 @@ func TestDecodeRecords(t *testing.T) {
 	_, err = DecodeRecords(append(body, 1, 2, 3))
 	require.ErrorIs(t, err, ErrTruncated)
 	require.Contains(t, err.Error(), "record 5")
+
+	// The topic copy is shared only while it repeats.
+	var mixed []byte
+	for i, topic := range []string{"A", "A", "B", "A"} {
+		m := sampleExt("10.0.0.1:1", "[::1]:2")
+		m.Topic, m.QueueOffset = topic, int64(i)
+		mixed, err = AppendRecord(mixed, m)
+		require.NoError(t, err)
+	}
+	msgs, err = DecodeRecords(mixed)
+	require.NoError(t, err)
+	require.Equal(t, []string{"A", "A", "B", "A"}, []string{msgs[0].Topic, msgs[1].Topic, msgs[2].Topic, msgs[3].Topic})
+
+	// A record whose size overstates what follows: the records before it
+	// come back with the error, whatever the size claims.
+	size := len(body) / 5
+	bad := bytes.Clone(body)
+	binary.BigEndian.PutUint32(bad[2*size:], uint32(1<<31-1))
+	msgs, err = DecodeRecords(bad)
+	require.Error(t, err)
+	require.Contains(t, err.Error(), "record 2")
+	require.Len(t, msgs, 2)
+	require.Equal(t, int64(1), msgs[1].QueueOffset)
 }
 
 func TestParseRecord_NoAlloc(t *testing.T) {
