@@ -77,7 +77,7 @@ func (d *headerDecoder) finish(c *Command) {
 			return r.s
 		}
 		s := all[r.off:r.end]
-		if d.intern != nil && len(s) <= maxInternLen && !longNumber(s) {
+		if d.intern != nil && len(s) <= maxInternLen && !unique(s) {
 			if len(d.intern) >= maxInterned {
 				clear(d.intern)
 			}
@@ -120,18 +120,23 @@ func lazyExt(c *Command) bool {
 	return false
 }
 
-// longNumber reports values such as timestamps and offsets that are
-// unlikely to repeat and not worth a table slot.
-func longNumber(s string) bool {
+// unique reports values unlikely to repeat and not worth a table slot:
+// numbers such as timestamps and offsets, and hex identifiers of 16 digits
+// or more (message IDs: every send response carries two new ones, which
+// would otherwise cost a copy each and flush the table every 128
+// responses).
+func unique(s string) bool {
 	if len(s) <= 4 {
 		return false
 	}
-	for i := 0; i < len(s); i++ {
-		if (s[i] < '0' || s[i] > '9') && s[i] != '-' {
-			return false
-		}
+	number, hex := true, len(s) >= 16
+	for i := 0; i < len(s) && (number || hex); i++ {
+		c := s[i]
+		isDigit := c >= '0' && c <= '9'
+		number = number && (isDigit || c == '-')
+		hex = hex && (isDigit || c >= 'A' && c <= 'F' || c >= 'a' && c <= 'f')
 	}
-	return true
+	return number || hex
 }
 
 // oneByte holds every one-byte string.

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"runtime"
 	"strings"
@@ -274,6 +275,37 @@ func TestFrameReader_SteadyStateAllocations(t *testing.T) {
 		}
 	})
 	require.LessOrEqual(t, allocs, 1.0, "pull with a new offset")
+
+	// New message IDs in every frame (send results): one string, and the
+	// intern table is left to the strings that do repeat.
+	for i := range frames {
+		c := NewRequest(ReqSendMessage, map[string]string{
+			"msgId":       fmt.Sprintf("7F0000010C5A18B4AAC27D0E5A1B%04X", i),
+			"offsetMsgId": fmt.Sprintf("7F00000100002A9F%016x", i),
+			"queueId":     "3",
+		}, nil)
+		frames[i], _ = AppendFrame(nil, c, SerializeRocketMQ)
+	}
+	interned := len(fr.dec.intern)
+	allocs = testing.AllocsPerRun(200, func() {
+		r.Reset(frames[i%len(frames)])
+		i++
+		if err := fr.ReadFrame(c); err != nil {
+			panic(err)
+		}
+	})
+	require.LessOrEqual(t, allocs, 1.0, "frame with new message IDs")
+	require.Equal(t, interned, len(fr.dec.intern), "message IDs interned")
+}
+
+func TestUnique(t *testing.T) {
+	for s, want := range map[string]bool{
+		"1700000000123": true, "-12345": true, "1234": false,
+		"7F0000010C5A18B4AAC27D0E5A1B0001": true, "7f00000100002a9f": true, "7F00000100002A9": false,
+		"SmokeTopic": false, "DEFAULT_CONSUMER": false, "0123456789abcdefg": false,
+	} {
+		require.Equal(t, want, unique(s), s)
+	}
 }
 
 func TestFrameReader_BufferedStream(t *testing.T) {
