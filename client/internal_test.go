@@ -160,3 +160,43 @@ func TestOptionsValidate(t *testing.T) {
 	WithNameServers("1.1.1.1:1; 2.2.2.2:2", "3.3.3.3:3")(&o)
 	require.Equal(t, []string{"1.1.1.1:1", "2.2.2.2:2", "3.3.3.3:3"}, o.nameServers)
 }
+
+// encodeProperties must give exactly the bytes of EncodeProperties over the
+// map properties builds: brokers and consumers see no difference.
+func TestEncodeProperties_MatchesMap(t *testing.T) {
+	many := map[string]string{}
+	for i := range 40 { // more than the stack array holds
+		many[fmt.Sprintf("k%02d", 39-i)] = fmt.Sprint(i)
+	}
+	cases := []struct {
+		name string
+		m    Message
+		uniq string
+	}{
+		{"empty", Message{}, ""},
+		{"uniq only", Message{}, "7F0000010C5A18B4AAC27D0E5A1B0001"},
+		{"fields", Message{Tags: "TagA", Keys: []string{"a", "b"}, DelayLevel: 3}, "U1"},
+		{"fields override properties", Message{Tags: "TagA", Keys: []string{"k"}, DelayLevel: 12, Properties: map[string]string{
+			message.PropertyTags: "old", message.PropertyKeys: "old", message.PropertyDelayLevel: "1",
+			message.PropertyUniqKey: "old", "user": "v"}}, "U2"},
+		{"empty key", Message{Properties: map[string]string{"": "y"}}, ""},
+		{"properties kept without fields", Message{Properties: map[string]string{message.PropertyTags: "T", "empty": ""}}, ""},
+		{"many", Message{Properties: many, Tags: "T"}, "U3"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			want, wantErr := message.EncodeProperties(tc.m.properties(tc.uniq))
+			got, err := tc.m.encodeProperties(tc.uniq)
+			if wantErr != nil {
+				require.ErrorIs(t, err, message.ErrInvalidProperty)
+				require.Equal(t, "empty key", tc.name, "unexpected error: %v", wantErr)
+				return
+			}
+			require.NoError(t, err)
+			require.Equal(t, want, got)
+		})
+	}
+	bad := Message{Properties: map[string]string{"a": "x\x01y"}}
+	_, err := bad.encodeProperties("")
+	require.ErrorIs(t, err, message.ErrInvalidProperty)
+}

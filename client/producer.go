@@ -111,7 +111,7 @@ func (p *sender) prepare(m *Message) (*outgoing, error) {
 	if uniq == "" {
 		uniq = message.NewUniqKey()
 	}
-	props, err := message.EncodeProperties(m.properties(uniq))
+	props, err := m.encodeProperties(uniq)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalidMessage, err)
 	}

@@ -3,6 +3,7 @@ package client
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -63,6 +64,54 @@ func (m *Message) properties(uniq string) map[string]string {
 		p[message.PropertyUniqKey] = uniq
 	}
 	return p
+}
+
+// encodeProperties is message.EncodeProperties(m.properties(uniq)), the
+// same bytes, without building the map: one allocation per send.
+func (m *Message) encodeProperties(uniq string) (string, error) {
+	var extra [4][2]string
+	n := 0
+	if m.Tags != "" {
+		extra[n], n = [2]string{message.PropertyTags, m.Tags}, n+1
+	}
+	if len(m.Keys) > 0 {
+		extra[n], n = [2]string{message.PropertyKeys, strings.Join(m.Keys, message.KeySeparator)}, n+1
+	}
+	if m.DelayLevel > 0 {
+		extra[n], n = [2]string{message.PropertyDelayLevel, strconv.Itoa(m.DelayLevel)}, n+1
+	}
+	if uniq != "" {
+		extra[n], n = [2]string{message.PropertyUniqKey, uniq}, n+1
+	}
+	var stack [16][2]string
+	pairs := stack[:0]
+outer:
+	for k, v := range m.Properties {
+		for _, e := range extra[:n] {
+			if e[0] == k {
+				continue outer // set by a field, as in properties
+			}
+		}
+		pairs = append(pairs, [2]string{k, v})
+	}
+	pairs = append(pairs, extra[:n]...)
+	slices.SortFunc(pairs, func(a, b [2]string) int { return strings.Compare(a[0], b[0]) })
+	size := 0
+	for _, p := range pairs {
+		if err := message.CheckProperty(p[0], p[1]); err != nil {
+			return "", err
+		}
+		size += len(p[0]) + len(p[1]) + 2
+	}
+	var b strings.Builder
+	b.Grow(size)
+	for _, p := range pairs {
+		b.WriteString(p[0])
+		b.WriteByte(message.NameValueSeparator)
+		b.WriteString(p[1])
+		b.WriteByte(message.PropertySeparator)
+	}
+	return b.String(), nil
 }
 
 func (m *Message) validate() error {

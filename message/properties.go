@@ -30,6 +30,10 @@ func checkProperty(key, value string) error {
 	return nil
 }
 
+// CheckProperty reports whether key/value can be encoded losslessly: a
+// non-empty key, and neither holds a separator byte.
+func CheckProperty(key, value string) error { return checkProperty(key, value) }
+
 // PropertiesLen is the encoded length of props, without validating them.
 func PropertiesLen(props map[string]string) int {
 	n := 0
