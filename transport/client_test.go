@@ -300,3 +300,52 @@ func TestClient_ContextEndsRequests(t *testing.T) {
 	_, err = cl.InvokeTimeout(context.Background(), addr, NewRequest(codeSlow, nil, nil), time.Minute)
 	require.ErrorIs(t, err, ErrClosed)
 }
+
+// Recycled calls (syncCalls) never hand one request's response to another:
+// requests whose contexts end around the time their responses arrive
+// (either may win), interleaved with requests that complete, each see
+// only their own answer.
+func TestClient_RecycledCallsKeepResponsesApart(t *testing.T) {
+	_, addr := startServer(t, nil, map[RequestCode]HandlerFunc{
+		codeEcho: func(ctx context.Context, c *Conn, req *Command) *Command {
+			n, _ := strconv.Atoi(req.ExtFields["n"])
+			time.Sleep(time.Duration(n%7) * 100 * time.Microsecond)
+			return echo(ctx, c, req)
+		},
+	})
+	c := newClient(t, nil)
+	var wg sync.WaitGroup
+	var ok, ended sync.Map
+	for g := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 300 {
+				n := strconv.Itoa(g*1000 + i)
+				ctx, cancel := context.WithTimeout(context.Background(), time.Duration(i%5)*150*time.Microsecond+50*time.Microsecond)
+				if i%3 == 0 {
+					ctx, cancel = context.WithTimeout(context.Background(), 5*time.Second)
+				}
+				resp, err := c.Invoke(ctx, addr, NewRequest(codeEcho, map[string]string{"n": n}, []byte(n)))
+				cancel()
+				if err != nil {
+					if !errors.Is(err, context.DeadlineExceeded) {
+						t.Errorf("request %s: %v", n, err)
+						return
+					}
+					ended.Store(n, true)
+					continue
+				}
+				if string(resp.Body) != n || resp.ExtFields["n"] != n {
+					t.Errorf("request %s got the response of %q/%q", n, resp.Body, resp.ExtFields["n"])
+					return
+				}
+				ok.Store(n, true)
+			}
+		}()
+	}
+	wg.Wait()
+	count := func(m *sync.Map) (k int) { m.Range(func(any, any) bool { k++; return true }); return }
+	t.Logf("%d answered, %d timed out", count(&ok), count(&ended))
+	require.Positive(t, count(&ok))
+}

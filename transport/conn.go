@@ -168,39 +168,56 @@ func (c *Conn) requestPairs(ctx context.Context, req *Command, timeout time.Dura
 	if c.ep.baseCtx.Err() != nil {
 		return nil, c.endedErr(req.Code)
 	}
-	cl := &call{ch: make(chan result, 1), pairs: pairs}
+	cl := syncCalls.Get().(*call)
+	cl.pairs = pairs
 	op, err := c.register(cl)
 	if err != nil {
+		syncCalls.Put(cl)
 		return nil, err
 	}
 	req.Opaque, req.Flag = op, 0
 	if err := c.w.write(req); err != nil {
-		c.unregister(op)
+		if !c.unregister(op) {
+			<-cl.ch // a concurrent close completed it
+		}
+		syncCalls.Put(cl)
 		return nil, c.sendErr(err)
 	}
 	var expired <-chan struct{}
 	if timeout > 0 {
 		expired = c.ep.timeouts.after(timeout)
 	}
+	var r result
 	select {
-	case r := <-cl.ch:
-		return r.cmd, r.err
+	case r = <-cl.ch:
 	case <-ctx.Done():
 		if c.unregister(op) {
+			syncCalls.Put(cl)
 			return nil, ctxErr(ctx, req.Code, op, c)
 		}
+		r = <-cl.ch // completed concurrently
 	case <-expired:
 		if c.unregister(op) {
+			syncCalls.Put(cl)
 			return nil, fmt.Errorf("%w: %s opaque %d to %s: %w", ErrTimeout, RequestCode(req.Code), op, c.nc.RemoteAddr(), context.DeadlineExceeded)
 		}
+		r = <-cl.ch
 	case <-c.ep.baseCtx.Done():
 		if c.unregister(op) {
+			syncCalls.Put(cl)
 			return nil, c.endedErr(req.Code)
 		}
+		r = <-cl.ch
 	}
-	r := <-cl.ch // completed concurrently
+	syncCalls.Put(cl)
 	return r.cmd, r.err
 }
+
+// syncCalls recycles the calls of synchronous requests (two allocations
+// per request otherwise). A call goes back once nobody can complete it:
+// its result was received, or it was unregistered before anyone took it
+// (finish sends into the buffered channel as its last use of the call).
+var syncCalls = sync.Pool{New: func() any { return &call{ch: make(chan result, 1)} }}
 
 // requestAsync registers cb and sends req; cb runs exactly once on its own
 // goroutine unless an error is returned.
