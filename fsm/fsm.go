@@ -975,7 +975,11 @@ func (f *FSM) ReadMessage(dst []byte, phys int64, size int32) ([]byte, error) {
 	limit := f.applied.Load()
 	if size > 1<<16 {
 		// A size no record of the log has (a corrupt unit) allocates nothing.
-		if p, err := f.log.Position(limit); err == nil && phys+int64(size) > p.End() {
+		p, err := f.log.Position(limit)
+		if err != nil { // ReadAt would fail the same way, after the allocation
+			return dst, fmt.Errorf("fsm: read [%d,%d): %w", phys, phys+int64(size), err)
+		}
+		if phys+int64(size) > p.End() {
 			return dst, fmt.Errorf("%w: [%d,%d) ends past the applied entry %d at %d", raftlog.ErrBeyondLimit, phys, phys+int64(size), limit, p.End())
 		}
 	}
