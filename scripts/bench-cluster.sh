@@ -281,6 +281,19 @@ CONF
   fi
 }
 
+# room_for_run: whether one more run, as large as this start's runs so far
+# on average, leaves the data dir's filesystem under the brokers' disk guard
+# (less 2 points), which refuses sends with code 14 past it. Measured as the
+# brokers measure it (statfs: 1 - available / size).
+room_for_run() {
+  [[ ${RUNS_IN_START:-0} -gt 0 && -n $DIR ]] || return 0
+  local used per_run
+  used=$(du -sb "$DIR" | awk '{print $1}')
+  per_run=$((used / RUNS_IN_START))
+  df -P -B1 "$DIR" | awk -v more="$per_run" -v limit="$DISK_RATIO" \
+    'NR == 2 { exit !(100 * ($2 - $4 + more) / $2 < limit - 2) }'
+}
+
 server_cpu_ticks() { # utime+stime of the NameServer and the 3 brokers, in clock ticks
   local sum=0 p f
   for p in "${PIDS[@]}"; do
@@ -372,7 +385,15 @@ for mode in ASYNC_FLUSH SYNC_FLUSH; do
   [[ -n $todo ]] || continue
   echo "== raftmq 3-node group, $mode, ${SIZE}B messages ($(nproc) cores): profiles $todo× $RUNS run(s)"
   start_cluster "$mode"
+  RUNS_IN_START=0
   for run in $(seq 1 "$RUNS"); do
+    if ! room_for_run; then
+      echo "   disk: another run would take the data dir's filesystem past the brokers' guard (diskMaxUsedSpaceRatio=$DISK_RATIO %); restarting the group on an empty data dir"
+      stop_cluster
+      start_cluster "$mode"
+      RUNS_IN_START=0
+    fi
+    RUNS_IN_START=$((RUNS_IN_START + 1))
     produced=""
     for p in $todo; do
       case $p in
@@ -383,7 +404,11 @@ for mode in ASYNC_FLUSH SYNC_FLUSH; do
         g) topic=Bench_a$run
            if [[ -z $produced ]]; then # nothing from a: fill a topic first (not measured)
              topic=Bench_g$run
-             timeout "$PHASE_TIMEOUT" "$BIN" bench produce -n "$NS" -t "$topic" --size "$SIZE" --senders "$SENDERS" --count "$N" --json > /dev/null
+             if ! timeout "$PHASE_TIMEOUT" "$BIN" bench produce -n "$NS" -t "$topic" --size "$SIZE" --senders "$SENDERS" --count "$N" --json > /dev/null 2> "$WORK/phase.err"; then
+               echo "   (g) run $run FAILED: filling its topic: $(tail -3 "$WORK/phase.err" | tr '\n' ' ')" >&2
+               FAILED=$((FAILED + 1))
+               continue
+             fi
              produced=$N
            fi
            phase g "$run" "$BIN" bench consume -n "$NS" -t "$topic" --size "$SIZE" --pull-batch "$PULL_BATCH" --count "${CONSUME:-$produced}" --json ;;
