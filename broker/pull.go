@@ -163,7 +163,9 @@ func (b *Broker) pullOnce(group, topic string, qid int32, offset int64, maxMsgs 
 		}
 		want += max(int(u.Size), 0)
 	}
-	body := make([]byte, 0, want)
+	// A corrupt first unit may claim any size: ReadMessage refuses it, and
+	// until then the body is no larger than a full response.
+	body := make([]byte, 0, min(want, maxPullBytes))
 	next := offset
 	count := 0
 	for i, u := range units {
